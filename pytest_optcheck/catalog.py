@@ -1,0 +1,538 @@
+"""Stage 2a: the catalog — what a name in a marker means (models, problems, losses,
+optimizers, schedulers) and how to build it.
+
+Resolution is split from construction on purpose: ``resolve_*`` looks the name up,
+imports a dotted path, and checks the literal arguments against the target's signature
+(``inspect.signature(...).bind``), all without building anything, so the plugin can
+call it at setup and report a bad spec before any training. It returns a builder that
+constructs on demand and turns any exception into a :class:`SpecError` naming the key
+and the value.
+
+Lookup order for a name: registered names first (so a project may shadow torch), then
+what torch provides — discovered from ``torch.optim``, ``torch.optim.lr_scheduler`` and
+``torch.nn`` rather than kept in a list, so a new torch's optimizers work unchanged —
+then a dotted path ``"package.module.Name"`` imported with :mod:`importlib` (the way to
+reach a third-party optimizer without registering it).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from . import problems as _builtin
+from .errors import SpecError, suggest
+from .problems import Problem
+from .spec import Call, canonical_callable, parse_call
+
+Factory = Callable[..., Any]
+
+# -- registries ------------------------------------------------------------------------
+
+_REGISTRIES: dict[str, dict[str, Factory]] = {
+    "model": {},
+    "problem": {},
+    "loss": {},
+    "optimizer": {},
+    "scheduler": {},
+}
+
+
+def _register(kind: str, name: str) -> Callable[[Factory], Factory]:
+    if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+        raise ValueError(f"register_{kind}({name!r}): the name must be an identifier usable in call syntax")
+
+    def decorator(factory: Factory) -> Factory:
+        if not callable(factory):
+            raise TypeError(f"register_{kind}({name!r}) decorates a callable, got {factory!r}")
+        _REGISTRIES[kind][name] = factory
+        return factory
+
+    return decorator
+
+
+def register_model(name: str) -> Callable[[Factory], Factory]:
+    """Register ``factory(*args, **kwargs) -> nn.Module`` as model ``name``."""
+    return _register("model", name)
+
+
+def register_problem(name: str) -> Callable[[Factory], Factory]:
+    """Register ``factory(*args, generator, dtype, **kwargs) -> Problem`` as ``name``.
+
+    The factory must draw only from ``generator`` (never the global RNG) and return
+    CPU tensors; floating ones in ``dtype``.
+    """
+    return _register("problem", name)
+
+
+def register_loss(name: str) -> Callable[[Factory], Factory]:
+    """Register ``factory(*args, **kwargs) -> loss_fn(pred, target)`` as loss ``name``."""
+    return _register("loss", name)
+
+
+def register_optimizer(name: str) -> Callable[[Factory], Factory]:
+    """Register ``factory(params, *args, **kwargs) -> Optimizer`` as optimizer ``name``."""
+    return _register("optimizer", name)
+
+
+def register_scheduler(name: str) -> Callable[[Factory], Factory]:
+    """Register ``factory(optimizer, *args, **kwargs) -> scheduler`` as ``name``."""
+    return _register("scheduler", name)
+
+
+# -- what torch provides (discovered, not listed) ----------------------------------------
+
+
+def _classes(module: Any, base: tuple[type, ...], exclude: tuple[type, ...] = ()) -> dict[str, type]:
+    return {
+        name: obj
+        for name, obj in sorted(vars(module).items())
+        if not name.startswith("_")
+        and inspect.isclass(obj)
+        and issubclass(obj, base)
+        and obj not in exclude
+    }
+
+
+@functools.cache
+def torch_optimizers() -> dict[str, type]:
+    """Every public ``torch.optim`` class subclassing ``Optimizer`` (the base excluded)."""
+    return _classes(torch.optim, (Optimizer,), exclude=(Optimizer,))
+
+
+@functools.cache
+def torch_schedulers() -> dict[str, type]:
+    """Every public ``torch.optim.lr_scheduler`` class that is a scheduler (bases excluded)."""
+    return _classes(torch.optim.lr_scheduler, (LRScheduler, ReduceLROnPlateau), exclude=(LRScheduler,))
+
+
+@functools.cache
+def torch_modules() -> dict[str, type]:
+    """Every public ``torch.nn`` module class (``"Linear(1, 1)"`` as a model)."""
+    return _classes(nn, (nn.Module,))
+
+
+@functools.cache
+def torch_losses() -> dict[str, type]:
+    """Every public ``torch.nn`` loss class (``"MSELoss(reduction='sum')"``)."""
+    return _classes(nn, (nn.modules.loss._Loss,))
+
+
+_TORCH: dict[str, Callable[[], dict[str, type]]] = {
+    "model": torch_modules,
+    "problem": dict,
+    "loss": torch_losses,
+    "optimizer": torch_optimizers,
+    "scheduler": torch_schedulers,
+}
+
+
+def _names(kind: str) -> list[str]:
+    registered = list(_REGISTRIES[kind])
+    return registered + [n for n in _TORCH[kind]() if n not in _REGISTRIES[kind]]
+
+
+def optimizer_names() -> list[str]:
+    """Registered optimizer names, then every discovered ``torch.optim`` optimizer."""
+    return _names("optimizer")
+
+
+def scheduler_names() -> list[str]:
+    """Registered scheduler names, then every discovered ``torch.optim.lr_scheduler`` one."""
+    return _names("scheduler")
+
+
+def model_names() -> list[str]:
+    return _names("model")
+
+
+def problem_names() -> list[str]:
+    return _names("problem")
+
+
+def loss_names() -> list[str]:
+    return _names("loss")
+
+
+# -- name lookup ---------------------------------------------------------------------------
+
+
+def _lookup(kind: str, name: str, text: str) -> Factory:
+    """The target a name denotes: registered, then torch, then a dotted import."""
+    if name in _REGISTRIES[kind]:
+        return _REGISTRIES[kind][name]
+    found = _TORCH[kind]().get(name)
+    if found is not None:
+        return found
+    if "." in name:
+        return _import_dotted(kind, name, text)
+    raise SpecError(
+        f"optcheck: unknown {kind} {name!r} in {kind}={text!r}.{suggest(name, _names(kind))} "
+        f"Known {kind}s: {_known(kind)}; or give a dotted path ('package.module.Name') "
+        f"or a callable."
+    )
+
+
+_TORCH_SOURCE = {"model": "torch.nn module", "loss": "torch.nn loss class"}
+
+
+def _known(kind: str) -> str:
+    """The names to list in an error: all of them, unless torch.nn would flood the line."""
+    if kind not in _TORCH_SOURCE:
+        return ", ".join(_names(kind))
+    return f"{', '.join(_REGISTRIES[kind])}, or any {_TORCH_SOURCE[kind]} by name"
+
+
+def _import_dotted(kind: str, name: str, text: str) -> Any:
+    """Import ``package.module.Attr`` (the longest importable module prefix, then attributes)."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # this prefix is not a module: try a shorter one
+            raise _import_failed(kind, name, text, module_name, exc) from exc
+        except Exception as exc:
+            raise _import_failed(kind, name, text, module_name, exc) from exc
+        for depth, attr in enumerate(parts[cut:], start=cut):
+            if not hasattr(obj, attr):
+                where = ".".join(parts[:depth])
+                choices = [a for a in dir(obj) if not a.startswith("_")]
+                raise SpecError(
+                    f"optcheck: cannot find {attr!r} in {where!r} for {kind}={text!r}."
+                    f"{suggest(attr, choices)}"
+                )
+            obj = getattr(obj, attr)
+        return obj
+    raise SpecError(
+        f"optcheck: unknown {kind} {name!r} in {kind}={text!r}: no module {parts[0]!r} can be "
+        f"imported.{suggest(name, _names(kind))}"
+    )
+
+
+def _import_failed(kind: str, name: str, text: str, module: str, exc: BaseException) -> SpecError:
+    return SpecError(
+        f"optcheck: cannot import {name!r} for {kind}={text!r}: importing {module!r} raised "
+        f"{type(exc).__name__}: {exc}"
+    )
+
+
+# -- signature checks (before anything is built) -------------------------------------------
+
+
+class _Lead:
+    """Stand-in for the argument the builder supplies later (params, optimizer...)."""
+
+    def __repr__(self) -> str:
+        return "<supplied by optcheck>"
+
+
+def _signature(target: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(target)
+    except (TypeError, ValueError):
+        return None  # builtins and C callables: checked when called instead
+
+
+def _display(target: Any) -> str:
+    return getattr(target, "__name__", None) or canonical_callable(target)
+
+
+def _check_keywords(sig: inspect.Signature, target: Any, kind: str, text: str,
+                    kwargs: dict[str, Any], supplied: Iterable[str]) -> None:
+    """Reject a keyword the target does not take, listing those it does (with a guess)."""
+    params = sig.parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    skip = set(supplied)
+    accepted = [
+        p.name for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in skip
+    ]
+    for key in kwargs:
+        if key not in accepted:
+            raise SpecError(
+                f"optcheck: {_display(target)} does not accept the keyword {key!r} in "
+                f"{kind}={text!r}.{suggest(key, accepted)} "
+                f"Accepted keywords: {', '.join(accepted) or '(none)'}."
+            )
+
+
+def _check_call(target: Any, kind: str, text: str, lead: tuple[Any, ...], lead_kwargs: dict[str, Any],
+                args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Bind the call the builder will make, so a bad argument fails now, by name."""
+    sig = _signature(target)
+    if sig is None:
+        return
+    supplied = list(lead_kwargs)
+    positional = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    supplied += [p.name for p in positional[: len(lead)]]
+    _check_keywords(sig, target, kind, text, kwargs, supplied)
+    try:
+        sig.bind(*lead, *args, **lead_kwargs, **kwargs)
+    except TypeError as exc:
+        raise SpecError(
+            f"optcheck: {kind}={text!r} does not fit {_display(target)}{_public_signature(sig, supplied)}: "
+            f"{exc}."
+        ) from None
+
+
+def _public_signature(sig: inspect.Signature, supplied: Iterable[str]) -> str:
+    """``(step_size, gamma=0.1, last_epoch=-1)``: what the user may pass, no annotations."""
+    skip = set(supplied)
+    parts = []
+    for p in sig.parameters.values():
+        if p.name in skip:
+            continue
+        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+        default = "" if p.default is p.empty else f"={p.default!r}"
+        parts.append(f"{prefix}{p.name}{default}")
+    return f"({', '.join(parts)})"
+
+
+# -- type checks ------------------------------------------------------------------------------
+
+
+def _is_scheduler_class(target: type) -> bool:
+    return callable(getattr(target, "step", None)) and not issubclass(target, (Optimizer, nn.Module))
+
+
+_CLASS_CHECKS: dict[str, tuple[Callable[[type], bool], str]] = {
+    "optimizer": (lambda c: issubclass(c, Optimizer), "a torch.optim.Optimizer subclass"),
+    "scheduler": (_is_scheduler_class, "an LR scheduler (a class with a step() method)"),
+    "model": (lambda c: issubclass(c, nn.Module), "a torch.nn.Module subclass"),
+}
+
+
+def _check_class(target: Any, kind: str, text: str) -> None:
+    """A class of the wrong kind (an nn.Module given as optimizer) fails at resolution."""
+    if not inspect.isclass(target) or kind not in _CLASS_CHECKS:
+        return
+    ok, what = _CLASS_CHECKS[kind]
+    if not ok(target):
+        raise SpecError(
+            f"optcheck: {kind}={text!r} is {canonical_callable(target)}, which is not {what}."
+        )
+
+
+def _check_result(result: Any, kind: str, text: str) -> Any:
+    checks: dict[str, tuple[Callable[[Any], bool], str]] = {
+        "optimizer": (lambda r: isinstance(r, Optimizer), "a torch.optim.Optimizer"),
+        "scheduler": (lambda r: callable(getattr(r, "step", None)), "a scheduler (with a step() method)"),
+        "model": (lambda r: isinstance(r, nn.Module), "a torch.nn.Module"),
+        "loss": (callable, "a callable loss(pred, target)"),
+    }
+    if kind in checks:
+        ok, what = checks[kind]
+        if not ok(result):
+            raise SpecError(
+                f"optcheck: {kind}={text!r} returned {type(result).__name__}, not {what}."
+            )
+    return result
+
+
+# -- builders ---------------------------------------------------------------------------------
+
+
+class Builder:
+    """A resolved, checked target with its literal arguments: call it to construct.
+
+    Any exception while constructing becomes a :class:`SpecError` that names the key and
+    the value and quotes the original message (torch's ``Invalid learning rate: -1``),
+    with the original kept as ``__cause__`` for whoever debugs their own factory.
+    """
+
+    def __init__(self, target: Any, kind: str, text: str, args: tuple[Any, ...] = (),
+                 kwargs: dict[str, Any] | None = None, lead_keyword: str | None = None) -> None:
+        self.target = target
+        self.kind = kind
+        self.text = text
+        self.args = args
+        self.kwargs = dict(kwargs or {})
+        self.lead_keyword = lead_keyword
+
+    def __call__(self, *lead: Any) -> Any:
+        lead_kwargs: dict[str, Any] = {}
+        if self.lead_keyword is not None and lead:
+            lead_kwargs, lead = {self.lead_keyword: lead[0]}, lead[1:]
+        try:
+            result = self.target(*lead, *self.args, **lead_kwargs, **self.kwargs)
+        except Exception as exc:
+            raise SpecError(
+                f"optcheck: could not build {self.kind}={self.text!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        return _check_result(result, self.kind, self.text)
+
+    def __repr__(self) -> str:
+        return f"Builder({self.kind}={self.text!r})"
+
+
+def _split(value: str | Callable[..., Any], kind: str) -> tuple[Any, str, tuple[Any, ...], dict[str, Any]]:
+    """(target, text shown in errors, args, kwargs) of a string in call syntax or a callable."""
+    if isinstance(value, str):
+        call: Call = parse_call(value, key=kind)
+        return _lookup(kind, call.name, value), value, call.args, call.kwargs_dict
+    if callable(value):
+        return value, canonical_callable(value), (), {}
+    raise SpecError(
+        f"optcheck: {kind}={value!r} must be a name in call syntax (a string) or a callable; "
+        f"got {type(value).__name__}."
+    )
+
+
+def _resolve(value: str | Callable[..., Any], kind: str, lead: tuple[Any, ...] = ()) -> Builder:
+    target, text, args, kwargs = _split(value, kind)
+    _check_class(target, kind, text)
+    lead_keyword = _scheduler_lead_keyword(target) if kind == "scheduler" else None
+    lead_kwargs = {lead_keyword: lead[0]} if lead_keyword else {}
+    _check_call(target, kind, text, lead if not lead_keyword else (), lead_kwargs, args, kwargs)
+    return Builder(target, kind, text, args, kwargs, lead_keyword)
+
+
+def _scheduler_lead_keyword(target: Any) -> str | None:
+    """Pass the optimizer by keyword when the target names it but not first.
+
+    ``ChainedScheduler(schedulers, optimizer=None)`` would otherwise receive the
+    optimizer as its list of schedulers.
+    """
+    sig = _signature(target)
+    if sig is None or "optimizer" not in sig.parameters:
+        return None
+    first = next(iter(sig.parameters))
+    return None if first == "optimizer" else "optimizer"
+
+
+_LEAD = _Lead()
+
+
+def resolve_model(value: str | Callable[..., Any]) -> Callable[[], nn.Module]:
+    """A builder ``f() -> nn.Module``: a registered/``torch.nn`` name in call syntax, a
+    dotted path, or any callable (a class is called with no arguments)."""
+    return _resolve(value, "model")
+
+
+def resolve_optimizer(value: str | Callable[..., Any]) -> Callable[[Any], Optimizer]:
+    """A builder ``f(params) -> Optimizer`` (params: parameters or param-group dicts)."""
+    return _resolve(value, "optimizer", (_LEAD,))
+
+
+def resolve_scheduler(value: str | Callable[..., Any] | None) -> Callable[[Optimizer], Any] | None:
+    """A builder ``f(optimizer) -> scheduler``, or ``None`` for no scheduler."""
+    return None if value is None else _resolve(value, "scheduler", (_LEAD,))
+
+
+def resolve_loss(value: str | Callable[..., Any] | None, problem: Problem | None = None) -> Callable[[Tensor, Tensor], Tensor]:
+    """The loss function: ``None`` means the problem's default loss (``problem`` needed).
+
+    A name is built now (losses are cheap); a class (or a ``functools.partial`` of one,
+    like ``partial(nn.MSELoss, reduction="sum")``) is instantiated; any other callable is
+    the loss itself, ``f(pred, target) -> scalar``.
+    """
+    if value is None:
+        if problem is None:
+            raise TypeError("resolve_loss(None) needs the problem whose default loss to use")
+        value = problem.loss
+    if callable(value) and not isinstance(value, str) and not _is_class_factory(value):
+        return value
+    return _resolve(value, "loss")()
+
+
+def _is_class_factory(value: Any) -> bool:
+    if isinstance(value, functools.partial):
+        return _is_class_factory(value.func)
+    return inspect.isclass(value)
+
+
+def resolve_problem(value: str | Callable[..., Any]) -> Callable[[torch.Generator, torch.dtype], Problem]:
+    """A builder ``f(generator, dtype) -> Problem``.
+
+    Registered problems receive ``generator=`` and ``dtype=``. Other callables (and
+    dotted paths) receive them only if their signature names them, and may return a
+    :class:`Problem`, an ``(inputs, targets)`` pair or a ``torch.utils.data.Dataset``,
+    which is wrapped (default loss ``mse``, or ``cross_entropy`` for integer targets).
+    """
+    target, text, args, kwargs = _split(value, "problem")
+    registered = isinstance(value, str) and parse_call(value, key="problem").name in _REGISTRIES["problem"]
+    sig = _signature(target)
+    wants = [k for k in ("generator", "dtype") if registered or (sig is not None and k in sig.parameters)]
+    _check_call(target, "problem", text, (), {k: _LEAD for k in wants}, args, kwargs)
+    name = parse_call(value, key="problem").name if isinstance(value, str) else text
+
+    def build_problem(generator: torch.Generator, dtype: torch.dtype) -> Problem:
+        extra = {"generator": generator, "dtype": dtype}
+        builder = Builder(target, "problem", text, args, {**kwargs, **{k: extra[k] for k in wants}})
+        return as_problem(builder(), name=name, dtype=dtype, text=text)
+
+    return build_problem
+
+
+def as_problem(result: Any, *, name: str, dtype: torch.dtype, text: str) -> Problem:
+    """Wrap what a problem callable returned: a Problem, an (inputs, targets) pair, or a Dataset."""
+    if isinstance(result, Problem):
+        return result
+    if isinstance(result, tuple) and len(result) == 2 and all(isinstance(t, Tensor) for t in result):
+        inputs, targets = result
+    elif isinstance(result, torch.utils.data.Dataset):
+        inputs, targets = _stack_dataset(result, text)
+    else:
+        raise SpecError(
+            f"optcheck: problem={text!r} returned {type(result).__name__}; a problem callable "
+            f"returns a Problem, an (inputs, targets) pair of tensors, or a torch Dataset."
+        )
+    if inputs.shape[0] != targets.shape[0]:
+        raise SpecError(
+            f"optcheck: problem={text!r} gave {inputs.shape[0]} inputs but {targets.shape[0]} targets."
+        )
+    inputs, targets = _builtin.cast(inputs.cpu(), dtype), _builtin.cast(targets.cpu(), dtype)
+    classify = not targets.is_floating_point()
+    return Problem(name, inputs, targets, loss="cross_entropy" if classify else "mse",
+                   model=_default_model_for(inputs, targets))
+
+
+def _stack_dataset(dataset: Any, text: str) -> tuple[Tensor, Tensor]:
+    """All items of a map-style or iterable Dataset, stacked; scalars become columns."""
+    try:
+        items = [dataset[i] for i in range(len(dataset))] if hasattr(dataset, "__len__") else list(dataset)
+        xs = torch.stack([torch.as_tensor(item[0]) for item in items])
+        ys = torch.stack([torch.as_tensor(item[1]) for item in items])
+    except Exception as exc:
+        raise SpecError(
+            f"optcheck: problem={text!r}: cannot stack the Dataset's (input, target) items: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if xs.ndim == 1:
+        xs = xs.unsqueeze(1)
+    if ys.ndim == 1 and ys.is_floating_point():
+        ys = ys.unsqueeze(1)
+    return xs, ys
+
+
+def _default_model_for(inputs: Tensor, targets: Tensor) -> str:
+    """``mlp(n_in, 10, n_out)``: the seed's net shape fitted to a user's data."""
+    if inputs.ndim != 2:
+        return _builtin.SEED_MODEL
+    if targets.is_floating_point():
+        n_out = targets.shape[1] if targets.ndim == 2 else 1
+    else:
+        n_out = int(targets.max().item()) + 1 if targets.numel() else 1
+    return f"mlp({inputs.shape[1]}, 10, {n_out})"
+
+
+# -- the built-ins ------------------------------------------------------------------------------
+
+for _name, _factory in _builtin.MODELS.items():
+    register_model(_name)(_factory)
+for _name, _factory in _builtin.PROBLEMS.items():
+    register_problem(_name)(_factory)
+for _name, _factory in _builtin.LOSSES.items():
+    register_loss(_name)(_factory)

@@ -1,0 +1,115 @@
+"""The object behind the ``optcheck`` fixture: one test's spec, device and actions.
+
+It holds no pytest state: the plugin passes a ``checker`` that knows how to reach the
+golden (through syrupy). So the same handle can be used from a script, with a checker
+of its own, and unit-tested without a pytest session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .spec import Spec
+
+if TYPE_CHECKING:
+    from .build import Built
+    from .record import Recorder
+    from .trajectory import Trajectory
+    from .verdict import Outcome
+
+Checker = Callable[["Trajectory", "str | None", "dict[str, dict[str, Any]]", bool], "Outcome"]
+
+
+class OptcheckHandle:
+    """Build, train, record and check what the test's ``optcheck`` markers declare."""
+
+    def __init__(self, spec: Spec, device: str = "cpu", checker: Checker | None = None) -> None:
+        self._spec = spec
+        self._device = device
+        self._checker = checker
+
+    @property
+    def spec(self) -> Spec:
+        """The resolved spec (all marker levels merged); read-only."""
+        return self._spec
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    def __repr__(self) -> str:
+        return f"OptcheckHandle(device={self._device!r}, spec={self._spec.canonical()!r})"
+
+    def with_spec(self, **overrides: Any) -> Spec:
+        """The spec with some keys replaced (validated like marker keys)."""
+        return self._spec.replace(**overrides) if overrides else self._spec
+
+    def build(self, **overrides: Any) -> tuple[Any, Any, Any]:
+        """A fresh ``(model, optimizer, scheduler)``, seeded, on the device.
+
+        Keyword overrides replace spec keys for this call only (``optimizer="Adam"``)."""
+        built = self._build(self.with_spec(**overrides))
+        return built.model, built.optimizer, built.scheduler
+
+    def _build(self, spec: Spec) -> Built:
+        from .build import build
+
+        return build(spec, self._device)
+
+    def train(self, **overrides: Any) -> Trajectory:
+        """Run the reference loop (the seed's) and return its Trajectory.
+
+        Keyword overrides replace spec keys for this run only, so one test can compare
+        variants (``optcheck.train(optimizer="SGD(lr=0.01, momentum=0.9)")``)."""
+        from .train import train
+
+        return train(self.with_spec(**overrides), self._device)
+
+    def lr_schedule(
+        self, steps: int, metrics: Sequence[float] | Callable[[int], float] | None = None, **overrides: Any
+    ) -> Trajectory:
+        """The LR (and momentum) over ``steps`` scheduler intervals, without training."""
+        from .train import lr_schedule
+
+        return lr_schedule(self.with_spec(**overrides), steps, self._device, metrics=metrics)
+
+    def record(self, optimizer: Any, scheduler: Any = None, model: Any = None,
+               record: Iterable[str] | None = None) -> Recorder:
+        """A context manager that records a user's own loop (``rec.log(loss=loss)``)."""
+        from .record import Recorder
+
+        return Recorder(optimizer, scheduler, model, record=record or self._spec.record)
+
+    def check(self, trajectory: Trajectory | None = None, name: str | None = None,
+              **tolerances: Any) -> Outcome:
+        """Compare with the golden; train from the spec when no trajectory is given.
+
+        ``tolerances`` are per series (``loss={"rtol": 1e-3, "mode": "final"}`` or
+        ``loss="rtol=1e-3, mode=final"``); ``rtol=`` / ``atol=`` alone apply to every
+        series. They take precedence over the marker, the command line and the ini.
+        Several checks in one test are told apart by ``name``.
+        """
+        __tracebackhide__ = True
+        if self._checker is None:
+            raise RuntimeError("optcheck: this handle has no checker; use the `optcheck` fixture.")
+        layer = tolerance_layer(tolerances, where="check()")
+        declarative = trajectory is None
+        current = self.train() if declarative else trajectory
+        outcome = self._checker(current, name, layer, declarative)
+        if not outcome.passed and outcome.status not in ("created", "updated"):
+            raise AssertionError(outcome.message)
+        return outcome
+
+
+def tolerance_layer(tolerances: dict[str, Any], *, where: str) -> dict[str, dict[str, Any]]:
+    """``check(loss=..., rtol=...)`` keywords as one precedence layer ({series: fields})."""
+    from .compare import FIELDS, parse_tolerance
+
+    layer: dict[str, dict[str, Any]] = {}
+    shared = {k: tolerances.pop(k) for k in list(tolerances) if k in FIELDS}
+    if shared:
+        layer["*"] = parse_tolerance(shared, where=where)
+    for series, value in tolerances.items():
+        layer[series] = parse_tolerance(value, where=f"{where} for series {series!r}")
+    return layer

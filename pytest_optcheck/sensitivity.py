@@ -1,0 +1,59 @@
+"""The negative control: would this check notice a 1% learning-rate change?
+
+HF transformers' tests run a deliberately broken variant and assert that it *does*
+differ. Made general: with ``--optcheck-sensitivity`` every declarative check (one that
+trains from the spec) also trains a twin whose learning rate is scaled by
+:data:`LR_SCALE` and compares the twin with the current run under the very tolerances
+the check used. When the twin passes, the tolerance is vacuous: a real regression of
+that size would pass unnoticed too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .compare import compare
+from .spec import Spec
+
+if TYPE_CHECKING:
+    from .trajectory import Trajectory
+    from .verdict import Outcome
+
+LR_SCALE = 1.01
+
+
+def scaled_lr(optimizer_factory: Any, scale: float) -> Any:
+    """An optimizer factory whose groups start at ``scale`` times the learning rate.
+
+    Scaling happens before the scheduler is built, so schedulers take the scaled LR as
+    their base (scaling afterwards would be undone by the first ``scheduler.step()``)."""
+
+    def make(params: Any) -> Any:
+        optimizer = optimizer_factory(params)
+        for group in optimizer.param_groups:
+            group["lr"] = group["lr"] * scale
+        return optimizer
+
+    make.__qualname__ = f"scaled_lr({scale})"
+    return make
+
+
+def twin_spec(spec: Spec, scale: float = LR_SCALE) -> Spec:
+    from .catalog import resolve_optimizer
+
+    return spec.replace(optimizer=scaled_lr(resolve_optimizer(spec.optimizer), scale))
+
+
+def probe(spec: Spec, device: str, trajectory: Trajectory, outcome: Outcome) -> str | None:
+    """None when the check would catch the LR change; else a one-line explanation."""
+    from .train import train
+
+    twin = train(twin_spec(spec), device)
+    tolerances = outcome.tolerances or {}
+    verdict = compare(trajectory, twin, tolerances)
+    if not verdict.passed:
+        return None
+    worst = verdict.worst()
+    detail = f"largest relative change {worst.max_rel:.3g} in {worst.name!r}" if worst else "no change at all"
+    applied = "; ".join(f"{name}: {tol.describe()}" for name, tol in tolerances.items())
+    return f"lr x{LR_SCALE} stays within tolerance ({detail}; tolerances {applied})"

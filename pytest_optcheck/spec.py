@@ -1,0 +1,367 @@
+"""Stage 1 of the pipeline: the spec — what to build and run, as the markers declare it.
+
+Everything here is plain Python (no torch): marker keywords are merged across levels,
+validated by key and type, and turned into a frozen :class:`Spec` with a canonical,
+JSON-ready form that golden files store to detect "configuration changed".
+Names (an optimizer, a model) are checked against torch later, in :mod:`catalog`.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .errors import SpecError, suggest
+
+#: Series that a run can record (PRODUCT.md, "The marker", key ``record``).
+RECORDABLE = (
+    "loss",
+    "lr",
+    "momentum",
+    "grad_norm",
+    "param_norm",
+    "update_norm",
+    "sparsity",
+)
+INTERVALS = ("epoch", "step")
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+
+#: Every key the marker accepts, with its default (``tolerance`` is not part of the
+#: run's configuration: it says how to compare, so it is kept out of ``canonical()``).
+DEFAULTS: dict[str, Any] = {
+    "model": "mlp(1, 10, 1)",
+    "problem": "quadratic",
+    "loss": None,
+    "optimizer": "SGD(lr=0.01)",
+    "scheduler": None,
+    "interval": "epoch",
+    "epochs": 12,
+    "batch_size": 32,
+    "seed": 0,
+    "dtype": "float32",
+    "l1": 0.0,
+    "clip_grad_norm": None,
+    "record": ("loss", "lr"),
+    "tolerance": None,
+}
+KEYS = tuple(DEFAULTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """A parsed ``"Name(arg, key=value)"`` string: literal arguments only."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def kwargs_dict(self) -> dict[str, Any]:
+        return dict(self.kwargs)
+
+    def __str__(self) -> str:
+        parts = [repr(a) for a in self.args]
+        parts += [f"{k}={v!r}" for k, v in sorted(self.kwargs)]
+        return f"{self.name}({', '.join(parts)})"
+
+
+def parse_call(text: str, *, key: str) -> Call:
+    """Parse call syntax with :mod:`ast`; literal arguments only, never ``eval``.
+
+    ``"Adam"`` and ``"Adam()"`` are the same call. A non-literal argument (a name, an
+    expression) is a :class:`SpecError` that names the key and shows the text.
+    """
+    source = text.strip()
+    try:
+        node = ast.parse(source, mode="eval").body
+    except SyntaxError as exc:
+        raise SpecError(
+            f"optcheck: {key}={text!r} is not valid call syntax ({exc.msg}). "
+            f"Write it like {key}=\"Name(arg=1, other=0.5)\"."
+        ) from None
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        return Call(_dotted(node, text, key))
+    if not isinstance(node, ast.Call):
+        raise SpecError(
+            f"optcheck: {key}={text!r} must be a name or a call like \"Name(arg=1)\"."
+        )
+    name = _dotted(node.func, text, key)
+    args = tuple(_literal(a, text, key) for a in node.args)
+    kwargs = []
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise SpecError(f"optcheck: {key}={text!r}: '**' is not allowed; name each argument.")
+        kwargs.append((kw.arg, _literal(kw.value, text, key)))
+    return Call(name, args, tuple(kwargs))
+
+
+def _dotted(node: ast.AST, text: str, key: str) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value, text, key)}.{node.attr}"
+    raise SpecError(f"optcheck: {key}={text!r}: the callee must be a plain name.")
+
+
+def _literal(node: ast.AST, text: str, key: str) -> Any:
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        raise SpecError(
+            f"optcheck: {key}={text!r}: argument `{ast.unparse(node)}` is not a literal. "
+            f"Call syntax takes literals only (numbers, strings, tuples, lists, dicts, "
+            f"True/False/None); pass a callable (e.g. functools.partial) for anything else."
+        ) from None
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """The resolved, read-only description of one optcheck run."""
+
+    model: Any = DEFAULTS["model"]
+    problem: Any = DEFAULTS["problem"]
+    loss: Any = DEFAULTS["loss"]
+    optimizer: Any = DEFAULTS["optimizer"]
+    scheduler: Any = DEFAULTS["scheduler"]
+    interval: str = DEFAULTS["interval"]
+    epochs: int = DEFAULTS["epochs"]
+    batch_size: int = DEFAULTS["batch_size"]
+    seed: int = DEFAULTS["seed"]
+    dtype: str = DEFAULTS["dtype"]
+    l1: float = DEFAULTS["l1"]
+    clip_grad_norm: float | None = DEFAULTS["clip_grad_norm"]
+    record: tuple[str, ...] = DEFAULTS["record"]
+    tolerance: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any], *, where: str = "marker") -> Spec:
+        """Validate keys and types of merged marker keywords and build a Spec."""
+        check_keys(kwargs, where=where)
+        values = {k: kwargs[k] for k in KEYS if k in kwargs}
+        for key, value in values.items():
+            values[key] = _VALIDATORS[key](value, key)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Spec:
+        return Spec.from_kwargs({**self.as_dict(), **changes})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in KEYS}
+
+    def canonical(self) -> dict[str, Any]:
+        """JSON-ready form stored in golden headers and compared for staleness.
+
+        Call strings are normalised (kwargs sorted, literals by repr), callables are
+        named by module and qualified name (and a partial's arguments; a lambda's
+        source line), so two specs that run the same thing compare equal.
+        """
+        out: dict[str, Any] = {}
+        for key in KEYS:
+            if key == "tolerance":
+                continue
+            value = getattr(self, key)
+            if key in _CALL_KEYS and isinstance(value, str):
+                value = str(parse_call(value, key=key))
+            elif key == "record":
+                value = list(value)
+            else:
+                value = canonical_value(value)
+            out[key] = value
+        return out
+
+
+_CALL_KEYS = ("model", "problem", "loss", "optimizer", "scheduler")
+
+
+def check_keys(kwargs: Iterable[str], *, where: str) -> None:
+    for key in kwargs:
+        if key not in DEFAULTS:
+            raise SpecError(
+                f"optcheck: unknown key {key!r} in the {where}.{suggest(key, KEYS)} "
+                f"Valid keys: {', '.join(KEYS)}."
+            )
+
+
+def merge_levels(levels: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]], *, where: str = "marker") -> dict[str, Any]:
+    """Merge marker keywords from the farthest level to the closest; closest wins per key.
+
+    ``levels`` yields ``(args, kwargs)`` of each ``optcheck`` marker, module first,
+    then class, function and ``pytest.param``. Positional arguments are rejected.
+    """
+    merged: dict[str, Any] = {}
+    for args, kwargs in levels:
+        if args:
+            raise SpecError(
+                f"optcheck: the {where} got positional arguments {args!r}; "
+                f"use keywords, e.g. @pytest.mark.optcheck(optimizer=\"Adam(lr=0.01)\")."
+            )
+        check_keys(kwargs, where=where)
+        merged.update(kwargs)
+    return merged
+
+
+# -- per-key validation ------------------------------------------------------------
+
+
+def _name_or_callable(value: Any, key: str) -> Any:
+    if isinstance(value, str):
+        parse_call(value, key=key)  # syntax now; the name is checked by the catalog
+        return value
+    if callable(value):
+        return value
+    raise SpecError(
+        f"optcheck: {key}={value!r} must be a name in call syntax (a string) or a callable; "
+        f"got {type(value).__name__}."
+    )
+
+
+def _optional_name_or_callable(value: Any, key: str) -> Any:
+    return None if value is None else _name_or_callable(value, key)
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any, str], str]:
+    def validate(value: Any, key: str) -> str:
+        if value not in choices:
+            raise SpecError(
+                f"optcheck: {key}={value!r} is not one of {', '.join(choices)}."
+                f"{suggest(str(value), choices)}"
+            )
+        return str(value)
+
+    return validate
+
+
+def _int(minimum: int) -> Callable[[Any, str], int]:
+    def validate(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise SpecError(f"optcheck: {key}={value!r} must be an integer >= {minimum}.")
+        return value
+
+    return validate
+
+
+def _non_negative(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise SpecError(f"optcheck: {key}={value!r} must be a number >= 0.")
+    return float(value)
+
+
+def _optional_positive(value: Any, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise SpecError(f"optcheck: {key}={value!r} must be a number > 0, or None for no clipping.")
+    return float(value)
+
+
+def _record(value: Any, key: str) -> tuple[str, ...]:
+    names = (value,) if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not names:
+        raise SpecError(
+            f"optcheck: {key}={value!r} must be a non-empty list of series names from "
+            f"{', '.join(RECORDABLE)}."
+        )
+    aliases = {"beta1": "momentum"}
+    out: list[str] = []
+    for name in names:
+        name = aliases.get(name, name)
+        if name not in RECORDABLE:
+            raise SpecError(
+                f"optcheck: {key} names unknown series {name!r}.{suggest(str(name), RECORDABLE)} "
+                f"Recordable series: {', '.join(RECORDABLE)}."
+            )
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _tolerance(value: Any, key: str) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise SpecError(
+            f"optcheck: {key}={value!r} must be a dict of series name to tolerance, e.g. "
+            f"tolerance={{\"loss\": {{\"rtol\": 1e-3}}}} or {{\"loss\": \"rtol=1e-3, mode=final\"}}."
+        )
+    from .compare import parse_tolerance
+
+    try:
+        return {str(series): parse_tolerance(tol, where=f"marker key 'tolerance' for {series!r}")
+                for series, tol in value.items()}
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+
+
+_VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
+    "model": _name_or_callable,
+    "problem": _name_or_callable,
+    "loss": _optional_name_or_callable,
+    "optimizer": _name_or_callable,
+    "scheduler": _optional_name_or_callable,
+    "interval": _choice(INTERVALS),
+    "epochs": _int(1),
+    "batch_size": _int(1),
+    "seed": _int(0),
+    "dtype": _choice(DTYPES),
+    "l1": _non_negative,
+    "clip_grad_norm": _optional_positive,
+    "record": _record,
+    "tolerance": _tolerance,
+}
+
+
+# -- canonical forms ---------------------------------------------------------------
+
+
+def canonical_value(value: Any) -> Any:
+    """A JSON-ready, comparable stand-in for a spec value (see :meth:`Spec.canonical`)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [canonical_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): canonical_value(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if callable(value):
+        return canonical_callable(value)
+    return repr(value)
+
+
+def canonical_callable(obj: Any) -> str:
+    """Name a callable stably: ``module.qualname``; a partial with its arguments;
+    a lambda with its source line (its qualified name alone says nothing)."""
+    if isinstance(obj, functools.partial):
+        parts = [canonical_callable(obj.func)]
+        parts += [_canonical_arg(a) for a in obj.args]
+        parts += [f"{k}={_canonical_arg(v)}" for k, v in sorted(obj.keywords.items())]
+        return f"partial({', '.join(parts)})"
+    module = getattr(obj, "__module__", None) or "?"
+    qualname = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+    name = f"{module}.{qualname}"
+    if "<lambda>" in qualname:
+        name += f" = {_lambda_source(obj)}"
+    return name
+
+
+def _canonical_arg(value: Any) -> str:
+    if callable(value) and not isinstance(value, type) or isinstance(value, functools.partial):
+        return canonical_callable(value)
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_canonical_arg(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    if isinstance(value, type):
+        return canonical_callable(value)
+    return repr(value)
+
+
+def _lambda_source(fn: Any) -> str:
+    try:
+        source = inspect.getsource(fn).strip()
+    except (OSError, TypeError):
+        return "<source unavailable>"
+    start = source.find("lambda")
+    return " ".join(source[start:].split())[:200] if start >= 0 else source[:200]

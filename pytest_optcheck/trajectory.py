@@ -1,0 +1,216 @@
+"""The Trajectory: named per-step series of one training run (or one LR schedule).
+
+A Trajectory is plain numpy data with no reference to torch, so the comparison engine,
+the golden files, the report and the command line can all work on it without importing
+torch. Every series has one row per optimizer step (per scheduler interval for
+``lr_schedule``); ``lr`` and ``momentum`` have one column per param group.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+#: Series whose values are one per param group: stored as (steps, groups).
+GROUPED_SERIES = frozenset({"lr", "momentum"})
+
+
+class Trajectory:
+    """Named series, one value per step, with the epoch and batch of every step.
+
+    ``trajectory["loss"]`` is a float64 array of shape ``(steps,)``;
+    ``trajectory["lr"]`` has shape ``(steps, param_groups)``. ``epoch[i]`` and
+    ``batch[i]`` say where step ``i`` happened, so a failure can name them.
+    """
+
+    __slots__ = ("_series", "batch", "epoch", "meta")
+
+    def __init__(
+        self,
+        series: Mapping[str, Any],
+        epoch: Any = None,
+        batch: Any = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        converted: dict[str, np.ndarray] = {}
+        steps: int | None = None
+        for name, values in series.items():
+            arr = np.asarray(values, dtype=np.float64)
+            if arr.ndim == 0 or arr.ndim > 2:
+                raise ValueError(
+                    f"series {name!r} must be 1-D (steps,) or 2-D (steps, groups); "
+                    f"got shape {arr.shape}"
+                )
+            if steps is None:
+                steps = arr.shape[0]
+            elif arr.shape[0] != steps:
+                raise ValueError(
+                    f"series {name!r} has {arr.shape[0]} steps but the others have "
+                    f"{steps}: every series needs one row per step"
+                )
+            arr.setflags(write=False)
+            converted[name] = arr
+        steps = steps or 0
+        self._series = converted
+        self.epoch = _index_array(epoch, steps, "epoch")
+        self.batch = _index_array(batch, steps, "batch", fill=np.arange(steps))
+        self.meta: dict[str, Any] = dict(meta or {})
+
+    # -- mapping-like access -------------------------------------------------------
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            return self._series[name]
+        except KeyError:
+            raise KeyError(
+                f"no series {name!r} in this trajectory; it has {sorted(self._series)}. "
+                f"Add it to the spec's `record` key to record it."
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._series
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._series)
+
+    def __len__(self) -> int:
+        """The number of steps."""
+        return int(self.epoch.shape[0])
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._series)
+
+    @property
+    def series(self) -> Mapping[str, np.ndarray]:
+        return dict(self._series)
+
+    def __eq__(self, other: object) -> bool:
+        # Anything that is not a Trajectory (syrupy's snapshot on the right of ==)
+        # must get its own __eq__ called, so return NotImplemented.
+        if not isinstance(other, Trajectory):
+            return NotImplemented
+        return (
+            self.names == other.names
+            and all(
+                np.array_equal(self[n], other[n], equal_nan=True) for n in self.names
+            )
+            and np.array_equal(self.epoch, other.epoch)
+            and np.array_equal(self.batch, other.batch)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{n}{list(self[n].shape)}" for n in self.names)
+        return f"Trajectory(steps={len(self)}, {parts})"
+
+    # -- conversions ------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; floats round-trip exactly (non-finite as strings)."""
+        return {
+            "steps": len(self),
+            "epoch": self.epoch.tolist(),
+            "batch": self.batch.tolist(),
+            "series": {n: encode_floats(self[n]) for n in self.names},
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trajectory:
+        series = {n: decode_floats(v) for n, v in data["series"].items()}
+        return cls(series, data.get("epoch"), data.get("batch"), data.get("meta"))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Trajectory:
+        return cls.from_dict(json.loads(text))
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """Arrays keyed by series name plus ``epoch`` and ``batch`` (for ``np.savez``)."""
+        out = {n: self[n].copy() for n in self.names}
+        out["epoch"] = self.epoch.copy()
+        out["batch"] = self.batch.copy()
+        return out
+
+    @classmethod
+    def from_numpy(cls, arrays: Mapping[str, Any]) -> Trajectory:
+        series = {k: v for k, v in arrays.items() if k not in ("epoch", "batch")}
+        return cls(series, arrays.get("epoch"), arrays.get("batch"))
+
+    def plot(self, series: list[str] | None = None, ax: Any = None, label: str | None = None) -> Any:
+        """Plot the series on matplotlib axes (one axis per series when ``ax`` is None).
+
+        Loss-like series use a log scale when all values are positive. Returns the axes.
+        matplotlib is imported here, never at module import.
+        """
+        import matplotlib
+
+        if ax is None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        names = series or self.names
+        if ax is None:
+            _, axes = plt.subplots(len(names), 1, figsize=(7, 2.6 * len(names)), squeeze=False)
+            axes = list(axes[:, 0])
+        else:
+            axes = [ax] * len(names)
+        steps = np.arange(len(self))
+        for axis, name in zip(axes, names):
+            values = self[name]
+            axis.plot(steps, values, label=label or name)
+            if name not in GROUPED_SERIES and values.size and np.all(values[np.isfinite(values)] > 0):
+                axis.set_yscale("log")
+            axis.set_ylabel(name)
+            axis.set_xlabel("step")
+        return axes[0] if len(axes) == 1 else axes
+
+
+def _index_array(values: Any, steps: int, what: str, fill: Any = None) -> np.ndarray:
+    if values is None:
+        arr = np.zeros(steps, dtype=np.int64) if fill is None else np.asarray(fill, dtype=np.int64)
+    else:
+        arr = np.asarray(values, dtype=np.int64)
+    if arr.shape != (steps,):
+        raise ValueError(f"{what} must have one entry per step ({steps}); got shape {arr.shape}")
+    arr.setflags(write=False)
+    return arr
+
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _encode_float(x: float) -> float | str:
+    if math.isfinite(x):
+        return x
+    if math.isnan(x):
+        return "NaN"
+    return "Infinity" if x > 0 else "-Infinity"
+
+
+def encode_floats(arr: np.ndarray) -> list[Any]:
+    """Nested lists of Python floats (exact repr round-trip), non-finite as strings."""
+    if arr.ndim == 1:
+        return [_encode_float(float(x)) for x in arr]
+    return [[_encode_float(float(x)) for x in row] for row in arr]
+
+
+def decode_floats(values: Any) -> np.ndarray:
+    def dec(x: Any) -> float:
+        if isinstance(x, str):
+            if x not in _NONFINITE:
+                raise ValueError(f"not a number: {x!r}")
+            return _NONFINITE[x]
+        return float(x)
+
+    if values and isinstance(values[0], list):
+        return np.array([[dec(x) for x in row] for row in values], dtype=np.float64).reshape(
+            len(values), -1
+        )
+    return np.array([dec(x) for x in values], dtype=np.float64)
