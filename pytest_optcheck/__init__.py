@@ -32,21 +32,21 @@ _LAZY = {
 # Stage functions (build, train, compare...) live in the submodules of the same names:
 # ``from pytest_optcheck.train import train``.
 __all__ = [
-    "__version__",
-    "Trajectory",
-    "Spec",
-    "Recorder",
-    "Tolerance",
-    "register_model",
-    "register_problem",
-    "register_loss",
-    "register_optimizer",
-    "register_scheduler",
     "Golden",
-    "read_golden",
-    "OptcheckError",
-    "SpecError",
     "GoldenFileError",
+    "OptcheckError",
+    "Recorder",
+    "Spec",
+    "SpecError",
+    "Tolerance",
+    "Trajectory",
+    "__version__",
+    "read_golden",
+    "register_loss",
+    "register_model",
+    "register_optimizer",
+    "register_problem",
+    "register_scheduler",
 ]
 
 
