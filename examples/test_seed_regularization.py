@@ -35,9 +35,9 @@ def test_weight_decay_lowers_the_parameter_norm(optcheck):
 # Full-batch SGD with momentum on sparse_linear for 1000 steps. The L1 penalty is added
 # to the loss (the seed's L1 regularisation); L2 is weight_decay (the seed: "weight decay
 # is L2 regularisation"), at the same strength, 2 * l1 as d/dw (l1 |w|) vs (wd / 2) w².
-SPARSE = dict(problem="sparse_linear", epochs=1000, batch_size=64, record=["loss", "lr", "param_norm", "sparsity"])
-L1 = dict(optimizer="SGD(lr=0.005, momentum=0.9)", l1=0.05)
-L2 = dict(optimizer="SGD(lr=0.005, momentum=0.9, weight_decay=0.1)")
+SPARSE = {"problem": "sparse_linear", "epochs": 1000, "batch_size": 64, "record": ["loss", "lr", "param_norm", "sparsity"]}
+L1 = {"optimizer": "SGD(lr=0.005, momentum=0.9)", "l1": 0.05}
+L2 = {"optimizer": "SGD(lr=0.005, momentum=0.9, weight_decay=0.1)"}
 
 
 @pytest.mark.optcheck(**SPARSE)

@@ -1,0 +1,79 @@
+"""Unit tests for the reference loop and the schedule-only run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pytest_optcheck.spec import Spec
+from pytest_optcheck.train import lr_schedule, train
+
+
+def sched(text: str, **kw) -> Spec:
+    return Spec.from_kwargs({"optimizer": "SGD(lr=0.1)", "scheduler": text, **kw})
+
+
+def test_step_and_multistep_match_closed_forms() -> None:
+    lr = lr_schedule(sched("StepLR(step_size=4, gamma=0.5)"), 20)["lr"][:, 0]
+    np.testing.assert_array_equal(lr, [0.1 * 0.5 ** (e // 4) for e in range(20)])
+    lr = lr_schedule(sched("MultiStepLR(milestones=[8, 24, 28], gamma=0.5)"), 40)["lr"][:, 0]
+    expected = [0.1 * 0.5 ** sum(e >= m for m in (8, 24, 28)) for e in range(40)]
+    np.testing.assert_allclose(lr, expected, rtol=1e-15, atol=0)
+
+
+def test_exponential_and_cosine_match_closed_forms() -> None:
+    lr = lr_schedule(sched("ExponentialLR(gamma=0.5)"), 30)["lr"][:, 0]
+    np.testing.assert_allclose(lr, [0.1 * 0.5**e for e in range(30)], rtol=1e-14, atol=0)
+    lr = lr_schedule(sched("CosineAnnealingLR(T_max=32, eta_min=1e-4)"), 33)["lr"][:, 0]
+    closed = [1e-4 + (0.1 - 1e-4) * (1 + math.cos(math.pi * e / 32)) / 2 for e in range(33)]
+    np.testing.assert_allclose(lr, closed, rtol=1e-12, atol=0)
+
+
+def test_train_lr_matches_schedule_per_epoch_and_per_step() -> None:
+    spec = sched("StepLR(step_size=1, gamma=0.5)", epochs=3, batch_size=500)  # 2 steps an epoch
+    lr = train(spec)["lr"][:, 0]
+    np.testing.assert_array_equal(lr, [0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+    lr = train(spec.replace(interval="step"))["lr"][:, 0]
+    np.testing.assert_array_equal(lr, [0.1 * 0.5**i for i in range(6)])
+
+
+def test_plateau_steps_on_the_epoch_mean_loss() -> None:
+    spec = sched("ReduceLROnPlateau(mode='min', factor=0.1, patience=0)", epochs=4, batch_size=500)
+    traj = lr_schedule(spec, 4, metrics=[1.0, 1.0, 1.0, 0.5])
+    np.testing.assert_allclose(traj["lr"][:, 0], [0.1, 0.1, 0.01, 0.001], rtol=1e-12)
+    trained = train(spec.replace(optimizer="SGD(lr=0.0)"))  # a flat loss: a plateau every epoch
+    assert trained["lr"][-1, 0] == 0.0
+
+
+def test_lbfgs_records_the_first_closure_loss() -> None:
+    spec = Spec.from_kwargs({"optimizer": "LBFGS(lr=0.01, max_iter=10, max_eval=10)", "epochs": 1, "batch_size": 250})
+    loss = train(spec)["loss"]
+    assert len(loss) == 4 and np.all(np.isfinite(loss))
+    spec_sgd = spec.replace(optimizer="SGD(lr=0.0)")
+    assert loss[0] == train(spec_sgd)["loss"][0]  # same init, same first batch: same pre-step loss
+
+
+def test_runs_are_bit_identical_and_leave_the_global_rng_alone() -> None:
+    spec = Spec.from_kwargs({"optimizer": "Adam(lr=0.01)", "epochs": 2})
+    state = torch.get_rng_state()
+    first = train(spec)
+    assert torch.equal(state, torch.get_rng_state())
+    torch.rand(1000)  # another test consuming the global RNG
+    train(spec.replace(optimizer="SGD(lr=0.3)"))  # and another run first
+    assert train(spec) == first
+
+
+def test_l1_and_clipping_change_the_run() -> None:
+    base = Spec.from_kwargs({"epochs": 1, "record": ["loss", "grad_norm"]})
+    plain = train(base)
+    assert train(base.replace(l1=0.01))["loss"][0] > plain["loss"][0]
+    clipped = train(base.replace(clip_grad_norm=0.05))
+    assert clipped["grad_norm"].max() <= 0.05 + 1e-6 < plain["grad_norm"].max()
+
+
+def test_lr_schedule_needs_a_step() -> None:
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        lr_schedule(Spec(), 0)
