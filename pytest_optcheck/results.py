@@ -46,7 +46,8 @@ class Results:
         counts = {s: len(self.by_status(s)) for s in STATUS_ORDER}
         if self.records:
             shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-            lines.append(f"{len(self.records)} checks: {shown}")
+            noun = "check" if len(self.records) == 1 else "checks"
+            lines.append(f"{len(self.records)} {noun}: {shown}")
         for status, title in (
             ("created", "goldens created"),
             ("updated", "goldens updated (were out of tolerance)"),
