@@ -1,0 +1,472 @@
+"""The ``optcheck`` command: look at goldens outside pytest.
+
+``show`` says what a golden holds, ``plot`` overlays several goldens on one figure (the
+seed's nine-optimizer comparison is one call), ``diff`` compares two trajectories with the
+same engine and message as the tests. No torch import anywhere: these run in a second on
+a laptop that only has the golden files from a CI artifact or a code review.
+
+Exit status: 0 success (``diff``: within tolerance), 1 ``diff`` found a difference,
+2 usage or file errors (printed as one line naming the file and the fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import golden as goldens
+from .errors import OptcheckError, suggest
+from .golden import Golden
+from .trajectory import GROUPED_SERIES, Trajectory
+
+PROG = "optcheck"
+#: Spec keys holding call syntax ("Adam(lr=0.01)"), shortened argument by argument in labels.
+CALL_KEYS = ("optimizer", "scheduler", "model", "problem", "loss")
+#: Spec keys that never make a useful legend entry.
+LABEL_SKIP = ("record",)
+
+
+class CliError(OptcheckError):
+    """A problem the user fixes (missing file, bad option): one line on stderr, exit 2."""
+
+
+# -- entry point ---------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; return the exit status instead of raising (testable in-process)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except OptcheckError as exc:
+        print(_one_line(str(exc)), file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{PROG}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Inspect, plot and compare pytest-optcheck golden trajectories.",
+        epilog="Files: golden JSON written by `pytest --optcheck`, a Trajectory.to_json() file, or an .npz "
+               "from Trajectory.to_numpy(). Exit status: 0 ok, 1 diff found a difference, 2 usage/file error.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_show(sub)
+    _add_plot(sub)
+    _add_diff(sub)
+    return parser
+
+
+def _add_show(sub: Any) -> None:
+    p = sub.add_parser("show", help="what a golden holds: test, spec, environment, every series",
+                       description="Print what each golden holds: the test, the spec, the environment "
+                                   "it was recorded in, and every series with its shape, first and final "
+                                   "values, min and max.")
+    p.add_argument("goldens", nargs="+", metavar="GOLDEN", help="golden file(s)")
+    p.set_defaults(func=cmd_show)
+
+
+def _add_plot(sub: Any) -> None:
+    p = sub.add_parser("plot", help="overlay several goldens on one figure",
+                       description="Overlay several goldens on one figure, one panel per series. Legend "
+                                   "labels come from the specs and keep only what tells the runs apart "
+                                   "(e.g. 'SGD', 'SGD(momentum=0.9)', 'Adadelta(lr=1.0)').",
+                       epilog="example: optcheck plot golden/examples/test_optimizers/*.json -o optimizers.png")
+    p.add_argument("goldens", nargs="+", metavar="GOLDEN", help="golden file(s) to overlay")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="where to write the figure")
+    p.add_argument("--series", action="append", metavar="NAME",
+                   help="series to plot, repeat for several panels (default: loss)")
+    p.add_argument("--logy", action=argparse.BooleanOptionalAction, default=None,
+                   help="log y axis (default: log when every value is positive, never for lr/momentum)")
+    p.add_argument("--title", help="figure title (default: the series and what all runs share)")
+    p.set_defaults(func=cmd_plot)
+
+
+def _add_diff(sub: Any) -> None:
+    p = sub.add_parser(
+        "diff", help="compare B (current) with A (golden), as the tests do",
+        description="Compare trajectory B (the current one) with A (the golden) using the tests' engine "
+                    "and failure message. Tolerances default to the per-series defaults of the plugin. "
+                    "When the specs differ, the differing keys are printed as a header and the numbers "
+                    "are compared anyway (that is what comparing two runs usually means); --strict-spec "
+                    "makes a spec difference a failure without comparing numbers, exactly like the test; "
+                    "--ignore-spec hides the header.",
+        epilog="exit status: 0 within tolerance, 1 different, 2 usage or file error. "
+               "example: optcheck diff old.json new.json --tolerance 'loss: rtol=1e-3, mode=final'",
+    )
+    p.add_argument("a", metavar="A", help="the golden (reference) trajectory")
+    p.add_argument("b", metavar="B", help="the current trajectory, compared against A")
+    p.add_argument("--tolerance", action="append", default=[], metavar="'SERIES: field=value, ...'",
+                   help="per-series tolerance, e.g. 'loss: rtol=1e-3, mode=final' or '*: rtol=1e-4' "
+                        "(repeatable; overrides --rtol/--atol for that series)")
+    p.add_argument("--rtol", type=float, help="relative tolerance for every series")
+    p.add_argument("--atol", type=float, help="absolute tolerance for every series")
+    spec = p.add_mutually_exclusive_group()
+    spec.add_argument("--ignore-spec", action="store_true", help="do not print spec differences")
+    spec.add_argument("--strict-spec", action="store_true",
+                      help="a spec difference is a failure ('configuration changed'), numbers not compared")
+    p.set_defaults(func=cmd_diff)
+
+
+# -- loading ---------------------------------------------------------------------------
+
+
+def load(path: str) -> Golden:
+    """A golden JSON, a bare Trajectory JSON or an .npz; any problem is a CliError."""
+    file = Path(path)
+    if not file.is_file():
+        what = "is a directory, not a file" if file.is_dir() else "does not exist"
+        raise CliError(f"{PROG}: {path!r} {what}; give the path of a golden .json file (see `optcheck show`).")
+    if file.suffix == ".npz":
+        return _load_npz(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CliError(f"{PROG}: {path!r} is not UTF-8 text, so not a golden JSON file.") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None  # let goldens.loads word the error (line, column, the fix)
+    if isinstance(data, dict) and goldens.SCHEMA_KEY not in data and "series" in data:
+        try:
+            return Golden(Trajectory.from_dict(data), test=file.stem)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CliError(f"{PROG}: {path!r} looks like a Trajectory JSON but is damaged: {exc}.") from None
+    return goldens.loads(text, path)
+
+
+def _load_npz(file: Path) -> Golden:
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        return Golden(Trajectory.from_numpy(arrays), test=file.stem)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"{PROG}: {str(file)!r} is not a readable trajectory .npz "
+                       f"(Trajectory.to_numpy() saved with np.savez): {exc}.") from None
+
+
+# -- show --------------------------------------------------------------------------------
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    loaded = [(path, load(path)) for path in args.goldens]  # all readable before printing any
+    blocks = ["\n".join(describe(path, g)) for path, g in loaded]
+    print("\n\n".join(blocks))
+    return 0
+
+
+def describe(path: str, golden: Golden) -> list[str]:
+    """The readable summary of one golden, header first, then one row per series."""
+    traj = golden.trajectory
+    lines = [f"== {path}"]
+    lines.append(f"test:        {golden.test or '-'}" + (f"  [{golden.name}]" if golden.name else ""))
+    if golden.spec:
+        lines.append(f"label:       {golden.label}")
+        lines.append("spec:")
+        width = max(len(k) for k in golden.spec)
+        lines += [f"  {k.ljust(width)}  {_spec_value(v)}" for k, v in golden.spec.items()]
+    else:
+        lines.append("spec:        - (recorded without a spec: trajectory_snapshot or a custom loop)")
+    if golden.environment:
+        env = golden.environment
+        lines.append(f"environment: {goldens.describe_environment(env)}")
+        extra = [f"{k} {env[k]}" for k in ("numpy", "python", "platform") if env.get(k)]
+        if extra:
+            lines.append(f"             {', '.join(extra)}")
+    epochs = len(np.unique(traj.epoch)) if len(traj) else 0
+    lines.append(f"steps:       {len(traj)} ({epochs} epoch{'s' if epochs != 1 else ''})")
+    if traj.meta:
+        lines.append(f"meta:        {json.dumps(traj.meta, sort_keys=True)}")
+    lines.append("series:")
+    lines += _series_table(traj)
+    return lines
+
+
+def _series_table(traj: Trajectory) -> list[str]:
+    rows = [("name", "shape", "first", "final", "min", "max", "non-finite")]
+    for name in traj.names:
+        values = traj[name]
+        finite = values[np.isfinite(values)]
+        first, final = _row_text(values[0]) if len(values) else "-", _row_text(values[-1]) if len(values) else "-"
+        low = f"{finite.min():.6g}" if finite.size else "-"
+        high = f"{finite.max():.6g}" if finite.size else "-"
+        bad = int(values.size - finite.size)
+        rows.append((name, "x".join(map(str, values.shape)), first, final, low, high, str(bad) if bad else "0"))
+    widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
+    return ["  " + "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths)))
+            for r in rows]
+
+
+def _row_text(row: Any) -> str:
+    values = np.atleast_1d(row)
+    texts = [f"{float(v):.6g}" for v in values]
+    return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+
+
+def _spec_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+# -- plot ----------------------------------------------------------------------------------
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    loaded = [load(path) for path in args.goldens]
+    series = args.series or ["loss"]
+    for path, golden in zip(args.goldens, loaded):
+        for name in series:
+            if name not in golden.trajectory:
+                raise CliError(f"{PROG}: {path!r} has no series {name!r} (it has "
+                               f"{', '.join(golden.trajectory.names)}); pick one with --series.")
+    output = Path(args.output)
+    if output.suffix.lower() != ".png":
+        raise CliError(f"{PROG}: -o {args.output!r}: the figure is written as PNG; name it FILE.png.")
+    labels = short_labels(loaded, [_fallback_label(p, g) for p, g in zip(args.goldens, loaded)])
+    title = args.title if args.title is not None else default_title(loaded, series)
+    figure = plot_goldens(loaded, labels, series, logy=args.logy, title=title)
+    from .report import save_figure
+
+    save_figure(figure, output)
+    print(f"wrote {output} ({len(loaded)} trajectories: {'; '.join(labels)})")
+    return 0
+
+
+def plot_goldens(loaded: Sequence[Golden], labels: Sequence[str], series: Sequence[str], *,
+                 logy: bool | None, title: str) -> Any:
+    """One panel per series, one line (per param group) per golden; legend beside the plot."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 0.8 + 4.2 * len(series)), layout="constrained")
+    axes = figure.subplots(len(series), 1, squeeze=False)[:, 0]
+    for axis, name in zip(axes, series):
+        for i, (golden, label) in enumerate(zip(loaded, labels)):
+            values = golden.trajectory[name]
+            values = values.reshape(-1, 1) if values.ndim == 1 else values
+            style = {"color": f"C{i % 10}", "linestyle": ("-", "--", ":", "-.")[(i // 10) % 4], "linewidth": 1.3}
+            for g in range(values.shape[1]):
+                suffix = f" [group {g}]" if values.shape[1] > 1 else ""
+                axis.plot(np.arange(values.shape[0]), values[:, g], label=label + suffix,
+                          **({**style, "alpha": 1.0 if g == 0 else 0.6}))
+        if _use_log(name, [g.trajectory[name] for g in loaded], logy):
+            axis.set_yscale("log")
+        axis.set_ylabel(name)
+        axis.set_xlabel("step")
+        axis.grid(True, which="major", alpha=0.3)
+        axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    return figure
+
+
+def _use_log(name: str, arrays: Sequence[np.ndarray], logy: bool | None) -> bool:
+    if logy is not None:
+        return logy
+    if name in GROUPED_SERIES:
+        return False
+    finite = [a[np.isfinite(a)] for a in arrays]
+    return any(f.size for f in finite) and all(bool(np.all(f > 0)) for f in finite)
+
+
+def default_title(loaded: Sequence[Golden], series: Sequence[str]) -> str:
+    """The series, plus the spec values every run shares (what the figure holds fixed)."""
+    specs = [g.spec for g in loaded]
+    head = ", ".join(series)
+    if not all(specs):
+        return head
+    shared = []
+    for key in ("model", "problem", "optimizer", "scheduler", "epochs", "batch_size"):
+        values = {json.dumps(s.get(key), sort_keys=True) for s in specs}  # type: ignore[union-attr]
+        value = specs[0].get(key)  # type: ignore[union-attr]
+        if len(values) == 1 and value not in (None, "", 0):
+            shared.append(f"{key} {value}")
+    return f"{head} — {', '.join(shared)}" if shared else head
+
+
+def _fallback_label(path: str, golden: Golden) -> str:
+    if golden.test:
+        return golden.test.split("::")[-1] + (f" [{golden.name}]" if golden.name else "")
+    return Path(path).stem
+
+
+# -- labels ------------------------------------------------------------------------------
+
+
+def short_labels(loaded: Sequence[Golden], fallbacks: Sequence[str]) -> list[str]:
+    """Short, distinct legend labels: only the spec values that tell the runs apart.
+
+    A call argument is kept when it differs between runs of the same optimizer (SGD vs
+    SGD(momentum=0.9)) or when its value is not the one most runs use (Adadelta(lr=1.0)
+    among lr=0.01 runs); other spec keys appear as ``key=value`` when they vary. Runs
+    without a spec use the test name. Duplicates get the fallback appended.
+    """
+    if len(loaded) == 1:
+        only = loaded[0]
+        return [only.label if only.spec else fallbacks[0]]
+    if not all(g.spec for g in loaded):
+        labels = [g.label if g.spec else fb for g, fb in zip(loaded, fallbacks)]
+        return _distinct(labels, fallbacks)
+    specs: list[dict[str, Any]] = [dict(g.spec or {}) for g in loaded]
+    keys = [k for k in dict.fromkeys(k for s in specs for k in s) if k not in LABEL_SKIP]
+    varying = [k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s in specs}) > 1]
+    labels = []
+    for i, spec in enumerate(specs):
+        calls, others = [], []
+        for key in varying:
+            value = spec.get(key)
+            if key in CALL_KEYS and isinstance(value, str):
+                calls.append(_short_call(value, [s.get(key) for s in specs]))
+            elif key in CALL_KEYS and value is None:
+                calls.append(f"no {key}")
+            else:
+                others.append(f"{key}={_spec_value(value)}")
+        label = " + ".join(calls)
+        if others:
+            label = f"{label}, {', '.join(others)}" if label else ", ".join(others)
+        labels.append(label or fallbacks[i])
+    return _distinct(labels, fallbacks)
+
+
+def _distinct(labels: list[str], fallbacks: Sequence[str]) -> list[str]:
+    counts = Counter(labels)
+    return [f"{label} ({fb})" if counts[label] > 1 else label for label, fb in zip(labels, fallbacks)]
+
+
+def split_call(text: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """'Adam(betas=(0.9, 0.99), lr=0.01)' -> ('Adam', [('betas', '(0.9, 0.99)'), ('lr', '0.01')]).
+
+    Positional arguments get keys '#0', '#1', ... Returns None for anything that is not a
+    plain call (a callable's dotted name, a lambda), which is then shown whole.
+    """
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(node, ast.Call):
+        return None
+    args = [(f"#{i}", _last_name(ast.unparse(a))) for i, a in enumerate(node.args)]
+    args += [(k.arg or "**", _last_name(ast.unparse(k.value))) for k in node.keywords]
+    name = _last_name(ast.unparse(node.func))
+    if name == "partial" and args and args[0][0] == "#0":  # partial(LambdaLR, lr_lambda=f): name it LambdaLR
+        name, args = args[0][1], [(k if not k.startswith("#") else f"#{i}", v) for i, (k, v) in enumerate(args[1:])]
+    return name, args
+
+
+def _last_name(text: str) -> str:
+    """'torch.optim.lr_scheduler.LambdaLR' -> 'LambdaLR': module paths only lengthen a legend."""
+    parts = text.split(".")
+    if len(parts) > 1 and all(p.isidentifier() for p in parts):
+        return parts[-1]
+    return text
+
+
+def _short_call(value: str, all_values: Sequence[Any]) -> str:
+    parsed = split_call(value)
+    if parsed is None:
+        return value
+    name, args = parsed
+    others = [p for p in (split_call(v) for v in all_values if isinstance(v, str)) if p is not None]
+    same_name = [dict(a) for n, a in others if n == name]
+    by_key: dict[str, list[str]] = {}
+    for _, other_args in others:
+        for key, val in other_args:
+            by_key.setdefault(key, []).append(val)
+    kept = []
+    for key, val in args:
+        differs_within = any(o.get(key) != val for o in same_name)
+        common, count = Counter(by_key.get(key, [val])).most_common(1)[0]
+        unusual = val != common or 2 * count <= len(by_key.get(key, [val]))
+        if differs_within or unusual:
+            kept.append(val if key.startswith("#") else f"{key}={val}")
+    return f"{name}({', '.join(kept)})" if kept else name
+
+
+# -- diff ----------------------------------------------------------------------------------
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .compare import ToleranceError, parse_tolerance_lines, unknown_series
+    from .verdict import CONFIG_CHANGED, FAILED, PASSED, evaluate
+
+    golden, current = load(args.a), load(args.b)
+    try:
+        layer = tolerance_layer(args, parse_tolerance_lines)
+    except ToleranceError as exc:
+        raise CliError(str(exc)) from None
+    names = list(dict.fromkeys([*golden.trajectory.names, *current.trajectory.names]))
+    typos = unknown_series(names, layer)
+    if typos:
+        raise CliError(f"{PROG}: --tolerance names no series of these trajectories: {', '.join(typos)}."
+                       f"{suggest(typos[0], names)} They have: {', '.join(names)}.")
+    header = [] if args.ignore_spec or args.strict_spec else _spec_header(golden, current)
+    if not args.strict_spec:
+        current = Golden(current.trajectory, spec=golden.spec, environment=current.environment,
+                         test=current.test, name=current.name)
+    outcome = evaluate(current, goldens.dumps(golden), path=args.a, tolerance_layers=(layer,))
+    if outcome.status in (FAILED, CONFIG_CHANGED):
+        print("\n".join([*header, outcome.message]))
+        return 1
+    if outcome.status != PASSED:
+        raise CliError(_one_line(outcome.message))
+    print("\n".join([*header, *_passed_lines(outcome)]))
+    return 0
+
+
+def tolerance_layer(args: argparse.Namespace, parse_lines: Any) -> dict[str, dict[str, Any]]:
+    """--rtol/--atol as the '*' entry, then --tolerance lines (a named series wins)."""
+    layer: dict[str, dict[str, Any]] = {}
+    star = {k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None}
+    if star:
+        layer["*"] = star
+    for series, fields in parse_lines(args.tolerance, where="--tolerance").items():
+        layer.setdefault(series, {}).update(fields)
+    return layer
+
+
+def _spec_header(golden: Golden, current: Golden) -> list[str]:
+    changes = goldens.spec_changes(golden.spec, current.spec)
+    if not changes:
+        return []
+    lines = ["spec differs (numbers compared anyway; --strict-spec fails on this, --ignore-spec hides it):"]
+    lines += [f"  {key}: {_show(old)} -> {_show(new)}" for key, old, new in changes]
+    return lines + [""]
+
+
+def _show(value: Any) -> str:
+    return goldens.ABSENT if value == goldens.ABSENT else repr(value)
+
+
+def _passed_lines(outcome: Any) -> list[str]:
+    verdict = outcome.verdict
+    lines = [f"optcheck: all {len(verdict.series)} series within tolerance of the golden"]
+    width = max((len(s.name) for s in verdict.series), default=0)
+    for sv in verdict.series:
+        lines.append(f"  {sv.name.ljust(width)}  largest rel error {_num(sv.max_rel)}, abs {_num(sv.max_abs)} "
+                     f"({sv.tolerance.describe()})")
+    return lines
+
+
+def _num(value: float) -> str:
+    return f"{value:.3g}" if math.isfinite(value) else str(value)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
