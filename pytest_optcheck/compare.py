@@ -275,7 +275,8 @@ EXACT_SCHEDULE = Tolerance(rtol=1e-12, atol=0.0)
 #: atol 1e-7 only matters for a series near zero (a converged loss, LBFGS's 0 updates).
 TRAINING_METRIC = Tolerance(rtol=1e-4, atol=1e-7)
 
-#: Sparsity is a fraction of exact zeros: only float noise in the fraction is tolerated.
+#: Sparsity is the fraction of parameters with |w| <= 1e-3 (record.SPARSITY_EPS): one
+#: parameter crossing the threshold is a change, so only float noise is tolerated.
 SPARSITY = Tolerance(rtol=0.0, atol=1e-9)
 
 SERIES_DEFAULTS: dict[str, Tolerance] = {
