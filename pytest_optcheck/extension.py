@@ -24,6 +24,7 @@ from syrupy.data import Snapshot, SnapshotCollection, SnapshotCollections
 from syrupy.extensions.base import AbstractSyrupyExtension
 
 from . import golden as goldens
+from .errors import OptcheckError
 from .trajectory import Trajectory
 from .verdict import Outcome, evaluate
 
@@ -49,6 +50,9 @@ class TrajectoryExtension(AbstractSyrupyExtension):
         self._current_location: str | None = None
         #: Outcome of every golden compared so far, by golden path (gathered after the test).
         self.outcomes: dict[str, Outcome] = {}
+        #: Golden paths already asserted in this test (the extension lives for one test).
+        self._claimed: set[str] = set()
+        self._duplicate: str | None = None
 
     # -- serializer -----------------------------------------------------------------
     def serialize(self, data: Any, **_: Any) -> str:
@@ -59,6 +63,18 @@ class TrajectoryExtension(AbstractSyrupyExtension):
                 f"optcheck.lr_schedule(n) or optcheck.record(...)."
             )
         context = self._require_context()
+        location = self._current_location
+        if location is not None:  # syrupy serializes once per assertion, after get_location
+            if location in self._claimed:
+                self._duplicate = (
+                    f"optcheck: two checks in this test use the same golden "
+                    f"{goldens.relative_to_cwd(location)}; the second would overwrite the first. "
+                    f"Give each check its own name: check(name=...) / trajectory_snapshot(name=...)."
+                )
+                self.outcomes[location] = Outcome("error", self._duplicate, location)
+                raise OptcheckError(self._duplicate)
+            self._claimed.add(location)
+            self._duplicate = None
         return goldens.dumps(context.golden_for(data))
 
     # -- storage --------------------------------------------------------------------
@@ -69,6 +85,12 @@ class TrajectoryExtension(AbstractSyrupyExtension):
         path = context.layout.path_for(test_location.filepath, test_location.snapshot_name, name)
         self._current_location = str(path)
         return str(path)
+
+    @classmethod
+    def matches_test_location(cls, *, test_location: PyTestLocation, snapshot_location: str) -> bool:
+        """Always: :class:`~pytest_optcheck.golden.GoldenLayout` decides where goldens
+        live (a sanitised id is not syrupy's name, and syrupy would warn about it)."""
+        return True
 
     def discover_snapshots(self, **_: Any) -> SnapshotCollections:
         """Nothing: syrupy must never consider a golden unused (see module docstring)."""
@@ -111,12 +133,19 @@ class TrajectoryExtension(AbstractSyrupyExtension):
             update_command=context.update_command,
             picture=context.picture,
         )
+        if self.outcome.status == "missing" and self._current_location is not None:
+            hint = goldens.missing_hint(context.layout, self._current_location)
+            if hint:
+                self.outcome.message += "\n" + hint
         if self._current_location is not None:
             self.outcomes[self._current_location] = self.outcome
         return self.outcome.passed
 
     # -- reporter -------------------------------------------------------------------
     def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Iterator[str]:
+        if self._duplicate is not None:
+            yield self._duplicate
+            return
         if self.outcome is None or snapshot_data in (None, ""):
             self.matches(serialized_data=serialized_data, snapshot_data=snapshot_data or None)
         assert self.outcome is not None

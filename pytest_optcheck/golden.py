@@ -77,7 +77,8 @@ def dumps(golden: Golden) -> str:
         values = encode_floats(traj[name])
         rows = [json.dumps(v) for v in values]
         body = ",\n      ".join(rows)
-        lines.append(f'    "{name}": [' + (f"\n      {body}\n    ]" if rows else "]"))
+        key = json.dumps(name, ensure_ascii=False)
+        lines.append(f"    {key}: [" + (f"\n      {body}\n    ]" if rows else "]"))
         if i < len(names) - 1:
             lines[-1] += ","
     lines.append("  }")
@@ -109,12 +110,20 @@ def loads(text: str, path: str | os.PathLike[str] | None = None) -> Golden:
             f"re-record it with `pytest --optcheck --snapshot-update`."
         )
     try:
+        for key, kinds in (("series", dict), ("spec", (dict, type(None))), ("environment", (dict, type(None))),
+                           ("meta", (dict, type(None)))):
+            if key in data and not isinstance(data[key], kinds):
+                raise ValueError(f"{key!r} is a {type(data[key]).__name__}, not an object")
+        for key in ("series", "epoch", "batch"):
+            if key not in data:
+                raise ValueError(f"the {key!r} key is missing")
         traj = Trajectory.from_dict(
             {"series": data["series"], "epoch": data["epoch"], "batch": data["batch"], "meta": data.get("meta")}
         )
         if "steps" in data and data["steps"] != len(traj):
             raise ValueError(f"header says {data['steps']} steps but the series have {len(traj)}")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        # any malformed content: a clean message naming the file, never a traceback
         raise GoldenFileError(f"optcheck: {where} is damaged: {exc}. {fix}") from None
     return Golden(
         trajectory=traj,
@@ -140,7 +149,8 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     concurrent reader never sees a half-written golden."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # Hidden, and short enough for the 255-byte limit even next to a long golden name.
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -203,21 +213,24 @@ def spec_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.,=+@\[\]-]")
 MAX_STEM = 180
+#: File names stay within the 255 bytes every common file system allows.
+MAX_FILENAME = 250
 
 
-def safe_filename(name: str) -> str:
+def safe_filename(name: str, limit: int = MAX_STEM) -> str:
     """A file name that stays inside its folder and cannot collide with another id.
 
-    Characters outside a portable set become ``_``; when anything was replaced (or the
-    name was cut) a short hash of the original is appended, so ``adam/w`` and ``adamw``
-    (or ``a b`` and ``a_b``) get different files.
+    Characters outside a portable (ASCII) set become ``_``; when anything was replaced
+    (or the name was cut to ``limit`` characters) a short hash of the original is
+    appended, so ``adam/w`` and ``adamw`` (or ``a b`` and ``a_b``) get different files.
+    The result is at most ``limit + 9`` characters.
     """
     safe = _SAFE.sub("_", name)
     if safe.startswith("."):
         safe = "_" + safe[1:]
-    if safe != name or len(safe) > MAX_STEM:
+    if safe != name or len(safe) > limit:
         digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
-        safe = f"{safe[:MAX_STEM]}~{digest}"
+        safe = f"{safe[:limit]}~{digest}"
     return safe
 
 
@@ -247,12 +260,52 @@ class GoldenLayout:
         return self.base.joinpath(*parts)
 
     def path_for(self, test_file: str | os.PathLike[str], test_id: str, name: str | None = None) -> Path:
-        stem = safe_filename(test_id) + (f"--{safe_filename(name)}" if name else "")
+        stem = safe_filename(test_id)
+        if name:  # the name is cut (and hashed) so the whole file name stays short enough
+            room = MAX_FILENAME - len(stem) - len("--") - len(SUFFIX) - len("~12345678")
+            stem += "--" + safe_filename(name, limit=min(MAX_STEM, room))
         return self.folder_for(test_file) / f"{stem}{SUFFIX}"
 
     def stem_prefixes(self, test_file: str | os.PathLike[str], test_id: str) -> tuple[Path, str]:
         """Folder and filename prefix shared by every golden of one test (any name)."""
         return self.folder_for(test_file), safe_filename(test_id)
+
+    def other_keys(self, path: str | os.PathLike[str]) -> list[str]:
+        """The other keys under which the golden at ``path`` was recorded: ``torch-2.11``
+        for ``root/torch-2.11/<same relative path>``, and ``no key`` for a golden kept
+        directly under the root while this layout has a key."""
+        try:
+            relative = Path(path).relative_to(self.base)
+        except ValueError:
+            return []
+        found = []
+        if self.key and (self.root / relative).is_file():
+            found.append("no key")
+        if self.root.is_dir():
+            folders = [f for f in self.root.iterdir() if f.name != self.key and KEY_FOLDER.match(f.name)]
+            for folder in sorted(folders, key=_version_order):
+                if (folder / relative).is_file():
+                    found.append(folder.name)
+        return found
+
+
+#: Folders that hold one set of goldens per torch version (``optcheck_golden_key``).
+KEY_FOLDER = re.compile(r"^torch-(\d+)\.(\d+)$")
+
+
+def _version_order(folder: Path) -> tuple[int, ...]:
+    match = KEY_FOLDER.match(folder.name)
+    return tuple(int(g) for g in match.groups()) if match else ()
+
+
+def missing_hint(layout: GoldenLayout, path: str | os.PathLike[str]) -> str:
+    """A line for the "no golden" message when goldens of the same check exist under
+    other keys (another torch version), else ``""``."""
+    keys = layout.other_keys(path)
+    if not keys:
+        return ""
+    return (f"goldens of this test exist for: {', '.join(keys)} (optcheck_golden_key = "
+            f"{'torch-minor' if layout.key else 'none'} looks under {layout.key or 'the root'})")
 
 
 def relative_to_cwd(path: str | os.PathLike[str]) -> str:
@@ -277,6 +330,7 @@ __all__ = [
     "environment",
     "environment_changes",
     "loads",
+    "missing_hint",
     "read",
     "safe_filename",
     "spec_changes",

@@ -1,21 +1,34 @@
 """Orphaned goldens: files no collected test owns any more (a test renamed or deleted).
 
-syrupy is never told about goldens (see :mod:`.extension`), so nothing is deleted behind
-the user's back. This module lists orphans, and removes them only when all of these hold:
+syrupy is never told about goldens (see :mod:`.extension`), so syrupy deletes nothing —
+not under ``--snapshot-update``, not for a crashed, skipped, deselected or never-reached
+test, not under xdist. This module lists orphans in the terminal summary, and removes
+them only when **all** of these hold:
 
-* ``--optcheck-prune`` was given;
+* ``--optcheck-prune`` was given, and optcheck tests ran (``--optcheck`` / ini);
 * the run was a *full* run: no node ids (``file.py::test``), no ``-k``, ``-m``,
-  ``--deselect``, ``--lf``/``--ff``-style selection;
-* every test passed (no failure, no error, exit status 0), and the run was not stopped
-  early (``-x`` / ``--maxfail``).
+  ``--deselect``, ``--ignore``/``--ignore-glob``, ``--lf``/``--ff``/``--sw``, not ``--co``;
+* the run was green and complete: exit status 0, no failure or error, not stopped early
+  (``-x`` / ``--maxfail``, Ctrl-C).
 
-A golden counts as orphaned when the test file it mirrors was collected in this run but no
-collected test has its name, or when that test file no longer exists. Goldens of test
-files outside this run's paths (``--ignore``, another folder) are never considered.
+Orphans are listed on full runs only (with or without ``--optcheck-prune``). A golden is
+an orphan when
+
+* the test file it mirrors was collected in this run but no collected test has its name
+  (a test renamed or deleted, a parametrize id changed), or
+* the test file it mirrors no longer exists and lay inside this run's paths (a test file
+  renamed or deleted). Goldens of test files outside the run's paths are never judged,
+  nor those in a folder whose name had to be sanitised (its test file cannot be told).
+
+Never judged, so never listed or removed: goldens of a device this run did not cover or
+this machine lacks (``test[cuda].json`` on a CPU-only run or machine), goldens under
+another ``optcheck_golden_key`` folder, hidden files, and JSON files that are not
+optcheck goldens.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,9 +50,43 @@ def is_full_run(config: pytest.Config) -> tuple[bool, str]:
             return False, f"{flag} was given"
     if getattr(option, "deselect", None):
         return False, "--deselect was given"
+    if getattr(option, "ignore", None) or getattr(option, "ignore_glob", None):
+        return False, "--ignore was given"
     if getattr(option, "lf", False) or getattr(option, "failedfirst", False) or getattr(option, "stepwise", False):
         return False, "--lf/--ff/--sw selection was given"
+    if getattr(option, "collectonly", False):
+        return False, "--collect-only was given"
     return True, ""
+
+
+def run_paths(config: pytest.Config) -> list[Path]:
+    """The files and folders this run collected from (its arguments or testpaths)."""
+    base = Path(config.invocation_params.dir)
+    return [(base / str(arg).split("::")[0]).resolve() for arg in config.args]
+
+
+#: A device parameter id inside a golden's file name: ``[cpu]``, ``[a-cuda]``, ``[cuda_1]``
+#: (``cuda:1`` after :func:`~pytest_optcheck.golden.safe_filename`).
+_DEVICE_ID = re.compile(r"(?<=[\[-])(cpu|cuda(?:_\d+)?|mps)(?=[\]-])")
+
+
+def device_of(filename: str) -> str | None:
+    """The device a golden was recorded on, read from its file name (None: no device id)."""
+    bracket = filename.rfind("]")
+    found = _DEVICE_ID.findall(filename[: bracket + 1]) if bracket >= 0 else []
+    return found[-1].replace("_", ":") if found else None
+
+
+def device_available(device: str) -> bool:
+    if device == "cpu":
+        return True
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return False
+        return ":" not in device or int(device.split(":")[1]) < torch.cuda.device_count()
+    return device == "mps" and torch.backends.mps.is_available()
 
 
 def find_orphans(session: OptcheckSession) -> list[Path]:
@@ -50,19 +97,38 @@ def find_orphans(session: OptcheckSession) -> list[Path]:
     owners: dict[str, set[str]] = {}
     for folder, stem in session.owners:
         owners.setdefault(folder, set()).add(stem)
-    collected = {Path(p).resolve() for p in session.collected_files}
+    # Compare golden folders, not test paths: a folder name may be sanitised (and hashed).
+    plain = goldens.GoldenLayout(layout.root, layout.rootdir)
+    collected = {plain.folder_for(p).relative_to(plain.root).as_posix() for p in session.collected_files}
     rootdir = session.settings.rootdir.resolve()
+    paths = run_paths(session.config)
+    devices = set(session.settings.devices)
+    judged: dict[str, bool] = {}
     orphans = []
     for path in sorted(base.rglob(f"*{goldens.SUFFIX}")):
-        if path.name.startswith("."):
+        relative = path.relative_to(base)
+        if any(part.startswith(".") for part in relative.parts):
             continue
+        if layout.key is None and goldens.KEY_FOLDER.match(relative.parts[0]):
+            continue  # goldens of a per-torch-version key: not this run's
+        device = device_of(path.name)
+        if device is not None:
+            if device not in judged:
+                judged[device] = device in devices and device_available(device)
+            if not judged[device]:
+                continue
         folder = path.parent.relative_to(base).as_posix()
-        test_file = (rootdir / folder).with_suffix(".py")
-        if test_file in collected:
+        if folder in collected:
             stems = owners.get(folder, set())
-            if not any(_owned(path.name, stem) for stem in stems):
-                orphans.append(path)
-        elif not test_file.exists() and _mirrors_a_test_file(folder):
+            if any(_owned(path.name, stem) for stem in stems):
+                continue
+        else:
+            if "~" in folder:
+                continue  # a sanitised folder: which test file it mirrors cannot be told
+            test_file = (rootdir / folder).with_suffix(".py")
+            if test_file.exists() or not _mirrors_a_test_file(folder) or not _inside(test_file, paths):
+                continue
+        if _is_optcheck_golden(path):
             orphans.append(path)
     return orphans
 
@@ -78,24 +144,41 @@ def _mirrors_a_test_file(folder: str) -> bool:
     return name.startswith("test") or name.endswith("_test")
 
 
+def _inside(test_file: Path, paths: list[Path]) -> bool:
+    return any(test_file == p or test_file.is_relative_to(p) for p in paths)
+
+
+def _is_optcheck_golden(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return False
+    return f'"{goldens.SCHEMA_KEY}"'.encode() in head
+
+
 def handle_orphans(session: OptcheckSession, pytest_session: pytest.Session) -> None:
-    if not session.owners and not session.settings.prune:
+    settings = session.settings
+    if not session.owners and not settings.prune:
         return
+    results = session.results
     full, why = is_full_run(session.config)
     if not full:
-        if session.settings.prune:
-            session.results.notes.append(f"--optcheck-prune removed nothing: not a full run ({why})")
+        if settings.prune:
+            results.notes.append(f"--optcheck-prune removed nothing: not a full run ({why})")
         return
     orphans = find_orphans(session)
-    results = session.results
     shown = [goldens.relative_to_cwd(p) for p in orphans]
     stopped = bool(getattr(pytest_session, "shouldstop", False) or getattr(pytest_session, "shouldfail", False))
-    can_prune = session.settings.prune and not session.failed and not stopped and pytest_session.testsfailed == 0
-    if can_prune:
+    green = (not session.failed and not stopped and pytest_session.testsfailed == 0
+             and int(getattr(pytest_session, "exitstatus", 0) or 0) == 0)
+    if settings.prune and settings.enabled and green:
         for path in orphans:
             path.unlink(missing_ok=True)
         results.pruned.extend(shown)
-    else:
-        results.orphans.extend(shown)
-        if session.settings.prune and orphans:
-            results.notes.append("--optcheck-prune removed nothing: the run had failures or stopped early")
+        return
+    results.orphans.extend(shown)
+    if settings.prune and orphans:
+        why = ("optcheck tests did not run (add --optcheck)" if not settings.enabled
+               else "the run had failures or stopped early")
+        results.notes.append(f"--optcheck-prune removed nothing: {why}")

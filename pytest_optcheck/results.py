@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 #: Statuses in the order a reviewer wants to read them (failures first).
-STATUS_ORDER = ("failed", "config-changed", "corrupt", "missing", "updated", "created", "passed")
+STATUS_ORDER = ("failed", "config-changed", "corrupt", "missing", "error", "updated", "created", "passed")
 
 
 @dataclasses.dataclass
@@ -55,6 +55,7 @@ class Results:
             ("config-changed", "goldens recorded with another configuration"),
             ("corrupt", "goldens that cannot be read"),
             ("missing", "goldens missing"),
+            ("error", "checks that raised an error"),
         ):
             lines += _section(title, (r["path"] for r in self.by_status(status)))
         if self.vacuous:

@@ -96,6 +96,14 @@ class OptcheckSession:
             if marked or any(f in getattr(item, "fixturenames", ()) for f in USES_GOLDENS):
                 self.owners.add(self.layout_for_item(item))
 
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        """Every collected test owns its goldens, even one a (sub-folder) conftest deselects
+        before :meth:`pytest_collection_modifyitems` sees it: never judged an orphan."""
+        self.collected_files.add(str(item.path))
+        if item.get_closest_marker(MARKER) is not None or any(
+                f in getattr(item, "fixturenames", ()) for f in USES_GOLDENS):
+            self.owners.add(self.layout_for_item(item))
+
     def layout_for_item(self, item: pytest.Item) -> tuple[str, str]:
         """(folder relative to the golden base, file stem) of the item's goldens.
 
@@ -293,10 +301,11 @@ def outcome_of(assertion: Any, result: Any) -> Outcome:
             outcome = Outcome(ERROR, f"optcheck: the check raised {result.exception!r}", location, current=current)
         else:
             command = context.update_command if context is not None else "pytest --optcheck --snapshot-update"
+            hint = goldens.missing_hint(context.layout, location) if context is not None else ""
             outcome = Outcome(
                 MISSING,
                 f"optcheck: no golden for this check yet; expected at {goldens.relative_to_cwd(location)}.\n"
-                f"Create it with: {command}",
+                f"Create it with: {command}" + (f"\n{hint}" if hint else ""),
                 location,
                 current=current,
             )
@@ -331,5 +340,5 @@ def snapshot_name(item: pytest.Item) -> str:
 
 
 def picture_name(nodeid: str, name: str | None) -> str:
-    stem = nodeid.replace("::", "--") + (f"--{name}" if name else "")
+    stem = nodeid.replace("/", "__").replace("::", "--") + (f"--{name}" if name else "")
     return goldens.safe_filename(stem) + ".png"

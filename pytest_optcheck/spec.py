@@ -12,6 +12,7 @@ import ast
 import dataclasses
 import functools
 import inspect
+import linecache
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -359,9 +360,25 @@ def _canonical_arg(value: Any) -> str:
 
 
 def _lambda_source(fn: Any) -> str:
-    try:
-        source = inspect.getsource(fn).strip()
-    except (OSError, TypeError):
+    """``lambda args: body``, sliced out of the source by the code object's positions.
+
+    ``inspect.getsource`` returns whole lines, and for a lambda inside a decorator or a
+    call spanning lines that drags in unrelated code (a test body): any edit to it would
+    read as "configuration changed". The body's exact span comes from ``co_positions``."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
         return "<source unavailable>"
-    start = source.find("lambda")
-    return " ".join(source[start:].split())[:200] if start >= 0 else source[:200]
+    spans = [p for p in code.co_positions() if None not in p and not (p[0] == p[1] and p[2] == p[3] == 0)]
+    lines = linecache.getlines(code.co_filename)
+    if not spans or not lines:
+        return "<source unavailable>"
+    (line0, col0), (line1, col1) = min((p[0], p[2]) for p in spans), max((p[1], p[3]) for p in spans)
+    chunk = [line.encode("utf-8") for line in lines[line0 - 1 : line1]]  # columns are UTF-8 offsets
+    chunk[-1] = chunk[-1][:col1]
+    chunk[0] = chunk[0][col0:] if len(chunk) > 1 else chunk[0][col0:col1]
+    body = " ".join(b"".join(chunk).decode("utf-8", "replace").split())
+    try:
+        params = str(inspect.signature(fn))[1:-1]
+    except (TypeError, ValueError):
+        params = "..."
+    return f"lambda {params}: {body}"[:200]

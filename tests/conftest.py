@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
-
-import os
-
 import torch
 
 import pytest_optcheck.extension  # noqa: F401
