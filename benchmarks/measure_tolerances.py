@@ -38,18 +38,10 @@ from pytest_optcheck.trajectory import Trajectory
 RECORD = ("loss", "lr", "grad_norm", "param_norm", "update_norm")
 SERIES = ("loss", "grad_norm", "param_norm", "update_norm")
 
-#: The seed's nine optimizers (all lr 0.01); name -> call syntax.
-SEED_OPTIMIZERS = {
-    "SGD": "SGD(lr=0.01)",
-    "Momentum": "SGD(lr=0.01, momentum=0.9)",
-    "Adagrad": "Adagrad(lr=0.01)",
-    "Adadelta": "Adadelta(lr=0.01)",
-    "RMSprop": "RMSprop(lr=0.01, alpha=0.9)",
-    "Adam": "Adam(lr=0.01, betas=(0.9, 0.99))",
-    "Adamax": "Adamax(lr=0.01, betas=(0.9, 0.99))",
-    "AdamW": "AdamW(lr=0.01, betas=(0.9, 0.99))",
-    "LBFGS": "LBFGS(lr=0.01, max_iter=10, max_eval=10)",
-}
+# The seed's nine optimizers, from the example that checks them (one source of truth).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from test_seed_optimizers import SEED_OPTIMIZERS
+
 CASES = [("quadratic", name) for name in SEED_OPTIMIZERS] + [
     (problem, name) for problem in ("blobs", "sparse_linear") for name in ("Adam", "Momentum")
 ]
@@ -78,15 +70,6 @@ def with_kwarg(call: str, key: str, value: object) -> str:
 
 def accepts(call: str, key: str) -> bool:
     return key in inspect.signature(getattr(torch.optim, call.split("(")[0])).parameters
-
-
-def train_threads(spec: Spec, threads: int) -> Trajectory:
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(threads)
-        return train(spec)
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass
@@ -133,7 +116,7 @@ def measure_case(problem: str, name: str) -> list[Row]:
     spec = spec_for(problem, call)
     base = train(spec)
     rows = [measure(problem, name, "identical", base, train(spec))]
-    rows.append(measure(problem, name, "threads 1v2", train_threads(spec, 2), train_threads(spec, 1)))
+    rows.append(measure(problem, name, "threads 1v2", train(spec, threads=2), train(spec, threads=1)))
     if accepts(call, "foreach"):
         loop = train(spec_for(problem, with_kwarg(call, "foreach", False)))
         rows.append(measure(problem, name, "foreach", loop, train(spec_for(problem, with_kwarg(call, "foreach", True)))))
@@ -158,9 +141,9 @@ def measure_case(problem: str, name: str) -> list[Row]:
 
 def measure_wide(name: str) -> list[Row]:
     spec = spec_for(WIDE_NAME, SEED_OPTIMIZERS[name])
-    base = train_threads(spec, 2)
+    base = train(spec, threads=2)
     return [
-        measure(WIDE_NAME, name, "threads 1v2", base, train_threads(spec, 1)),
+        measure(WIDE_NAME, name, "threads 1v2", base, train(spec, threads=1)),
         measure(WIDE_NAME, name, "lr x1.01", base, train(twin_spec(spec, 1.01))),
     ]
 

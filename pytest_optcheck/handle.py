@@ -24,10 +24,12 @@ Checker = Callable[["Trajectory", "str | None", "dict[str, dict[str, Any]]", boo
 class OptcheckHandle:
     """Build, train, record and check what the test's ``optcheck`` markers declare."""
 
-    def __init__(self, spec: Spec, device: str = "cpu", checker: Checker | None = None) -> None:
+    def __init__(self, spec: Spec, device: str = "cpu", checker: Checker | None = None,
+                 threads: int | None = None) -> None:
         self._spec = spec
         self._device = device
         self._checker = checker
+        self._threads = threads
 
     @property
     def spec(self) -> Spec:
@@ -64,7 +66,7 @@ class OptcheckHandle:
         variants (``optcheck.train(optimizer="SGD(lr=0.01, momentum=0.9)")``)."""
         from .train import train
 
-        return train(self.with_spec(**overrides), self._device)
+        return train(self.with_spec(**overrides), self._device, threads=self._threads)
 
     def lr_schedule(
         self, steps: int, metrics: Sequence[float] | Callable[[int], float] | None = None, **overrides: Any

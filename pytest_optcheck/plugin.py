@@ -49,12 +49,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--optcheck-sensitivity", dest="optcheck_sensitivity", action="store_true", default=False,
                     help="Also run each declarative check with the learning rate scaled by 1.01 and "
                          "list checks whose tolerance would not notice it.")
+    group.addoption("--optcheck-threads", dest="optcheck_threads", default=None, metavar="N",
+                    help="Intra-op threads for the reference loop (ini: optcheck_threads; default: torch's). "
+                         "1 makes CPU runs independent of the core count and suits pytest -n.")
     group.addoption("--optcheck-prune", dest="optcheck_prune", action="store_true", default=False,
                     help="Delete orphaned goldens (no collected test owns them) on a full, green run.")
     parser.addini("optcheck", "Run optcheck tests without --optcheck (true/false).", type="bool", default=False)
     parser.addini("optcheck_devices", "Comma-separated devices for optcheck tests (default cpu).", default="cpu")
     parser.addini("optcheck_golden_dir", "Root folder of golden files (default golden).", default="golden")
     parser.addini("optcheck_golden_key", "Keep goldens per torch version: none or torch-minor.", default="none")
+    parser.addini("optcheck_threads", "Intra-op threads for the reference loop (default: torch's).", default="")
     parser.addini("optcheck_tolerance", "Per-series tolerances, one 'SERIES: FIELDS' per line.",
                   type="linelist", default=[])
 
@@ -63,7 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     option = vars(config.option)
     ini = {name: config.getini(name) for name in
-           ("optcheck", "optcheck_devices", "optcheck_golden_dir", "optcheck_golden_key", "optcheck_tolerance")}
+           ("optcheck", "optcheck_devices", "optcheck_golden_dir", "optcheck_golden_key", "optcheck_tolerance",
+            "optcheck_threads")}
     try:
         settings = build_settings(rootdir=config.rootpath, option=option, ini=ini)
     except OptcheckError as exc:

@@ -45,7 +45,7 @@ def twin_spec(spec: Spec, scale: float = LR_SCALE) -> Spec:
     return spec.replace(optimizer=scaled_lr(resolve_optimizer(spec.optimizer), scale))
 
 
-def probe(spec: Spec, device: str, trajectory: Trajectory, outcome: Outcome) -> str | None:
+def probe(spec: Spec, device: str, trajectory: Trajectory, outcome: Outcome, threads: int | None = None) -> str | None:
     """None when the check would catch the LR change; else a one-line explanation."""
     from .train import train
 
@@ -54,7 +54,7 @@ def probe(spec: Spec, device: str, trajectory: Trajectory, outcome: Outcome) -> 
     behaviour = [n for n in trajectory.names if n not in GROUPED_SERIES]
     if not behaviour:
         return None
-    twin = train(twin_spec(spec), device)
+    twin = train(twin_spec(spec), device, threads=threads)
     tolerances = {n: t for n, t in (outcome.tolerances or {}).items() if n in behaviour}
     verdict = compare(_only(trajectory, behaviour), _only(twin, behaviour), tolerances)
     if not verdict.passed:

@@ -201,12 +201,12 @@ class OptcheckSession:
             if declarative and self.settings.sensitivity and outcome.passed:
                 from .sensitivity import probe
 
-                vacuous = probe(spec, device, trajectory, outcome)
+                vacuous = probe(spec, device, trajectory, outcome, threads=self.settings.threads)
                 if vacuous:
                     self.results.vacuous.append({"nodeid": request.node.nodeid, "name": name, "detail": vacuous})
             return outcome
 
-        handle = OptcheckHandle(spec, device, checker)
+        handle = OptcheckHandle(spec, device, checker, threads=self.settings.threads)
         return handle
 
     def validate_names(self, spec: Spec) -> None:

@@ -31,6 +31,7 @@ class Settings:
     sensitivity: bool = False
     prune: bool = False
     update: bool = False
+    threads: int | None = None
 
 
 def parse_devices(value: str, *, where: str) -> tuple[str, ...]:
@@ -81,6 +82,9 @@ def build_settings(
         cli_tol = parse_tolerance_lines(option.get("optcheck_tolerance") or [], where="--optcheck-tolerance")
     except ValueError as exc:
         raise OptcheckError(str(exc)) from None
+    threads_text = option.get("optcheck_threads") or ini.get("optcheck_threads") or ""
+    threads = parse_threads(str(threads_text), where="--optcheck-threads" if option.get("optcheck_threads")
+                            else "ini optcheck_threads")
     report = option.get("optcheck_report")
     return Settings(
         enabled=enabled,
@@ -94,4 +98,14 @@ def build_settings(
         sensitivity=bool(option.get("optcheck_sensitivity")),
         prune=bool(option.get("optcheck_prune")),
         update=bool(option.get("update_snapshots")),
+        threads=threads,
     )
+
+
+def parse_threads(value: str, *, where: str) -> int | None:
+    text = value.strip().lower()
+    if text in ("", "none", "auto"):
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise OptcheckError(f"optcheck: {where}={value!r} must be a positive integer (or none).")
+    return int(text)

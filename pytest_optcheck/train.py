@@ -13,9 +13,10 @@ is what ``LBFGS.step`` returns, so every optimizer's ``loss[i]`` means the same 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -28,6 +29,24 @@ from .trajectory import Trajectory
 #: Offset of the shuffle generator's seed from ``spec.seed``, so the batch order is not
 #: drawn from the same stream as the data or the initialisation.
 SHUFFLE_SEED_OFFSET = 7919
+
+
+@contextlib.contextmanager
+def intra_op_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` intra-op threads (None: leave torch's setting), then restore.
+
+    One thread makes CPU trajectories independent of the machine's core count and stops
+    xdist workers from spinning against each other; the previous count always comes back,
+    so other tests are not affected."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def is_plateau(scheduler: Any) -> bool:
@@ -47,8 +66,13 @@ def _l1_penalty(model: torch.nn.Module) -> torch.Tensor:
     return sum(p.abs().sum() for p in model.parameters())  # type: ignore[return-value]
 
 
-def train(spec: Spec, device: str = "cpu", built: Built | None = None) -> Trajectory:
+def train(spec: Spec, device: str = "cpu", built: Built | None = None, threads: int | None = None) -> Trajectory:
     """Run the reference loop for ``spec`` and return the recorded Trajectory."""
+    with intra_op_threads(threads):
+        return _train(spec, device, built)
+
+
+def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
     built = built or build(spec, device)
     model, optimizer, scheduler = built.model, built.optimizer, built.scheduler
     inputs, targets = built.problem.inputs, built.problem.targets

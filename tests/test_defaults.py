@@ -59,15 +59,6 @@ def assert_passes(golden: Trajectory, current: Trajectory, tolerances: dict[str,
     assert verdict.passed, failed
 
 
-def train_threads(spec: Spec, threads: int) -> Trajectory:
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(threads)
-        return train(spec)
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_defaults_are_the_documented_ones() -> None:
     assert DEFAULTS["lr"] == EXACT_SCHEDULE == Tolerance(rtol=1e-12, atol=0.0)
     assert all(DEFAULTS[s] == SERIES_DEFAULTS[s] for s in RECORD)
@@ -78,8 +69,8 @@ def test_defaults_are_the_documented_ones() -> None:
 def test_one_vs_two_threads_passes_with_tenfold_headroom(name: str) -> None:
     spec = make_spec(OPTIMIZERS[name], epochs=2, **WIDE)
     before = torch.get_num_threads()
-    two = train_threads(spec, 2)
-    one = train_threads(spec, 1)
+    two = train(spec, threads=2)
+    one = train(spec, threads=1)
     assert torch.get_num_threads() == before
     assert_passes(two, one, DEFAULTS)
     assert_passes(two, one, tighter(10))

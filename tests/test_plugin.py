@@ -269,3 +269,12 @@ def test_trajectory_snapshot_fixture(project: pytest.Pytester) -> None:
         "golden/test_snap/test_schedule[cpu].json",
     ]
     project.runpytest("--optcheck").assert_outcomes(passed=1)
+
+
+def test_threads_option_runs_against_the_same_goldens(project: pytest.Pytester) -> None:
+    project.makepyfile(test_it=ADAM.format(lr=0.01))
+    project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=1)
+    project.runpytest("--optcheck", "--optcheck-threads=1").assert_outcomes(passed=1)
+    bad = project.runpytest("--optcheck", "--optcheck-threads=zero")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--optcheck-threads='zero' must be a positive integer*"])

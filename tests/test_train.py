@@ -77,3 +77,15 @@ def test_l1_and_clipping_change_the_run() -> None:
 def test_lr_schedule_needs_a_step() -> None:
     with pytest.raises(ValueError, match="steps must be >= 1"):
         lr_schedule(Spec(), 0)
+
+
+def test_threads_are_set_for_the_run_and_restored() -> None:
+    from pytest_optcheck.train import intra_op_threads
+
+    before = torch.get_num_threads()
+    spec = Spec.from_kwargs({"epochs": 1})
+    with intra_op_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    assert train(spec, threads=1) == train(spec)  # small nets: bit-identical across thread counts
+    assert torch.get_num_threads() == before
