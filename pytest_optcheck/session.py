@@ -85,16 +85,14 @@ class OptcheckSession:
             metafunc.parametrize(DEVICE_FIXTURE, devices, ids=devices, indirect=True)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if self.settings.enabled:
+            return
         skip = pytest.mark.skip(
             reason="optcheck test: run it with `pytest --optcheck` (or set `optcheck = true` in the ini file)"
         )
         for item in items:
-            marked = item.get_closest_marker(MARKER) is not None
-            if marked and not self.settings.enabled:
+            if item.get_closest_marker(MARKER) is not None:
                 item.add_marker(skip)
-            self.collected_files.add(str(item.path))
-            if marked or any(f in getattr(item, "fixturenames", ()) for f in USES_GOLDENS):
-                self.owners.add(self.layout_for_item(item))
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         """Every collected test owns its goldens, even one a (sub-folder) conftest deselects
@@ -192,7 +190,6 @@ class OptcheckSession:
         spec, marked = self.spec_for(request.node)
         self.require_device(device)
         self.validate_names(spec)
-        handle: OptcheckHandle
 
         def checker(trajectory: Any, name: str | None, layer: dict[str, Any], declarative: bool) -> Outcome:
             __tracebackhide__ = True
@@ -206,8 +203,7 @@ class OptcheckSession:
                     self.results.vacuous.append({"nodeid": request.node.nodeid, "name": name, "detail": vacuous})
             return outcome
 
-        handle = OptcheckHandle(spec, device, checker, threads=self.settings.threads)
-        return handle
+        return OptcheckHandle(spec, device, checker, threads=self.settings.threads)
 
     def validate_names(self, spec: Spec) -> None:
         """Resolve every name of the spec now, so a typo fails at setup with its key."""
@@ -289,7 +285,7 @@ def outcome_of(assertion: Any, result: Any) -> Outcome:
 
     ``matches`` stores an Outcome per golden path; a check whose golden did not exist
     never reaches ``matches``, so its Outcome is made here from what was asserted."""
-    from .verdict import ERROR, MISSING, Outcome
+    from .verdict import ERROR, Outcome, missing
 
     extension = assertion.extension
     location = result.snapshot_location
@@ -300,15 +296,8 @@ def outcome_of(assertion: Any, result: Any) -> Outcome:
         if result.exception is not None:
             outcome = Outcome(ERROR, f"optcheck: the check raised {result.exception!r}", location, current=current)
         else:
-            command = context.update_command if context is not None else "pytest --optcheck --snapshot-update"
             hint = goldens.missing_hint(context.layout, location) if context is not None else ""
-            outcome = Outcome(
-                MISSING,
-                f"optcheck: no golden for this check yet; expected at {goldens.relative_to_cwd(location)}.\n"
-                f"Create it with: {command}" + (f"\n{hint}" if hint else ""),
-                location,
-                current=current,
-            )
+            outcome = missing(current, location, context.update_command if context is not None else None, hint)
         extension.outcomes[location] = outcome
     if result.created:
         outcome.status = "created"

@@ -62,14 +62,7 @@ def evaluate(
     shown = goldens.relative_to_cwd(path) if path else None
     tail = _tail(shown, update_command, picture)
     if golden_text is None or golden_text == "":
-        create = update_command or "pytest --optcheck --snapshot-update"
-        return Outcome(
-            MISSING,
-            f"optcheck: no golden for this check yet; expected at {shown}.\n"
-            f"Create it with: {create}",
-            path,
-            current=current,
-        )
+        return missing(current, path, update_command)
     try:
         golden = goldens.loads(golden_text, shown)
     except GoldenFileError as exc:
@@ -108,6 +101,15 @@ def evaluate(
         header=header,
     )
     return Outcome(FAILED, message, path, verdict, golden, current, tolerances)
+
+
+def missing(current: goldens.Golden | None, path: str | None, update_command: str | None,
+            hint: str = "") -> Outcome:
+    """No golden file: say where it is expected and the exact command that creates it."""
+    shown = goldens.relative_to_cwd(path) if path else None
+    create = update_command or "pytest --optcheck --snapshot-update"
+    message = f"optcheck: no golden for this check yet; expected at {shown}.\nCreate it with: {create}"
+    return Outcome(MISSING, message + (f"\n{hint}" if hint else ""), path, current=current)
 
 
 def _show(value: Any) -> str:
