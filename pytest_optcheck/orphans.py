@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import golden as goldens
+from .settings import device_available
 
 if TYPE_CHECKING:
     import pytest
@@ -75,18 +76,6 @@ def device_of(filename: str) -> str | None:
     bracket = filename.rfind("]")
     found = _DEVICE_ID.findall(filename[: bracket + 1]) if bracket >= 0 else []
     return found[-1].replace("_", ":") if found else None
-
-
-def device_available(device: str) -> bool:
-    if device == "cpu":
-        return True
-    import torch
-
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            return False
-        return ":" not in device or int(device.split(":")[1]) < torch.cuda.device_count()
-    return device == "mps" and torch.backends.mps.is_available()
 
 
 def find_orphans(session: OptcheckSession) -> list[Path]:

@@ -17,7 +17,7 @@ from . import golden as goldens
 from .context import CheckContext
 from .errors import OptcheckError
 from .results import Results
-from .settings import Settings
+from .settings import Settings, device_available, device_summary
 from .spec import Spec, merge_levels
 
 if TYPE_CHECKING:
@@ -164,20 +164,10 @@ class OptcheckSession:
             pytest.fail(str(exc), pytrace=False)
 
     def require_device(self, device: str) -> None:
-        if device == "cpu":
-            return
-        import torch
-
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            pytest.skip(f"optcheck: device {device!r} is not available here (torch.cuda.is_available() "
-                        f"is False); skipped, and no golden is written for it")
-        if device.startswith("cuda") and ":" in device:
-            index = int(device.split(":")[1])
-            if index >= torch.cuda.device_count():
-                pytest.skip(f"optcheck: device {device!r} is not available here "
-                            f"({torch.cuda.device_count()} CUDA devices)")
-        if device == "mps" and not torch.backends.mps.is_available():
-            pytest.skip("optcheck: device 'mps' is not available here; skipped, and no golden is written")
+        """Skip (never fail, never write a golden) on a device this machine lacks."""
+        if not device_available(device):
+            pytest.skip(f"optcheck: device {device!r} is not available here ({device_summary()}); "
+                        f"skipped, and no golden is written for it")
 
     def bind_assertion(self, snapshot: Any) -> Any:
         from .extension import TrajectoryExtension

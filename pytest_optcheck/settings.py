@@ -109,3 +109,25 @@ def parse_threads(value: str, *, where: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise OptcheckError(f"optcheck: {where}={value!r} must be a positive integer (or none).")
     return int(text)
+
+
+def device_available(device: str) -> bool:
+    """Whether this machine has ``device`` (imports torch unless the device is the CPU)."""
+    if device == "cpu":
+        return True
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return False
+        return ":" not in device or int(device.split(":")[1]) < torch.cuda.device_count()
+    return device == "mps" and torch.backends.mps.is_available()
+
+
+def device_summary() -> str:
+    """What this machine has, for a skip reason."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} CUDA device(s)"
+    return f"torch.cuda.is_available() is False; torch {torch.__version__}"
