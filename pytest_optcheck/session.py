@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -113,13 +115,12 @@ class OptcheckSession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         """A user-facing OptcheckError (a bad spec found while building) is reported by its
-        message alone, never as a traceback through the plugin's internals."""
+        message, the test line that raised it and — when it wraps an exception from the
+        user's own code or torch — that code's frames; never the plugin's internals."""
         report = yield
         excinfo = call.excinfo
         if excinfo is not None and report.failed and excinfo.errisinstance(OptcheckError):
-            entry = excinfo.traceback[0] if len(excinfo.traceback) else None
-            where = f"{entry.path}:{entry.lineno + 1}" if entry is not None else item.nodeid
-            report.longrepr = f"{excinfo.value}\n(raised from {where})"
+            report.longrepr = clean_failure(excinfo.value, excinfo.traceback, item)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -310,6 +311,25 @@ class XdistHooks:
         self.session.results.merge(payload)
         self.session.owners.update(tuple(o) for o in payload.get("owners", []))
         self.session.collected_files.update(payload.get("collected_files", []))
+
+
+PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def clean_failure(error: BaseException, tb: Any, item: pytest.Item) -> str:
+    """The text of an OptcheckError's failure (see ``pytest_runtest_makereport``)."""
+    lines = [str(error)]
+    in_test = [entry for entry in tb if Path(entry.path) == Path(item.path)]
+    if in_test:
+        lines.append(f"(at {item.path.name}:{in_test[-1].lineno + 1})")
+    cause = error.__cause__
+    if cause is not None and cause.__traceback__ is not None:
+        frames = [f for f in traceback.extract_tb(cause.__traceback__) if not f.filename.startswith(PACKAGE_DIR)]
+        if frames:
+            lines.append("caused by (most recent call last):")
+            lines += [line.rstrip("\n") for line in traceback.format_list(frames[-4:])]
+            lines.append(f"{type(cause).__name__}: {cause}")
+    return "\n".join(lines)
 
 
 def snapshot_name(item: pytest.Item) -> str:

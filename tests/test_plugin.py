@@ -278,3 +278,30 @@ def test_threads_option_runs_against_the_same_goldens(project: pytest.Pytester) 
     bad = project.runpytest("--optcheck", "--optcheck-threads=zero")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--optcheck-threads='zero' must be a positive integer*"])
+
+
+def test_a_bug_in_the_users_own_model_points_at_the_users_code(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_model="""
+        import pytest
+        import torch
+
+        class Broken(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                raise RuntimeError("bug in my model")
+
+        @pytest.mark.optcheck(model=Broken)
+        def test_it(optcheck):
+            optcheck.train()
+        """
+    )
+    result = project.runpytest("--optcheck")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "optcheck: could not build model='test_model.Broken': RuntimeError: bug in my model",
+        "(at test_model.py:12)",
+        "caused by (most recent call last):",
+        "*test_model.py*line 8, in __init__",
+    ])
+    assert "pytest_optcheck/" not in result.stdout.str()
