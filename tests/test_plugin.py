@@ -300,8 +300,8 @@ def test_a_bug_in_the_users_own_model_points_at_the_users_code(project: pytest.P
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "optcheck: could not build model='test_model.Broken': RuntimeError: bug in my model",
-        "(at test_model.py:12)",
+        "(at test_model.py:11)",
         "caused by (most recent call last):",
-        "*test_model.py*line 8, in __init__",
+        "*test_model.py*line 7, in __init__",
     ])
     assert "pytest_optcheck/" not in result.stdout.str()
