@@ -132,11 +132,8 @@ class TrajectoryExtension(AbstractSyrupyExtension):
             tolerance_layers=context.tolerance_layers,
             update_command=context.update_command,
             picture=context.picture,
+            layout=context.layout,
         )
-        if self.outcome.status == "missing" and self._current_location is not None:
-            hint = goldens.missing_hint(context.layout, self._current_location)
-            if hint:
-                self.outcome.message += "\n" + hint
         if self._current_location is not None:
             self.outcomes[self._current_location] = self.outcome
         return self.outcome.passed

@@ -287,8 +287,8 @@ def outcome_of(assertion: Any, result: Any) -> Outcome:
         if result.exception is not None:
             outcome = Outcome(ERROR, f"optcheck: the check raised {result.exception!r}", location, current=current)
         else:
-            hint = goldens.missing_hint(context.layout, location) if context is not None else ""
-            outcome = missing(current, location, context.update_command if context is not None else None, hint)
+            outcome = missing(current, location, context.update_command if context is not None else None,
+                              context.layout if context is not None else None)
         extension.outcomes[location] = outcome
     if result.created:
         outcome.status = "created"

@@ -57,12 +57,13 @@ def evaluate(
     tolerance_layers: tuple[Mapping[str, Mapping[str, Any]], ...] = (),
     update_command: str | None = None,
     picture: str | None = None,
+    layout: goldens.GoldenLayout | None = None,
 ) -> Outcome:
     """Judge ``current`` against the golden text (None when there is no golden file)."""
     shown = goldens.relative_to_cwd(path) if path else None
     tail = _tail(shown, update_command, picture)
     if golden_text is None or golden_text == "":
-        return missing(current, path, update_command)
+        return missing(current, path, update_command, layout)
     try:
         golden = goldens.loads(golden_text, shown)
     except GoldenFileError as exc:
@@ -104,11 +105,13 @@ def evaluate(
 
 
 def missing(current: goldens.Golden | None, path: str | None, update_command: str | None,
-            hint: str = "") -> Outcome:
-    """No golden file: say where it is expected and the exact command that creates it."""
+            layout: goldens.GoldenLayout | None = None) -> Outcome:
+    """No golden file: say where it is expected, the exact command that creates it, and
+    (with ``layout``) under which other keys — torch versions — this check has one."""
     shown = goldens.relative_to_cwd(path) if path else None
     create = update_command or "pytest --optcheck --snapshot-update"
     message = f"optcheck: no golden for this check yet; expected at {shown}.\nCreate it with: {create}"
+    hint = goldens.missing_hint(layout, path) if layout is not None and path else ""
     return Outcome(MISSING, message + (f"\n{hint}" if hint else ""), path, current=current)
 
 
