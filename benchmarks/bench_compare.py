@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pytest_optcheck.compare import compare
-from pytest_optcheck.message import render_verdict
-from pytest_optcheck.trajectory import Trajectory
+from pytest_optcheck.engine.compare import compare
+from pytest_optcheck.engine.messages import render_verdict
+from pytest_optcheck.engine.trajectory import Trajectory
 
 LENGTHS = (1_000, 10_000, 100_000, 1_000_000)
 

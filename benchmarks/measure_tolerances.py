@@ -29,11 +29,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pytest_optcheck.compare import SERIES_DEFAULTS, compare
-from pytest_optcheck.sensitivity import twin_spec
-from pytest_optcheck.spec import Spec
-from pytest_optcheck.train import lr_schedule, train
-from pytest_optcheck.trajectory import Trajectory
+from pytest_optcheck.engine.compare import compare
+from pytest_optcheck.engine.messages import describe_tolerance
+from pytest_optcheck.engine.tolerance import SERIES_DEFAULTS
+from pytest_optcheck.checks.sensitivity import twin_spec
+from pytest_optcheck.run.spec import Spec
+from pytest_optcheck.run.train import lr_schedule, train
+from pytest_optcheck.engine.trajectory import Trajectory
 
 RECORD = ("loss", "lr", "grad_norm", "param_norm", "update_norm")
 SERIES = ("loss", "grad_norm", "param_norm", "update_norm")
@@ -240,7 +242,7 @@ def main() -> None:
     parser.parse_args()
     start = time.perf_counter()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; defaults: "
-          + ", ".join(f"{k}: {v.describe()}" for k, v in SERIES_DEFAULTS.items() if k in RECORD))
+          + ", ".join(f"{k}: {describe_tolerance(v)}" for k, v in SERIES_DEFAULTS.items() if k in RECORD))
     rows: list[Row] = []
     for problem, name in CASES:
         rows += measure_case(problem, name)

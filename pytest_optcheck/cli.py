@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import math
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -23,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from . import golden as goldens
+from .engine import messages
+from .engine.trajectory import Trajectory, use_log_scale
 from .errors import OptcheckError, suggest
-from .golden import Golden
-from .trajectory import GROUPED_SERIES, Trajectory
+from .golden.format import SCHEMA_KEY, Golden, loads, spec_changes
 
 PROG = "optcheck"
 #: Spec keys holding call syntax ("Adam(lr=0.01)"), shortened argument by argument in labels.
@@ -145,13 +144,13 @@ def load(path: str) -> Golden:
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        data = None  # let goldens.loads word the error (line, column, the fix)
-    if isinstance(data, dict) and goldens.SCHEMA_KEY not in data and "series" in data:
+        data = None  # let loads() word the error (line, column, the fix)
+    if isinstance(data, dict) and SCHEMA_KEY not in data and "series" in data:
         try:
             return Golden(Trajectory.from_dict(data), test=file.stem)
         except (KeyError, TypeError, ValueError) as exc:
             raise CliError(f"{PROG}: {path!r} looks like a Trajectory JSON but is damaged: {exc}.") from None
-    return goldens.loads(text, path)
+    return loads(text, path)
 
 
 def _load_npz(file: Path) -> Golden:
@@ -188,7 +187,7 @@ def describe(path: str, golden: Golden) -> list[str]:
         lines.append("spec:        - (recorded without a spec: trajectory_snapshot or a custom loop)")
     if golden.environment:
         env = golden.environment
-        lines.append(f"environment: {goldens.describe_environment(env)}")
+        lines.append(f"environment: {messages.describe_environment(env)}")
         extra = [f"{k} {env[k]}" for k in ("numpy", "python", "platform") if env.get(k)]
         if extra:
             lines.append(f"             {', '.join(extra)}")
@@ -243,7 +242,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     labels = short_labels(loaded, [_fallback_label(p, g) for p, g in zip(args.goldens, loaded)])
     title = args.title if args.title is not None else default_title(loaded, series)
     figure = plot_goldens(loaded, labels, series, logy=args.logy, title=title)
-    from .report import save_figure
+    from .report.picture import save_figure
 
     save_figure(figure, output)
     print(f"wrote {output} ({len(loaded)} trajectories: {'; '.join(labels)})")
@@ -278,12 +277,7 @@ def plot_goldens(loaded: Sequence[Golden], labels: Sequence[str], series: Sequen
 
 
 def _use_log(name: str, arrays: Sequence[np.ndarray], logy: bool | None) -> bool:
-    if logy is not None:
-        return logy
-    if name in GROUPED_SERIES:
-        return False
-    finite = [a[np.isfinite(a)] for a in arrays]
-    return any(f.size for f in finite) and all(bool(np.all(f > 0)) for f in finite)
+    return logy if logy is not None else use_log_scale(name, arrays)
 
 
 def default_title(loaded: Sequence[Golden], series: Sequence[str]) -> str:
@@ -403,8 +397,10 @@ def _short_call(value: str, all_values: Sequence[Any]) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .compare import ToleranceError, parse_tolerance_lines, unknown_series
-    from .verdict import CONFIG_CHANGED, FAILED, PASSED, evaluate
+    from .checks.golden_check import judge
+    from .engine.outcome import Status
+    from .engine.tolerance import ToleranceError, parse_tolerance_lines, unknown_series
+    from .golden.format import dumps
 
     golden, current = load(args.a), load(args.b)
     try:
@@ -420,11 +416,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if not args.strict_spec:
         current = Golden(current.trajectory, spec=golden.spec, environment=current.environment,
                          test=current.test, name=current.name)
-    outcome = evaluate(current, goldens.dumps(golden), path=args.a, tolerance_layers=(layer,))
-    if outcome.status in (FAILED, CONFIG_CHANGED):
+    outcome = judge(current, dumps(golden), path=args.a, tolerance_layers=(layer,))
+    if outcome.status in (Status.FAILED, Status.CONFIG_CHANGED):
         print("\n".join([*header, outcome.message]))
         return 1
-    if outcome.status != PASSED:
+    if outcome.status is not Status.PASSED:
         raise CliError(_one_line(outcome.message))
     print("\n".join([*header, *_passed_lines(outcome)]))
     return 0
@@ -442,16 +438,11 @@ def tolerance_layer(args: argparse.Namespace, parse_lines: Any) -> dict[str, dic
 
 
 def _spec_header(golden: Golden, current: Golden) -> list[str]:
-    changes = goldens.spec_changes(golden.spec, current.spec)
+    changes = spec_changes(golden.spec, current.spec)
     if not changes:
         return []
     lines = ["spec differs (numbers compared anyway; --strict-spec fails on this, --ignore-spec hides it):"]
-    lines += [f"  {key}: {_show(old)} -> {_show(new)}" for key, old, new in changes]
-    return lines + [""]
-
-
-def _show(value: Any) -> str:
-    return goldens.ABSENT if value == goldens.ABSENT else repr(value)
+    return lines + messages.spec_change_lines(changes) + [""]
 
 
 def _passed_lines(outcome: Any) -> list[str]:
@@ -459,13 +450,9 @@ def _passed_lines(outcome: Any) -> list[str]:
     lines = [f"optcheck: all {len(verdict.series)} series within tolerance of the golden"]
     width = max((len(s.name) for s in verdict.series), default=0)
     for sv in verdict.series:
-        lines.append(f"  {sv.name.ljust(width)}  largest rel error {_num(sv.max_rel)}, abs {_num(sv.max_abs)} "
-                     f"({sv.tolerance.describe()})")
+        lines.append(f"  {sv.name.ljust(width)}  largest rel error {messages.format_number(sv.max_rel)}, abs {messages.format_number(sv.max_abs)} "
+                     f"({messages.describe_tolerance(sv.tolerance)})")
     return lines
-
-
-def _num(value: float) -> str:
-    return f"{value:.3g}" if math.isfinite(value) else str(value)
 
 
 def _one_line(text: str) -> str:

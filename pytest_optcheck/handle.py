@@ -1,22 +1,22 @@
 """The object behind the ``optcheck`` fixture: one test's spec, device and actions.
 
 It holds no pytest state: the plugin passes a ``checker`` that knows how to reach the
-golden (through syrupy). So the same handle can be used from a script, with a checker
-of its own, and unit-tested without a pytest session.
+test's golden. So the same handle can be used from a script, with a checker of its own,
+and unit-tested without a pytest session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .spec import Spec
+from .run.spec import Spec
 
 if TYPE_CHECKING:
-    from .build import Built
-    from .record import Recorder
-    from .trajectory import Trajectory
-    from .verdict import Outcome
+    from .engine.outcome import Outcome
+    from .engine.trajectory import Trajectory
+    from .run.build import Built
+    from .run.record import Recorder
 
 Checker = Callable[["Trajectory", "str | None", "dict[str, dict[str, Any]]", bool], "Outcome"]
 
@@ -55,7 +55,7 @@ class OptcheckHandle:
         return built.model, built.optimizer, built.scheduler
 
     def _build(self, spec: Spec) -> Built:
-        from .build import build
+        from .run.build import build
 
         return build(spec, self._device)
 
@@ -64,7 +64,7 @@ class OptcheckHandle:
 
         Keyword overrides replace spec keys for this run only, so one test can compare
         variants (``optcheck.train(optimizer="SGD(lr=0.01, momentum=0.9)")``)."""
-        from .train import train
+        from .run.train import train
 
         return train(self.with_spec(**overrides), self._device, threads=self._threads)
 
@@ -72,46 +72,37 @@ class OptcheckHandle:
         self, steps: int, metrics: Sequence[float] | Callable[[int], float] | None = None, **overrides: Any
     ) -> Trajectory:
         """The LR (and momentum) over ``steps`` scheduler intervals, without training."""
-        from .train import lr_schedule
+        from .run.train import lr_schedule
 
         return lr_schedule(self.with_spec(**overrides), steps, self._device, metrics=metrics)
 
     def record(self, optimizer: Any, scheduler: Any = None, model: Any = None,
                record: Iterable[str] | None = None) -> Recorder:
         """A context manager that records a user's own loop (``rec.log(loss=loss)``)."""
-        from .record import Recorder
+        from .run.record import Recorder
 
         return Recorder(optimizer, scheduler, model, record=record or self._spec.record)
 
     def check(self, trajectory: Trajectory | None = None, name: str | None = None,
-              **tolerances: Any) -> Outcome:
+              tolerance: Mapping[str, Any] | None = None, **short: Any) -> Outcome:
         """Compare with the golden; train from the spec when no trajectory is given.
 
-        ``tolerances`` are per series (``loss={"rtol": 1e-3, "mode": "final"}`` or
-        ``loss="rtol=1e-3, mode=final"``); ``rtol=`` / ``atol=`` alone apply to every
-        series. They take precedence over the marker, the command line and the ini.
-        Several checks in one test are told apart by ``name``.
+        ``tolerance={"loss": {"rtol": 1e-3, "mode": "final"}, "*": "atol=1e-9"}`` sets
+        tolerances per series ('*': every series), as the marker key does. The short form
+        ``check(loss="rtol=1e-3", rtol=1e-6)`` also works where it is unambiguous (a field
+        name that is also a recorded series' name is refused, with the fix). They take
+        precedence over the marker, the command line and the ini. Several checks in one
+        test are told apart by ``name``.
         """
         __tracebackhide__ = True
+        from .engine.tolerance import check_layer
+
         if self._checker is None:
             raise RuntimeError("optcheck: this handle has no checker; use the `optcheck` fixture.")
-        layer = tolerance_layer(tolerances, where="check()")
         declarative = trajectory is None
         current = self.train() if declarative else trajectory
+        layer = check_layer(tolerance, short, current.names, where="check()")
         outcome = self._checker(current, name, layer, declarative)
-        if not outcome.passed and outcome.status not in ("created", "updated"):
+        if not outcome.ok:
             raise AssertionError(outcome.message)
         return outcome
-
-
-def tolerance_layer(tolerances: dict[str, Any], *, where: str) -> dict[str, dict[str, Any]]:
-    """``check(loss=..., rtol=...)`` keywords as one precedence layer ({series: fields})."""
-    from .compare import FIELDS, parse_tolerance
-
-    layer: dict[str, dict[str, Any]] = {}
-    shared = {k: tolerances.pop(k) for k in list(tolerances) if k in FIELDS}
-    if shared:
-        layer["*"] = parse_tolerance(shared, where=where)
-    for series, value in tolerances.items():
-        layer[series] = parse_tolerance(value, where=f"{where} for series {series!r}")
-    return layer

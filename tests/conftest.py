@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import pytest_optcheck.extension  # noqa: F401
+
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Two workers on two cores: one intra-op thread each, or they spin against each other
@@ -22,9 +22,9 @@ def _warm_up_torch() -> None:
     imported inside a run; torch cannot load its extensions twice in one process (it
     crashes: "Only a single TORCH_LIBRARY..."). Its optimizers import ``torch._dynamo``
     lazily on the first step, so run each kind of step once here, before any inner run."""
-    from pytest_optcheck import golden
-    from pytest_optcheck.spec import RECORDABLE, Spec
-    from pytest_optcheck.train import lr_schedule, train
+    from pytest_optcheck.golden import environment as golden
+    from pytest_optcheck.run.spec import RECORDABLE, Spec
+    from pytest_optcheck.run.train import lr_schedule, train
 
     for optimizer in ("Adam(lr=0.01)", "LBFGS(lr=0.01)"):
         train(Spec(optimizer=optimizer, epochs=1, batch_size=500, record=RECORDABLE))

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pytest_optcheck import problems
-from pytest_optcheck.build import (
+from pytest_optcheck.run import problems
+from pytest_optcheck.run.build import (
     Built,
     build,
     data_seed,
@@ -22,7 +22,7 @@ from pytest_optcheck.build import (
     torch_dtype,
 )
 from pytest_optcheck.errors import OptcheckError, SpecError
-from pytest_optcheck.spec import Spec
+from pytest_optcheck.run.spec import Spec
 
 
 class SeedNet(torch.nn.Module):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pytest_optcheck.cli import main, short_labels, split_call
-from pytest_optcheck.golden import Golden, dumps
-from pytest_optcheck.trajectory import Trajectory
+from pytest_optcheck.golden.format import Golden, dumps
+from pytest_optcheck.engine.trajectory import Trajectory
 
 STEPS = 64
 ENV = {"torch": "2.13.0", "numpy": "2.3.0", "python": "3.11.9", "device": "cpu", "device_name": "x86_64",
@@ -199,7 +199,7 @@ def test_diff_spec_differences(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_diff_reads_trajectory_json_and_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = make_golden(tmp_path, "a")
-    from pytest_optcheck.golden import read
+    from pytest_optcheck.golden.format import read_golden as read
 
     traj = read(a).trajectory
     (tmp_path / "t.json").write_text(traj.to_json())

@@ -1,4 +1,4 @@
-"""Unit tests of the comparison engine (pytest_optcheck.compare)."""
+"""Unit tests of the comparison engine (pytest_optcheck.engine.compare, .tolerance)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_optcheck.compare import (
+from pytest_optcheck.engine.compare import Verdict, compare, compare_series, outside_tolerance
+from pytest_optcheck.engine.messages import describe_tolerance, series_reason
+from pytest_optcheck.engine.tolerance import (
     FALLBACK_DEFAULT,
     SERIES_DEFAULTS,
     Tolerance,
     ToleranceError,
-    Verdict,
-    compare,
-    compare_series,
-    outside_tolerance,
     parse_tolerance,
     parse_tolerance_lines,
     resolve_tolerances,
     unknown_series,
 )
-from pytest_optcheck.trajectory import Trajectory
+from pytest_optcheck.engine.trajectory import Trajectory
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 384
@@ -47,7 +45,7 @@ def check(golden, current, **fields):
 
 def test_engine_and_message_import_no_torch_pytest_or_matplotlib():
     code = (
-        "import pytest_optcheck.compare, pytest_optcheck.message, sys; "
+        "import pytest_optcheck.engine.compare, pytest_optcheck.engine.messages, sys; "
         "assert 'torch' not in sys.modules and 'pytest' not in sys.modules "
         "and 'matplotlib' not in sys.modules, sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('torch', 'pytest', 'matplotlib'))"
@@ -64,7 +62,7 @@ def test_engine_and_message_import_no_torch_pytest_or_matplotlib():
 
 def test_identical_series_pass_with_zero_error():
     v = check(curve(), curve())
-    assert v.passed and v.n_failed == 0 and v.max_abs == 0.0 and v.reason == "within tolerance"
+    assert v.passed and v.n_failed == 0 and v.max_abs == 0.0 and series_reason(v) == "within tolerance"
     assert v.first_failure is None and v.max_abs_at is None
 
 
@@ -85,7 +83,7 @@ def test_step_failures_counted_with_first_failure_epoch_and_batch():
     assert (v.first_failure, v.first_failure_epoch, v.first_failure_batch) == (100, 3, 4)
     assert v.max_rel == pytest.approx(0.01)
     assert v.max_abs_at == (100, 0)  # largest absolute error where the curve is highest
-    assert "37 of 384 steps (9.6%) outside tolerance" in v.reason
+    assert "37 of 384 steps (9.6%) outside tolerance" in series_reason(v)
 
 
 def test_nan_equals_nan_and_same_signed_inf_equal():
@@ -103,7 +101,7 @@ def test_nonfinite_current_fails_and_reports_first_step(bad, name):
     v = check(curve(), c, rtol=1.0, atol=10.0, budget=0.5)  # huge tolerance and budget: still fails
     assert not v.passed
     assert v.nonfinite_step == 17 and v.nonfinite_value == name
-    assert v.reason == f"{name} first appeared at step 17 (epoch 0, batch 17) where the golden is finite"
+    assert series_reason(v) == f"{name} first appeared at step 17 (epoch 0, batch 17) where the golden is finite"
 
 
 def test_nonfinite_fails_even_when_direction_lower():
@@ -148,7 +146,7 @@ def test_current_shorter_fails_with_explanation():
     v = check(curve(), curve()[:300])
     assert not v.passed and v.length_mismatch
     assert v.n_checked == 300 and v.n_failed == 0
-    assert v.reason == (
+    assert series_reason(v) == (
         "current trajectory has 300 steps, the golden 384 (shorter by 84): "
         "the run stopped early or epochs/batch size changed"
     )
@@ -157,7 +155,7 @@ def test_current_shorter_fails_with_explanation():
 def test_current_longer_fails_with_explanation():
     v = check(curve(100), curve(110)[:110])
     assert not v.passed and v.length_mismatch and (v.steps_golden, v.steps_current) == (100, 110)
-    assert "longer by 10" in v.reason
+    assert "longer by 10" in series_reason(v)
 
 
 def test_2d_series_reports_the_group():
@@ -176,7 +174,7 @@ def test_2d_series_reports_the_group():
 def test_group_count_change_fails():
     g = np.full((10, 2), 0.1)
     v = compare_series("lr", g, np.full((10, 3), 0.1), SERIES_DEFAULTS["lr"])
-    assert not v.passed and "3 param groups, the golden 2" in v.reason
+    assert not v.passed and "3 param groups, the golden 2" in series_reason(v)
 
 
 # -- summary modes --------------------------------------------------------------------
@@ -191,7 +189,7 @@ def test_final_mode_compares_mean_of_last_steps():
     assert v.n_failed == 300  # still reported, for information
     c[-1] *= 1.01
     v = check(curve(), c, mode="final", last=10, rtol=1e-4)
-    assert not v.passed and "mean of last 10 steps differs" in v.reason
+    assert not v.passed and "mean of last 10 steps differs" in series_reason(v)
     assert v.summary["abs"] == pytest.approx(0.001 / 10, rel=1e-6)  # one step of ten moved
 
 
@@ -212,7 +210,7 @@ def test_auc_mode_uses_trapezoid_area():
     assert v.summary["golden"] == pytest.approx(np.trapezoid(g))
     assert v.passed
     v = check(g, g * 1.01, mode="auc", rtol=1e-4)
-    assert not v.passed and "area under the curve differs" in v.reason
+    assert not v.passed and "area under the curve differs" in series_reason(v)
 
 
 def test_reach_mode_compares_first_step_reaching_target():
@@ -231,7 +229,7 @@ def test_reach_mode_compares_first_step_reaching_target():
 def test_reach_mode_never_reaching():
     g = curve()
     v = check(g, g + 1.0, mode="reach", target=0.5, direction="lower")
-    assert not v.passed and v.summary["current"] == math.inf and "current never" in v.reason
+    assert not v.passed and v.summary["current"] == math.inf and "current never" in series_reason(v)
     assert check(g + 1.0, g + 1.0, mode="reach", target=0.5).passed  # neither reaches it
     assert not check(g + 1.0, g, mode="reach", target=0.5).passed
     assert check(g + 1.0, g, mode="reach", target=0.5, direction="lower").passed
@@ -370,13 +368,13 @@ def test_merged_overrides_only_given_fields():
 
 
 def test_describe():
-    assert Tolerance(rtol=1e-5, atol=0).describe() == "rtol=1e-05, atol=0, step by step"
-    assert Tolerance(mode="final", last=10, direction="lower").describe() == (
+    assert describe_tolerance(Tolerance(rtol=1e-5, atol=0)) == "rtol=1e-05, atol=0, step by step"
+    assert describe_tolerance(Tolerance(mode="final", last=10, direction="lower")) == (
         "rtol=1e-05, atol=0, mean of last 10 steps, lower is never a regression"
     )
-    assert "up to 0.05 of steps may fail" in Tolerance(budget=0.05).describe()
-    assert "area under the curve" in Tolerance(mode="auc").describe()
-    assert "first step with value >= 0.9" in Tolerance(mode="reach", target=0.9, direction="higher").describe()
+    assert "up to 0.05 of steps may fail" in describe_tolerance(Tolerance(budget=0.05))
+    assert "area under the curve" in describe_tolerance(Tolerance(mode="auc"))
+    assert "first step with value >= 0.9" in describe_tolerance(Tolerance(mode="reach", target=0.9, direction="higher"))
 
 
 def test_parse_tolerance_lines():

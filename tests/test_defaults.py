@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_optcheck.compare import EXACT_SCHEDULE, SERIES_DEFAULTS, Tolerance, compare, resolve_tolerances
-from pytest_optcheck.sensitivity import twin_spec
-from pytest_optcheck.spec import Spec
-from pytest_optcheck.train import lr_schedule, train
-from pytest_optcheck.trajectory import Trajectory
+from pytest_optcheck.engine.compare import compare
+from pytest_optcheck.engine.messages import series_reason
+from pytest_optcheck.engine.tolerance import EXACT_SCHEDULE, SERIES_DEFAULTS, Tolerance, resolve_tolerances
+from pytest_optcheck.checks.sensitivity import twin_spec
+from pytest_optcheck.run.spec import Spec
+from pytest_optcheck.run.train import lr_schedule, train
+from pytest_optcheck.engine.trajectory import Trajectory
 
 RECORD = ("loss", "lr", "grad_norm", "param_norm", "update_norm")
 METRICS = ("loss", "grad_norm", "param_norm", "update_norm")
@@ -55,7 +57,7 @@ def tighter(factor: float) -> dict[str, Tolerance]:
 
 def assert_passes(golden: Trajectory, current: Trajectory, tolerances: dict[str, Tolerance]) -> None:
     verdict = compare(golden, current, tolerances)
-    failed = {s.name: f"{s.reason}; max rel {s.max_rel:.3g}" for s in verdict.failed}
+    failed = {s.name: f"{series_reason(s)}; max rel {s.max_rel:.3g}" for s in verdict.failed}
     assert verdict.passed, failed
 
 

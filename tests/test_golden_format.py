@@ -1,4 +1,4 @@
-"""Unit tests of the golden file format and layout (pytest_optcheck.golden)."""
+"""Unit tests of the golden store: format, layout, files, environment (pytest_optcheck.golden)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_optcheck import golden as goldens
+from pytest_optcheck.engine import messages
+from pytest_optcheck.golden import environment as env_module
+from pytest_optcheck.golden import layout as layouts
 from pytest_optcheck.errors import GoldenFileError
-from pytest_optcheck.golden import Golden, GoldenLayout, dumps, loads, read, safe_filename, write_atomic
-from pytest_optcheck.orphans import device_of
-from pytest_optcheck.trajectory import Trajectory
+from pytest_optcheck.golden.files import write_atomic
+from pytest_optcheck.golden.format import Golden, dumps, loads, spec_changes
+from pytest_optcheck.golden.format import read_golden as read
+from pytest_optcheck.golden.layout import GoldenLayout, device_of, safe_filename
+from pytest_optcheck.engine.trajectory import Trajectory
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = {"optimizer": "Adam(lr=0.01)", "epochs": 2, "record": ["loss", "lr"], "scheduler": None}
@@ -198,7 +202,7 @@ def test_safe_filename_never_collides_and_never_leaves_its_folder() -> None:
     for original, name in zip(ODD_IDS, names):
         assert "/" not in name and "\\" not in name and "\0" not in name
         assert not name.startswith(".") or name == ""
-        assert name.isascii() and len(name) <= goldens.MAX_STEM + 9
+        assert name.isascii() and len(name) <= layouts.MAX_STEM + 9
         assert Path(name).name == name, original
     assert safe_filename("test_a[cpu]") == "test_a[cpu]"  # readable ids are kept as they are
     assert safe_filename("test_b[lr=0.1-cpu]") == "test_b[lr=0.1-cpu]"
@@ -215,8 +219,9 @@ def test_layout_paths_mirror_the_test_file_and_stay_under_the_root(tmp_path: Pat
         rootdir / "golden/tests/unit/test_opt/TestX.test_a[cuda]--short.json"
     keyed = GoldenLayout(rootdir / "golden", rootdir, "torch-2.13")
     assert keyed.path_for(test_file, "test_a[cpu]") == rootdir / "golden/torch-2.13/tests/unit/test_opt/test_a[cpu].json"
-    folder, stem = layout.stem_prefixes(test_file, "test_a[cpu]")
-    assert (folder, stem) == (rootdir / "golden/tests/unit/test_opt", "test_a[cpu]")
+    assert keyed.owner(test_file, "tests/unit/test_opt.py::test_a[cpu]") == ("tests/unit/test_opt", "test_a[cpu]")
+    assert layout.golden_path(test_file, "tests/unit/test_opt.py::TestX::test_a[cpu]", "n") == \
+        rootdir / "golden/tests/unit/test_opt/TestX.test_a[cpu]--n.json"
 
     root = (rootdir / "golden").resolve()
     for test_id in ODD_IDS:
@@ -232,13 +237,14 @@ def test_other_keys_and_missing_hint_find_goldens_of_other_torch_versions(tmp_pa
     test_file = rootdir / "tests" / "test_opt.py"
     keyed = GoldenLayout(rootdir / "golden", rootdir, "torch-2.13")
     path = keyed.path_for(test_file, "test_a[cpu]")
-    assert keyed.other_keys(path) == [] and goldens.missing_hint(keyed, path) == ""
+    assert keyed.other_keys(path) == [] and "exist for" not in messages.missing_text("p", None, [], keyed.key)
     for key in ("torch-2.9", "torch-2.11", None):
         other = GoldenLayout(rootdir / "golden", rootdir, key).path_for(test_file, "test_a[cpu]")
         write_atomic(other, "{}\n")
     (rootdir / "golden" / "torch-2.12" / "unrelated").mkdir(parents=True)
     assert keyed.other_keys(path) == ["no key", "torch-2.9", "torch-2.11"]
-    assert goldens.missing_hint(keyed, path).startswith("goldens of this test exist for: no key, torch-2.9, torch-2.11")
+    hint = messages.missing_text("p", None, keyed.other_keys(path), keyed.key).splitlines()[-1]
+    assert hint.startswith("goldens of this test exist for: no key, torch-2.9, torch-2.11")
     plain = GoldenLayout(rootdir / "golden", rootdir)
     assert plain.other_keys(plain.path_for(test_file, "test_a[cpu]")) == ["torch-2.9", "torch-2.11"]
     assert keyed.other_keys(tmp_path / "outside.json") == []
@@ -259,17 +265,17 @@ def test_device_is_read_back_from_golden_file_names() -> None:
 
 def test_environment_and_spec_changes_are_listed_by_key() -> None:
     now = dict(ENV, torch="2.14.0")
-    assert goldens.environment_changes(ENV, now) == ["torch 2.13.0 -> 2.14.0"]
-    assert goldens.environment_changes(ENV, ENV) == []
-    assert "torch 2.13.0 on x86_64 (cpu, float32)" == goldens.describe_environment(ENV)
-    changes = goldens.spec_changes({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4})
-    assert changes == [("b", 2, 3), ("c", goldens.ABSENT, 4)]
-    assert goldens.spec_changes(None, {"a": 1}) == []
+    assert env_module.environment_changes(ENV, now) == ["torch 2.13.0 -> 2.14.0"]
+    assert env_module.environment_changes(ENV, ENV) == []
+    assert "torch 2.13.0 on x86_64 (cpu, float32)" == messages.describe_environment(ENV)
+    changes = spec_changes({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4})
+    assert changes == [("b", 2, 3), ("c", messages.ABSENT, 4)]
+    assert spec_changes(None, {"a": 1}) == []
 
 
 def test_environment_of_this_machine_has_every_key() -> None:
-    env = goldens.environment()
-    assert tuple(env) == goldens.ENV_KEYS
+    env = env_module.environment()
+    assert tuple(env) == env_module.ENV_KEYS
     assert env["device"] == "cpu" and env["dtype"] == "float32"
 
 

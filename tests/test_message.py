@@ -1,12 +1,13 @@
-"""Unit tests of the failure text (pytest_optcheck.message)."""
+"""Unit tests of the failure text (pytest_optcheck.engine.messages)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from pytest_optcheck.compare import Tolerance, compare, resolve_tolerances
-from pytest_optcheck.message import render_table, render_verdict, rule_text
-from pytest_optcheck.trajectory import Trajectory
+from pytest_optcheck.engine.compare import compare
+from pytest_optcheck.engine.tolerance import Tolerance, resolve_tolerances
+from pytest_optcheck.engine.messages import render_table, render_verdict, rule_text
+from pytest_optcheck.engine.trajectory import Trajectory
 
 STEPS = 384
 

@@ -244,12 +244,33 @@ def test_importing_the_plugin_imports_neither_torch_nor_matplotlib() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import pytest_optcheck, pytest_optcheck.plugin, pytest_optcheck.spec, pytest_optcheck.settings
+        import pytest_optcheck, pytest_optcheck.plugin, pytest_optcheck.run.spec, pytest_optcheck.plugin.options
         heavy = [m for m in ("torch", "matplotlib", "numpy") if m in sys.modules]
         assert not heavy, heavy
         """
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+HEAVY_PROBE = """
+import sys
+
+def pytest_sessionfinish(session):
+    print("HEAVY:" + ",".join(m for m in ("numpy", "torch", "matplotlib") if m in sys.modules) + ":END")
+"""
+
+
+def test_a_session_without_optcheck_tests_imports_no_numpy_torch_or_matplotlib(project: pytest.Pytester) -> None:
+    """Configuring the plugin — tolerances from the command line and the ini included —
+    must cost a plain session nothing: a real session (a subprocess, since this process has
+    torch loaded already) looks at sys.modules when it ends."""
+    project.makeini("[pytest]\noptcheck_tolerance =\n    loss: rtol=1e-3, mode=final\n")
+    project.makeconftest(HEAVY_PROBE)
+    project.makepyfile(test_plain="def test_a():\n    assert True\n")
+    result = project.runpytest_subprocess("-s", "-p", "no:cacheprovider", "--optcheck",
+                                          "--optcheck-tolerance", "*: atol=1e-9", "--optcheck-device=cpu,cuda")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["optcheck: enabled; torch *", "*HEAVY::END"])
 
 
 def test_trajectory_snapshot_fixture(project: pytest.Pytester) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_optcheck.record import Recorder
+from pytest_optcheck.run.record import Recorder
 
 
 def tiny(seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:

@@ -11,11 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_optcheck.golden import Golden, dumps
-from pytest_optcheck.report import relative_error, write_index, write_picture
-from pytest_optcheck.results import Results
-from pytest_optcheck.trajectory import Trajectory
-from pytest_optcheck.verdict import evaluate
+from pytest_optcheck.golden.format import Golden, dumps
+from pytest_optcheck.engine.compare import relative_error
+from pytest_optcheck.report.index import write_index
+from pytest_optcheck.report.picture import write_picture
+from pytest_optcheck.report.results import Results
+from pytest_optcheck.engine.trajectory import Trajectory
+from pytest_optcheck.checks.golden_check import check_golden
+from pytest_optcheck.checks.golden_check import judge as evaluate
 
 STEPS = 64
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -53,7 +56,10 @@ def assert_png(path: Path) -> None:
     ids=["passed", "failed", "nan", "missing-series", "created"],
 )
 def test_write_picture_writes_a_png(tmp_path: Path, current: Golden, golden_text: str | None, status: str) -> None:
-    outcome = evaluate(current, golden_text, path="golden/tests/test_x/test_adam.json")
+    if golden_text is None:
+        outcome = check_golden(current, tmp_path / "golden" / "test_adam.json")
+    else:
+        outcome = evaluate(current, golden_text, path="golden/tests/test_x/test_adam.json")
     assert outcome.status == status
     picture = tmp_path / "sub" / "test_x--test_adam.png"
     write_picture(picture, outcome, title="tests/test_x.py::test_adam")
@@ -93,12 +99,12 @@ def sample_results(tmp_path: Path) -> Results:
     outcome = evaluate(golden(1.05), dumps(golden()), path="g.json")
     write_picture(tmp_path / "b.png", outcome, title="b")
     results = Results()
-    results.add(record("tests/test_a.py::test_ok", "passed", picture="a.png",
+    results.records.append(record("tests/test_a.py::test_ok", "passed", picture="a.png",
                        worst={"series": "loss", "max_rel": 0.0, "max_abs": 0.0, "first_failure": None}))
-    results.add(record("tests/test_b.py::test_bad", "failed", picture="b.png",
+    results.records.append(record("tests/test_b.py::test_bad", "failed", picture="b.png",
                        message="optcheck: 1 of 2 series differ\n<script>alert(1)</script>",
                        worst={"series": "loss", "max_rel": math.inf, "max_abs": math.nan, "first_failure": 20}))
-    results.add(record("tests/test_c.py::test_new", "created"))
+    results.records.append(record("tests/test_c.py::test_new", "created"))
     results.vacuous.append({"nodeid": "tests/test_a.py::test_ok", "name": None, "detail": "rtol=1 hides it"})
     results.orphans.append("golden/tests/test_gone/test_old.json")
     return results

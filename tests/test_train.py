@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_optcheck.spec import Spec
-from pytest_optcheck.train import lr_schedule, train
+from pytest_optcheck.run.spec import Spec
+from pytest_optcheck.run.train import lr_schedule, train
 
 
 def sched(text: str, **kw) -> Spec:
@@ -80,7 +80,7 @@ def test_lr_schedule_needs_a_step() -> None:
 
 
 def test_threads_are_set_for_the_run_and_restored() -> None:
-    from pytest_optcheck.train import intra_op_threads
+    from pytest_optcheck.run.train import intra_op_threads
 
     before = torch.get_num_threads()
     spec = Spec.from_kwargs({"epochs": 1})

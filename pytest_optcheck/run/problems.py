@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import suggest
+from ..errors import suggest
 
 #: The seed's net, in call syntax: also the default of the marker key ``model``.
 SEED_MODEL = "mlp(1, 10, 1)"

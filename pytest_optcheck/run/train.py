@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
+from ..engine.trajectory import Trajectory
 from .build import Built, build
 from .record import Recorder, group_lrs, group_momenta
 from .spec import Spec
-from .trajectory import Trajectory
 
 #: Offset of the shuffle generator's seed from ``spec.seed``, so the batch order is not
 #: drawn from the same stream as the data or the initialisation.

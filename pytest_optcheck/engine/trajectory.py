@@ -146,30 +146,63 @@ class Trajectory:
     def plot(self, series: list[str] | None = None, ax: Any = None, label: str | None = None) -> Any:
         """Plot the series on matplotlib axes (one axis per series when ``ax`` is None).
 
-        Loss-like series use a log scale when all values are positive. Returns the axes.
-        matplotlib is imported here, never at module import.
+        Loss-like series use a log scale when all values are positive (:func:`use_log_scale`).
+        Without ``ax`` the axes belong to a new ``matplotlib.figure.Figure`` on an Agg canvas
+        (``axes.figure.savefig(...)``): no pyplot, no backend switch, no global figure list,
+        so a notebook's backend and open figures are left exactly as they were. Returns the
+        axes; matplotlib is imported here, never at module import.
         """
-        import matplotlib
-
-        if ax is None:
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
         names = series or self.names
         if ax is None:
-            _, axes = plt.subplots(len(names), 1, figsize=(7, 2.6 * len(names)), squeeze=False)
-            axes = list(axes[:, 0])
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+
+            figure = Figure(figsize=(7, 2.6 * len(names)), layout="constrained")
+            FigureCanvasAgg(figure)
+            axes = list(figure.subplots(len(names), 1, squeeze=False)[:, 0])
         else:
             axes = [ax] * len(names)
         steps = np.arange(len(self))
         for axis, name in zip(axes, names):
             values = self[name]
             axis.plot(steps, values, label=label or name)
-            if name not in GROUPED_SERIES and values.size and np.all(values[np.isfinite(values)] > 0):
+            if use_log_scale(name, [values]):
                 axis.set_yscale("log")
             axis.set_ylabel(name)
             axis.set_xlabel("step")
         return axes[0] if len(axes) == 1 else axes
+
+
+def as_2d(values: Any) -> np.ndarray:
+    """A series as float64 ``(steps, groups)``: a 1-D series becomes one column."""
+    arr = np.asarray(values, dtype=np.float64)
+    return arr.reshape(arr.shape[0], -1) if arr.ndim != 2 else arr
+
+
+def use_log_scale(name: str, arrays: Any) -> bool:
+    """The one log-scale rule of every picture: never for per-group schedule series
+    (``lr``, ``momentum``), else when every finite value of every array is positive."""
+    if name in GROUPED_SERIES:
+        return False
+    finite = [a[np.isfinite(a)] for a in (np.asarray(x, dtype=np.float64) for x in arrays)]
+    return any(f.size for f in finite) and all(bool(np.all(f > 0)) for f in finite)
+
+
+def json_ready(value: Any) -> Any:
+    """Nested data made strict-JSON-ready: non-finite floats as ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"`` (the golden files' convention), numpy scalars as Python numbers,
+    tuples as lists, anything else unknown as its ``str``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return _encode_float(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
 
 
 def _index_array(values: Any, steps: int, what: str, fill: Any = None) -> np.ndarray:

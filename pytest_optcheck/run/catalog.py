@@ -28,8 +28,8 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from ..errors import SpecError, suggest
 from . import problems as _builtin
-from .errors import SpecError, suggest
 from .problems import Problem
 from .spec import Call, canonical_callable, parse_call
 
@@ -526,6 +526,17 @@ def _default_model_for(inputs: Tensor, targets: Tensor) -> str:
     else:
         n_out = int(targets.max().item()) + 1 if targets.numel() else 1
     return f"mlp({inputs.shape[1]}, 10, {n_out})"
+
+
+def validate_names(spec: Any) -> None:
+    """Resolve every name of a spec now, so a typo fails at set-up with its key — before
+    any data is made or any step is trained."""
+    resolve_model(spec.model)
+    resolve_problem(spec.problem)
+    resolve_optimizer(spec.optimizer)
+    resolve_scheduler(spec.scheduler)
+    if spec.loss is not None:
+        resolve_loss(spec.loss)
 
 
 # -- the built-ins ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from ..errors import OptcheckError, SpecError, suggest
 from .catalog import (
     resolve_loss,
     resolve_model,
@@ -38,7 +39,6 @@ from .catalog import (
     resolve_problem,
     resolve_scheduler,
 )
-from .errors import OptcheckError, SpecError, suggest
 from .problems import SEED_MODEL, Problem
 from .spec import DTYPES, Spec, parse_call
 

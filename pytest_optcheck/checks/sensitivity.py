@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .compare import compare
-from .spec import Spec
-from .trajectory import GROUPED_SERIES, Trajectory
+from ..engine.compare import compare
+from ..engine.messages import describe_tolerance
+from ..engine.trajectory import GROUPED_SERIES, Trajectory
+from ..run.spec import Spec
 
 if TYPE_CHECKING:
-    from .verdict import Outcome
+    from ..engine.outcome import Outcome
 
 LR_SCALE = 1.01
 
@@ -40,14 +41,14 @@ def scaled_lr(optimizer_factory: Any, scale: float) -> Any:
 
 
 def twin_spec(spec: Spec, scale: float = LR_SCALE) -> Spec:
-    from .catalog import resolve_optimizer
+    from ..run.catalog import resolve_optimizer
 
     return spec.replace(optimizer=scaled_lr(resolve_optimizer(spec.optimizer), scale))
 
 
 def probe(spec: Spec, device: str, trajectory: Trajectory, outcome: Outcome, threads: int | None = None) -> str | None:
     """None when the check would catch the LR change; else a one-line explanation."""
-    from .train import train
+    from ..run.train import train
 
     # The LR series would always notice a scaled LR; the question is whether the
     # *behaviour* series (loss, norms) would notice a change of this size.
@@ -61,7 +62,7 @@ def probe(spec: Spec, device: str, trajectory: Trajectory, outcome: Outcome, thr
         return None
     worst = verdict.worst()
     detail = f"largest relative change {worst.max_rel:.3g} in {worst.name!r}" if worst else "no change at all"
-    applied = "; ".join(f"{name}: {tol.describe()}" for name, tol in tolerances.items())
+    applied = "; ".join(f"{name}: {describe_tolerance(tol)}" for name, tol in tolerances.items())
     return f"lr x{LR_SCALE} stays within tolerance ({detail}; tolerances {applied})"
 
 

@@ -16,7 +16,8 @@ import linecache
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .errors import SpecError, suggest
+from ..engine.tolerance import parse_tolerance
+from ..errors import SpecError, suggest
 
 #: Series that a run can record (PRODUCT.md, "The marker", key ``record``).
 RECORDABLE = (
@@ -139,14 +140,18 @@ class Spec:
     record: tuple[str, ...] = DEFAULTS["record"]
     tolerance: Mapping[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        # ``Spec(optimizer=...)`` validates exactly like a marker: every value goes through
+        # its key's validator and is stored normalised (``record`` as a tuple, ``l1`` a float).
+        for key in KEYS:
+            object.__setattr__(self, key, _VALIDATORS[key](getattr(self, key), key))
+
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], *, where: str = "marker") -> Spec:
-        """Validate keys and types of merged marker keywords and build a Spec."""
+        """Check the keys of merged marker keywords (unknown ones fail, with a guess) and
+        build a Spec, which validates the values."""
         check_keys(kwargs, where=where)
-        values = {k: kwargs[k] for k in KEYS if k in kwargs}
-        for key, value in values.items():
-            values[key] = _VALIDATORS[key](value, key)
-        return cls(**values)
+        return cls(**{k: kwargs[k] for k in KEYS if k in kwargs})
 
     def replace(self, **changes: Any) -> Spec:
         return Spec.from_kwargs({**self.as_dict(), **changes})
@@ -289,8 +294,6 @@ def _tolerance(value: Any, key: str) -> Mapping[str, Any] | None:
             f"optcheck: {key}={value!r} must be a dict of series name to tolerance, e.g. "
             f"tolerance={{\"loss\": {{\"rtol\": 1e-3}}}} or {{\"loss\": \"rtol=1e-3, mode=final\"}}."
         )
-    from .compare import parse_tolerance
-
     try:
         return {str(series): parse_tolerance(tol, where=f"marker key 'tolerance' for {series!r}")
                 for series, tol in value.items()}

@@ -17,7 +17,7 @@ from typing import Any, Self
 import numpy as np
 import torch
 
-from .trajectory import Trajectory
+from ..engine.trajectory import Trajectory
 
 #: |w| at or below this counts as zero for the ``sparsity`` series. Plain (sub)gradient
 #: steps with an L1 penalty leave weights hovering near zero rather than exactly on it,

@@ -1,0 +1,415 @@
+"""Every sentence a user reads about a check: verdicts, reasons, tolerances, missing and
+stale goldens, environments.
+
+One module, so the same fact is worded once — the reason of a series in the failure
+message, in the report and in ``optcheck diff`` is the same string — and a change of
+wording is one edit. Plain text, no colours (it also lands in CI logs). For a failing
+series it answers the questions asked when a training regression shows up: which series,
+under what tolerance, how many steps, how large, where it started (step, epoch, batch),
+what the numbers look like there, and how to update the golden.
+
+(Errors about bad *input* — a marker key, a tolerance string, a damaged golden file — are
+written next to the parser that finds them, with the value and the fix.)
+Pure numpy + stdlib, like the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .compare import SeriesVerdict, Verdict, outside_tolerance
+from .tolerance import Tolerance
+from .trajectory import Trajectory, as_2d
+
+#: Stands for a spec key one side does not have (a key added in a newer version).
+ABSENT = "(absent)"
+
+
+def render_verdict(
+    verdict: Verdict,
+    golden: Trajectory,
+    current: Trajectory,
+    *,
+    golden_path: str | None = None,
+    update_command: str | None = None,
+    picture: str | None = None,
+    context: int = 3,
+    header: list[str] | None = None,
+) -> str:
+    """The whole failure message: headline, one block per failing series, then where to act."""
+    lines = [*(header or []), _headline(verdict)]
+    for sv in verdict.failed:
+        lines += ["", *_series_block(sv, golden, current, context)]
+    lines += _missing_extra(verdict)
+    footer = where_lines(golden_path, update_command, picture)
+    if footer:
+        lines += ["", *footer]
+    return "\n".join(lines)
+
+
+def where_lines(path: str | None, update_command: str | None, picture: str | None) -> list[str]:
+    """Where to act: the golden's path, the command that rewrites it, the picture."""
+    pairs = (("golden", path), ("update with", update_command), ("picture", picture))
+    return [f"{label}: {value}" for label, value in pairs if value]
+
+
+def _missing_extra(verdict: Verdict) -> list[str]:
+    """Series present on one side only: the record changed, so the golden must follow."""
+    lines = [
+        f"{name}: in the golden but not recorded by this run (record it again, or update the golden)"
+        for name in verdict.missing_series
+    ]
+    lines += [
+        f"{name}: recorded by this run but not in the golden (the record changed: update the golden)"
+        for name in verdict.extra_series
+    ]
+    return ["", *lines] if lines else []
+
+
+def _headline(verdict: Verdict) -> str:
+    differ = [s.name for s in verdict.failed] + verdict.missing_series + verdict.extra_series
+    total = len(verdict.series) + len(verdict.missing_series) + len(verdict.extra_series)
+    if not differ:
+        return f"optcheck: all {total} series within tolerance of the golden"
+    return f"optcheck: {len(differ)} of {total} series differ from the golden ({', '.join(differ)})"
+
+
+def rule_text(tol: Tolerance) -> str:
+    """The failure rule in words, so users can check the arithmetic themselves."""
+    if tol.mode == "reach":
+        lhs = "|step_current - step_golden|" if tol.direction == "both" else "step_current - step_golden"
+        return f"{lhs} > atol + rtol*step_golden (never reaching it fails)"
+    lhs = {
+        "both": "|current - golden|",
+        "lower": "current - golden",
+        "higher": "golden - current",
+    }[tol.direction]
+    rule = f"{lhs} > atol + rtol*|golden|"
+    return f"a step fails when {rule}" if tol.mode == "step" else f"fails when {rule} on the summary"
+
+
+def _series_block(sv: SeriesVerdict, golden: Trajectory, current: Trajectory, context: int) -> list[str]:
+    """Every fact about one failing series, most telling first, then a table."""
+    details = [f"tolerance: {describe_tolerance(sv.tolerance)}", f"rule: {rule_text(sv.tolerance)}"]
+    details += _summary_lines(sv)
+    if sv.n_failed:
+        info = " (per step, for information)" if sv.tolerance.mode != "step" else ""
+        details.append(steps_outside_text(sv) + info)
+    details += _error_lines(sv)
+    if sv.first_failure is not None:
+        details.append(f"first step outside tolerance: {_where(sv.first_failure, current, sv)}")
+    if sv.nonfinite_step is not None:
+        details.append(
+            f"{sv.nonfinite_value} first appeared at step {_where(sv.nonfinite_step, current)}; "
+            f"the golden is finite there"
+        )
+    details += _shape_lines(sv)
+    reason = series_reason(sv)
+    lines = [f"{sv.name}: {reason}", *(f"  {d}" for d in details if d != reason)]
+    for center, group in _table_centers(sv, golden[sv.name], current[sv.name], context):
+        lines += render_table(
+            sv.name, golden[sv.name], current[sv.name], current.epoch, current.batch,
+            center, context, sv.tolerance, group=group,
+        )
+    return lines
+
+
+def _where(step: int, traj: Trajectory, sv: SeriesVerdict | None = None) -> str:
+    """'17 (epoch 0, batch 17)', plus the group for a 2-D series."""
+    text = f"{step}"
+    if step < len(traj):
+        text += f" (epoch {int(traj.epoch[step])}, batch {int(traj.batch[step])})"
+    if sv is not None and sv.groups_golden > 1 and sv.first_failure_group is not None:
+        text += f", group {sv.first_failure_group}"
+    return text
+
+
+def _error_lines(sv: SeriesVerdict) -> list[str]:
+    def at(pos: tuple[int, int] | None) -> str:
+        if pos is None:
+            return ""
+        return f" at step {pos[0]}" + (f", group {pos[1]}" if sv.groups_golden > 1 else "")
+
+    if sv.max_abs_at is None:
+        return []
+    line = (
+        f"largest abs error {sv.max_abs:.3g}{at(sv.max_abs_at)}; "
+        f"largest rel error {format_number(sv.max_rel)}{at(sv.max_rel_at)}"
+    )
+    return [line]
+
+
+def _summary_lines(sv: SeriesVerdict) -> list[str]:
+    """Golden vs current summary value for the 'final', 'auc' and 'reach' modes."""
+    s = sv.summary
+    if s is None:
+        return []
+    tol = sv.tolerance
+    group = f" (group {int(s['group'])})" if "group" in s else ""
+    if tol.mode == "reach":
+        op = ">=" if tol.direction == "higher" else "<="
+        line = (
+            f"first step with value {op} {tol.target:g}{group}: golden {_step_or_never(s['golden'])}, "
+            f"current {_step_or_never(s['current'])}, allowed difference {s['allowed']:.3g} steps"
+        )
+        return [line]
+    label = {"final": "final value" if tol.last == 1 else f"mean of last {tol.last} steps",
+             "auc": "area under the curve"}[tol.mode]
+    golden_text, current_text = format_pair(s["golden"], s["current"])
+    line = (
+        f"{label}{group}: golden {golden_text}, current {current_text}, "
+        f"abs diff {format_number(s['abs'])}, rel diff {format_number(s['rel'])}, allowed {s['allowed']:.3g}"
+    )
+    return [line]
+
+
+def _shape_lines(sv: SeriesVerdict) -> list[str]:
+    lines = []
+    if sv.length_mismatch:
+        lines.append(length_text(sv))
+        lines.append(f"(the statistics above cover the first {sv.n_checked} steps, common to both)")
+    if sv.groups_golden != sv.groups_current:
+        lines.append(groups_text(sv))
+    return lines
+
+
+def _table_centers(
+    sv: SeriesVerdict, golden: np.ndarray, current: np.ndarray, context: int
+) -> list[tuple[int, int]]:
+    """Where to show tables: the first failure, and the first NaN/inf if it is further on."""
+    centers = []
+    if sv.first_failure is not None:
+        centers.append((sv.first_failure, sv.first_failure_group or 0))
+    step = sv.nonfinite_step
+    if step is not None and (not centers or step - centers[0][0] > 2 * context):
+        g_row, c_row = np.atleast_1d(golden[step]), np.atleast_1d(current[step])
+        group = int(np.argmax(np.isfinite(g_row) & ~np.isfinite(c_row)))
+        centers.append((step, group))
+    return centers
+
+
+def render_table(
+    name: str,
+    golden_values: np.ndarray,
+    current_values: np.ndarray,
+    epoch: np.ndarray,
+    batch: np.ndarray,
+    center: int,
+    context: int = 3,
+    tol: Tolerance | None = None,
+    *,
+    group: int = 0,
+) -> list[str]:
+    """Side-by-side rows of the steps around ``center``; '!' marks rows outside ``tol``.
+
+    For a 2-D series, ``group`` picks the column shown. Values get as many digits as
+    needed to see that golden and current differ (at least 9 significant).
+    """
+    g = _column(golden_values, group)
+    c = _column(current_values, group)
+    n = min(len(g), len(c))
+    lo, hi = max(0, center - context), min(n, center + context + 1)
+    if lo >= hi:
+        return []
+    bad = outside_tolerance(g[lo:hi], c[lo:hi], tol) if tol is not None else np.zeros(hi - lo, bool)
+    rows = [("step", "epoch", "batch", "golden", "current", "abs err", "rel err", "")]
+    for i in range(lo, hi):
+        gv, cv = float(g[i]), float(c[i])
+        g_text, c_text = format_pair(gv, cv)
+        rows.append((
+            str(i), _index(epoch, i), _index(batch, i), g_text, c_text,
+            *_errors(gv, cv), "!" if bad[i - lo] else "",
+        ))
+    label = f"{name}[group {group}]" if np.ndim(golden_values) == 2 else name
+    return [f"  {label} around step {center}:", *_align(rows)]
+
+
+def _column(values: np.ndarray, group: int) -> np.ndarray:
+    return as_2d(values)[:, group]
+
+
+def _index(values: np.ndarray | None, i: int) -> str:
+    return str(int(values[i])) if values is not None and i < len(values) else "-"
+
+
+def _align(rows: list[tuple[str, ...]]) -> list[str]:
+    """Right-aligned columns (numbers line up), two spaces apart, indented by four."""
+    widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
+    return ["    " + "  ".join(cell.rjust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def _errors(golden: float, current: float) -> tuple[str, str]:
+    """Absolute and relative error cells ('-' where one side is not finite)."""
+    if not (math.isfinite(golden) and math.isfinite(current)):
+        return "-", "-"
+    diff = abs(current - golden)
+    if golden == 0:
+        return f"{diff:.3g}", "0" if diff == 0 else "inf"
+    return f"{diff:.3g}", f"{diff / abs(golden):.3g}"
+
+
+def _step_or_never(value: float) -> str:
+    return "never reached it" if math.isinf(value) else f"step {int(value)}"
+
+
+
+# -- a series' reason, and the tolerance in words ------------------------------------
+
+
+def series_reason(sv: SeriesVerdict) -> str:
+    """Why a series passed or failed, in one line (the headline of its block)."""
+    if sv.passed:
+        return "within tolerance"
+    if sv.nonfinite_step is not None:
+        where = ""
+        if sv.nonfinite_epoch is not None and sv.nonfinite_batch is not None:
+            where = f" (epoch {sv.nonfinite_epoch}, batch {sv.nonfinite_batch})"
+        return f"{sv.nonfinite_value} first appeared at step {sv.nonfinite_step}{where} where the golden is finite"
+    if sv.length_mismatch:
+        return length_text(sv)
+    if sv.groups_golden != sv.groups_current:
+        return groups_text(sv)
+    tol = sv.tolerance
+    if tol.mode == "step":
+        budget = f", budget {format_percent(tol.budget)}" if tol.budget else ""
+        return steps_outside_text(sv) + budget
+    s = sv.summary or {}
+    g_text, c_text = _summary_texts(float(s.get("golden", math.nan)), float(s.get("current", math.nan)), tol)
+    group = f" (group {int(s['group'])})" if "group" in s else ""
+    return f"{_summary_label(tol)}: golden {g_text}, current {c_text}{group}"
+
+
+def length_text(sv: SeriesVerdict) -> str:
+    delta = sv.steps_current - sv.steps_golden
+    how = f"shorter by {-delta}" if delta < 0 else f"longer by {delta}"
+    return (f"current trajectory has {sv.steps_current} steps, the golden {sv.steps_golden} "
+            f"({how}): the run stopped early or epochs/batch size changed")
+
+
+def groups_text(sv: SeriesVerdict) -> str:
+    return (f"current has {sv.groups_current} param groups, the golden {sv.groups_golden}: "
+            f"the optimizer's param groups changed")
+
+
+def describe_tolerance(tol: Tolerance) -> str:
+    """One line for failure messages, e.g. 'rtol=1e-05, atol=0, step by step'."""
+    parts = [f"rtol={tol.rtol:g}", f"atol={tol.atol:g}", _mode_text(tol)]
+    if tol.direction != "both":
+        parts.append("reaching the target earlier is never a regression" if tol.mode == "reach"
+                     else f"{tol.direction} is never a regression")
+    return ", ".join(parts)
+
+
+def _mode_text(tol: Tolerance) -> str:
+    if tol.mode == "step":
+        return f"step by step, up to {tol.budget:.4g} of steps may fail" if tol.budget else "step by step"
+    if tol.mode == "final":
+        return "final value" if tol.last == 1 else f"mean of last {tol.last} steps"
+    if tol.mode == "auc":
+        return "area under the curve"
+    op = ">=" if tol.direction == "higher" else "<="
+    return f"first step with value {op} {tol.target:g}"
+
+
+def _summary_label(tol: Tolerance) -> str:
+    if tol.mode == "final":
+        return "final value differs" if tol.last == 1 else f"mean of last {tol.last} steps differs"
+    if tol.mode == "auc":
+        return "area under the curve differs"
+    return f"first step reaching {tol.target:g} differs"
+
+
+def _summary_texts(golden: float, current: float, tol: Tolerance) -> tuple[str, str]:
+    if tol.mode == "reach":
+        return _step_text(golden), _step_text(current)
+    return format_pair(golden, current)
+
+
+def _step_text(step: float) -> str:
+    return "never" if math.isinf(step) else str(int(step))
+
+
+def format_percent(fraction: float) -> str:
+    """0.09635 -> '9.6%'; small fractions keep two significant digits ('0.0012%')."""
+    pct = 100.0 * fraction
+    return f"{pct:.1f}%" if pct >= 1 or pct == 0 else f"{pct:.2g}%"
+
+
+def steps_outside_text(v: SeriesVerdict) -> str:
+    """'37 of 384 steps (9.6%) outside tolerance'."""
+    return f"{v.n_failed} of {v.n_checked} steps ({format_percent(v.fraction_failed)}) outside tolerance"
+
+
+def format_pair(golden: float, current: float) -> tuple[str, str]:
+    """Both values with the fewest digits (9..17) that show they differ; 17 round-trips."""
+    for digits in range(9, 18):
+        g_text, c_text = f"{golden:.{digits}g}", f"{current:.{digits}g}"
+        if g_text != c_text or golden == current or (math.isnan(golden) and math.isnan(current)):
+            break
+    return g_text, c_text
+
+
+def format_number(value: Any) -> str:
+    """'3.2e-05' style for errors; non-finite and missing values as words."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.3g}"
+
+
+# -- outcomes that are not a numeric verdict --------------------------------------------
+
+
+def missing_text(path: str | None, update_command: str | None, other_keys: Sequence[str] = (),
+                 key: str | None = None) -> str:
+    """No golden: where it is expected, the exact command that creates it, and under which
+    other keys (torch versions) this check does have one."""
+    create = update_command or "pytest --optcheck --snapshot-update"
+    lines = [f"optcheck: no golden for this check yet; expected at {path}.", f"Create it with: {create}"]
+    if other_keys:
+        lines.append(f"goldens of this test exist for: {', '.join(other_keys)} (optcheck_golden_key = "
+                     f"{'torch-minor' if key else 'none'} looks under {key or 'the root'})")
+    return "\n".join(lines)
+
+
+def config_changed_text(changes: Sequence[tuple[str, Any, Any]], tail: Sequence[str]) -> str:
+    lines = ["optcheck: configuration changed since the golden was recorded (the numbers were not compared):"]
+    lines += spec_change_lines(changes)
+    lines.append("Re-record the golden if the change is intended.")
+    return "\n".join([*lines, *tail])
+
+
+def spec_change_lines(changes: Sequence[tuple[str, Any, Any]]) -> list[str]:
+    """'  optimizer: 'SGD(lr=0.01)' -> 'SGD(lr=0.02)'' per changed key."""
+    return [f"  {key}: {_show(old)} -> {_show(new)}" for key, old, new in changes]
+
+
+def _show(value: Any) -> str:
+    return ABSENT if value == ABSENT else repr(value)
+
+
+def environment_text(old: Mapping[str, Any], new: Mapping[str, Any], changes: Sequence[str]) -> str:
+    return (f"environment differs: recorded with {describe_environment(old)}; "
+            f"now {describe_environment(new)} ({'; '.join(changes)})")
+
+
+def describe_environment(env: Mapping[str, Any]) -> str:
+    return (f"torch {env.get('torch')} on {env.get('device_name') or env.get('device')} "
+            f"({env.get('device')}, {env.get('dtype')})")
+
+
+def duplicate_golden_text(path: str) -> str:
+    return (f"optcheck: two checks in this test use the same golden {path}; the second would overwrite "
+            f"the first. Give each check its own name: check(name=...) / trajectory_snapshot(name=...).")
+
+
+PASSED_TEXT = "optcheck: within tolerance"

@@ -1,0 +1,141 @@
+"""The checks of each test: the ``optcheck`` handle's and ``trajectory_snapshot``'s checks
+go through :class:`TestChecks`, which asks :func:`~pytest_optcheck.checks.golden_check.check_golden`
+and keeps each Outcome for the summary and the report when the test ends.
+
+Per-test state lives in the TestChecks object the fixtures share for one test, and nowhere
+else; run-wide state (the records) in :class:`~pytest_optcheck.report.results.Results`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ..errors import OptcheckError
+from ..golden.files import relative_to_cwd
+from ..golden.layout import GoldenLayout, picture_name
+from ..report.results import Results
+from ..run.devices import device_available, device_summary
+from ..run.spec import Spec
+from .gating import spec_for
+from .options import Settings
+
+if TYPE_CHECKING:
+    from ..engine.outcome import Outcome
+    from ..engine.trajectory import Trajectory
+    from ..handle import OptcheckHandle
+
+
+class Checking:
+    """Run-wide part of the checks: the golden layout and the session's Results."""
+
+    def __init__(self, settings: Settings, results: Results) -> None:
+        self.settings = settings
+        self.results = results
+        self._layout: GoldenLayout | None = None
+
+    @property
+    def layout(self) -> GoldenLayout:
+        """Made on first use: the per-torch-version key imports torch."""
+        if self._layout is None:
+            from ..golden.environment import torch_minor_key
+
+            key = torch_minor_key() if self.settings.golden_key == "torch-minor" else None
+            self._layout = GoldenLayout(self.settings.golden_root, self.settings.rootdir, key)
+        return self._layout
+
+    def start(self, item: pytest.Item, device: str) -> TestChecks:
+        """The checks of one test: its spec validated, its device present (else a skip)."""
+        spec, marked = spec_for(item)
+        if not device_available(device):
+            pytest.skip(f"optcheck: device {device!r} is not available here ({device_summary()}); "
+                        f"skipped, and no golden is written for it")
+        return TestChecks(item, device, spec, marked, self.settings, self.layout)
+
+    def finish(self, checks: TestChecks) -> None:
+        """After the test: one record per check, and its picture when a report is asked for."""
+        settings = self.settings
+        for name, outcome in checks.outcomes:
+            picture = None
+            if settings.report_dir is not None:
+                from ..report.picture import write_picture
+
+                target = settings.report_dir / picture_name(checks.item.nodeid, name)
+                title = checks.item.nodeid + (f" [{name}]" if name else "")
+                picture = target.name if write_picture(target, outcome, title) else None
+            self.results.add_outcome(checks.item.nodeid, name, outcome, picture)
+        self.results.vacuous.extend(checks.vacuous)
+
+
+@dataclasses.dataclass
+class TestChecks:
+    """The checks one test makes, in order; shared by its ``optcheck`` handle and its
+    ``trajectory_snapshot``, so two checks can never write the same golden."""
+
+    __test__ = False  # not a test class, whatever pytest's collector thinks of the name
+
+    item: pytest.Item
+    device: str
+    spec: Spec
+    marked: bool
+    settings: Settings
+    layout: GoldenLayout
+    outcomes: list[tuple[str | None, Outcome]] = dataclasses.field(default_factory=list)
+    vacuous: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    unnamed: int = 0
+
+    def handle(self) -> OptcheckHandle:
+        from ..handle import OptcheckHandle
+        from ..run.catalog import validate_names
+
+        validate_names(self.spec)  # a typo fails at set-up, naming its key
+        return OptcheckHandle(self.spec, self.device, self.check, threads=self.settings.threads)
+
+    def next_unnamed(self) -> str | None:
+        """syrupy's naming of repeated unnamed assertions: none, then "1", "2"..."""
+        index, self.unnamed = self.unnamed, self.unnamed + 1
+        return None if index == 0 else str(index)
+
+    def check(self, current: Trajectory, name: str | None, layer: dict[str, Any], declarative: bool) -> Outcome:
+        """Check ``current`` against this test's golden called ``name``."""
+        from ..checks.golden_check import check_golden
+        from ..golden.environment import environment
+        from ..golden.format import Golden
+
+        item, settings = self.item, self.settings
+        path = self.layout.golden_path(item.path, item.nodeid, name)
+        if any(self.layout.golden_path(item.path, item.nodeid, n) == path for n, _ in self.outcomes):
+            from ..engine.messages import duplicate_golden_text
+
+            raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
+        spec = self.spec if (self.marked or declarative) else None
+        golden = Golden(current, spec.canonical() if spec is not None else None,
+                        environment(self.device, self.spec.dtype), item.nodeid, name)
+        marker_layer = dict(self.spec.tolerance or {}) if spec is not None else {}
+        outcome = check_golden(
+            golden, path,
+            tolerance_layers=(settings.ini_tolerances, settings.cli_tolerances, marker_layer, layer),
+            update=settings.update,
+            update_command=self.update_command(),
+            picture=self.picture(name),
+            layout=self.layout,
+        )
+        self.outcomes.append((name, outcome))
+        if declarative and settings.sensitivity and outcome.passed:
+            from ..checks.sensitivity import probe
+
+            vacuous = probe(self.spec, self.device, current, outcome, threads=settings.threads)
+            if vacuous:
+                self.vacuous.append({"nodeid": item.nodeid, "name": name, "detail": vacuous})
+        return outcome
+
+    def update_command(self) -> str:
+        command = f"pytest --optcheck --snapshot-update {shlex.quote(self.item.nodeid)}"
+        return command + (f" --optcheck-device={self.device}" if self.device != "cpu" else "")
+
+    def picture(self, name: str | None) -> str | None:
+        report_dir = self.settings.report_dir
+        return relative_to_cwd(report_dir / picture_name(self.item.nodeid, name)) if report_dir else None

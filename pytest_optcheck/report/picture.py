@@ -1,0 +1,289 @@
+"""The picture of one check (``--optcheck-report=DIR``): golden and current overlaid per
+series, and the relative error per step against the tolerance allowed.
+
+A failing check's text says *where* a trajectory left its golden; the picture shows *how*
+(a slow drift, a jump at one step, a NaN).
+
+matplotlib is imported inside the drawing functions only: importing this module stays as
+cheap as importing the plugin. Figures are made with ``matplotlib.figure.Figure`` and the
+Agg canvas, never through pyplot, so no global figure state or GUI backend is touched in
+the user's pytest process and nothing has to be closed to free memory.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..engine.compare import relative_error
+from ..engine.messages import format_number
+from ..engine.outcome import Status
+from ..engine.trajectory import as_2d, use_log_scale
+from ..golden.files import write_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ..engine.compare import SeriesVerdict
+    from ..engine.outcome import Outcome
+    from ..engine.tolerance import Tolerance
+    from ..engine.trajectory import Trajectory
+
+#: Series drawn first, in this order; any other recorded series follows.
+SERIES_ORDER = ("loss", "lr", "momentum", "grad_norm", "param_norm", "update_norm", "sparsity")
+#: At most this many series panels (plus the relative-error one), so a picture stays readable.
+MAX_SERIES_PANELS = 7
+DPI = 90
+LEGEND_LOC = "best"  # "upper right" saves ~0.2 s a picture but hides curves too often
+
+STATUS_COLORS: dict[str, str] = {
+    Status.FAILED: "#c62828",
+    Status.CONFIG_CHANGED: "#e65100",
+    Status.CORRUPT: "#6a1b9a",
+    Status.MISSING: "#ad8b00",
+    Status.ERROR: "#6a1b9a",
+    Status.UPDATED: "#1565c0",
+    Status.CREATED: "#1565c0",
+    Status.PASSED: "#2e7d32",
+}
+GOLDEN_STYLE = {"color": "0.25", "linestyle": "--", "linewidth": 1.4}
+CURRENT_WIDTH = 1.2
+
+
+# -- the picture of one check ------------------------------------------------------
+
+
+def write_picture(path: Path, outcome: Outcome, title: str) -> bool:
+    """Write the PNG of one check; a drawing problem warns instead of failing the test.
+
+    The picture is an aid to the verdict, not part of it: a matplotlib hiccup must not
+    turn a passing training check into an error at teardown. Returns whether it was written.
+    """
+    try:
+        save_figure(draw_outcome(outcome, title), Path(path))
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        warnings.warn(f"optcheck: could not draw the picture {str(path)!r}: {exc!r}", stacklevel=2)
+        return False
+    return True
+
+
+def save_figure(figure: Figure, path: Path) -> None:
+    """Save as PNG through optcheck's one atomic write: a reader never sees half a PNG."""
+    write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=DPI, format="png"))
+
+
+def draw_outcome(outcome: Outcome, title: str) -> Figure:
+    """Golden and current overlaid per series, then the relative error per step."""
+    golden = outcome.golden.trajectory if outcome.golden is not None else None
+    current = outcome.current.trajectory if outcome.current is not None else None
+    names = panel_series(golden, current)
+    compared = golden is not None and current is not None and any(n in golden and n in current for n in names)
+    figure, axes = _grid(len(names) + (1 if compared else 0))
+    first = _first_failure(outcome)
+    for axis, name in zip(axes, names):
+        _draw_series(axis, name, golden, current, first)
+    if compared:
+        _draw_relative_error(axes[len(names)], golden, current, outcome, first)
+    if not names:
+        axes[0].text(0.5, 0.5, "no trajectory was recorded", ha="center", va="center", transform=axes[0].transAxes)
+        axes[0].set_axis_off()
+    figure.suptitle(_title_text(outcome, title), color=STATUS_COLORS.get(outcome.status, "black"), fontsize=10)
+    return figure
+
+
+def panel_series(golden: Trajectory | None, current: Trajectory | None) -> list[str]:
+    """Every series of either side, the usual ones first, capped at MAX_SERIES_PANELS."""
+    present: list[str] = []
+    for traj in (golden, current):
+        if traj is not None:
+            present += [n for n in traj.names if n not in present]
+    ordered = [n for n in SERIES_ORDER if n in present] + [n for n in present if n not in SERIES_ORDER]
+    return ordered[:MAX_SERIES_PANELS]
+
+
+def _grid(panels: int) -> tuple[Figure, list[Axes]]:
+    """One column up to three panels, two columns beyond: wide enough, never huge."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = max(panels, 1)
+    cols = 1 if panels <= 3 else 2
+    rows = math.ceil(panels / cols)
+    width = 8.0 if cols == 1 else 12.0
+    height = 0.9 + 2.5 * rows
+    # Fixed margins in inches, not constrained layout: that one triples the time to save.
+    figure = Figure(figsize=(width, height))
+    FigureCanvasAgg(figure)
+    figure.subplots_adjust(left=0.8 / width, right=1 - 0.2 / width, top=1 - 0.75 / height, bottom=0.5 / height,
+                           hspace=0.9 / 2.5, wspace=0.18)
+    grid = figure.subplots(rows, cols, squeeze=False)
+    axes = list(grid.flat)
+    for spare in axes[panels:]:
+        spare.set_axis_off()
+    return figure, axes[:panels]
+
+
+def _draw_series(
+    axis: Axes, name: str, golden: Trajectory | None, current: Trajectory | None, first: tuple[str, int] | None
+) -> None:
+    """Golden dashed grey, current in colour; one line per param group for lr/momentum."""
+    groups = max(_groups(t, name) for t in (golden, current))
+    for traj, role in ((golden, "golden"), (current, "current")):
+        if traj is None or name not in traj:
+            continue
+        values = as_2d(traj[name])
+        for g in range(values.shape[1]):
+            label = role + (f" (group {g})" if groups > 1 else "")
+            style = dict(GOLDEN_STYLE) if role == "golden" else {"linewidth": CURRENT_WIDTH}
+            if groups > 1:
+                style["color"] = f"C{g}" if role == "current" else style.get("color", "0.25")
+            elif role == "current":
+                style["color"] = "C0"
+            axis.plot(np.arange(values.shape[0]), values[:, g], label=label, **style)
+    if use_log_scale(name, [t[name] for t in (golden, current) if t is not None and name in t]):
+        axis.set_yscale("log")
+    if first is not None and first[0] == name:
+        axis.axvline(first[1], color=STATUS_COLORS["failed"], linewidth=0.9, linestyle=":")
+    axis.set_title(name, fontsize=9, loc="left")
+    axis.set_xlabel("step", fontsize=8)
+    axis.tick_params(labelsize=7)
+    axis.legend(fontsize=7, loc=LEGEND_LOC)
+
+
+def _draw_relative_error(
+    axis: Axes, golden: Trajectory, current: Trajectory, outcome: Outcome, first: tuple[str, int] | None
+) -> None:
+    """|c - g| / |g| per step (worst group), log scale, with each series' allowed error."""
+    tolerances = _tolerances(outcome)
+    anything = False
+    names = [n for n in panel_series(golden, current) if n in golden and n in current]
+    for i, name in enumerate(names):
+        rel = relative_error(golden[name], current[name])
+        shown = np.where(rel > 0, rel, np.nan)
+        color = f"C{i}"
+        if not np.isfinite(shown).any():
+            continue  # identical: an error line or an allowed line would only be clutter
+        axis.plot(np.arange(rel.size), shown, color=color, linewidth=CURRENT_WIDTH, label=name)
+        anything = True
+        tol = tolerances.get(name)
+        if tol is not None and tol.mode == "step":
+            allowed = allowed_relative(golden[name], tol, rel.size)
+            if np.isfinite(allowed).any() and np.nanmax(allowed) > 0:
+                axis.plot(np.arange(rel.size), allowed, color=color, linestyle=":", linewidth=0.9,
+                          label=f"{name} allowed")
+                anything = True
+    if anything:
+        axis.set_yscale("log")
+        axis.legend(fontsize=7, loc=LEGEND_LOC, ncol=2)
+    else:
+        axis.set_yticks([])  # an empty 0..1 scale would suggest a measurement
+        axis.set_xlim(0, max(len(golden), len(current), 1))
+    if not _any_difference(golden, current, names):
+        axis.text(0.5, 0.5, "golden and current are identical at every step",
+                  ha="center", va="center", transform=axis.transAxes, fontsize=9, color=STATUS_COLORS["passed"])
+    if first is not None:
+        _mark_first_failure(axis, first, current)
+    axis.set_title("relative error |current - golden| / |golden|", fontsize=9, loc="left")
+    axis.set_xlabel("step", fontsize=8)
+    axis.tick_params(labelsize=7)
+
+
+def _mark_first_failure(axis: Axes, first: tuple[str, int], current: Trajectory) -> None:
+    name, step = first
+    axis.axvline(step, color=STATUS_COLORS["failed"], linewidth=1.0)
+    where = f"step {step}"
+    if step < len(current):
+        where += f" (epoch {int(current.epoch[step])}, batch {int(current.batch[step])})"
+    low, high = axis.get_xlim()
+    right_half = step > low + 0.55 * (high - low)  # write the text where it fits
+    axis.annotate(
+        f"first failure: {name}, {where}", xy=(step, 0.04), xycoords=("data", "axes fraction"),
+        xytext=(-4 if right_half else 4, 0), textcoords="offset points", fontsize=8,
+        ha="right" if right_half else "left", color=STATUS_COLORS["failed"],
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+    )
+
+
+def allowed_relative(golden: np.ndarray, tol: Tolerance, steps: int) -> np.ndarray:
+    """The relative error a step may have: rtol + atol / |golden| (smallest over groups)."""
+    g = as_2d(golden)[:steps]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        allowed = tol.rtol + np.where(g != 0, tol.atol / np.abs(g), np.inf)
+    return allowed.min(axis=1) if g.shape[1] else np.full(steps, np.nan)
+
+
+def _any_difference(golden: Trajectory, current: Trajectory, names: Iterable[str]) -> bool:
+    for name in names:
+        if len(golden[name]) != len(current[name]) or relative_error(golden[name], current[name]).any():
+            return True
+    return False
+
+
+def _tolerances(outcome: Outcome) -> Mapping[str, Tolerance]:
+    if outcome.tolerances:
+        return outcome.tolerances
+    if outcome.verdict is not None:
+        return {s.name: s.tolerance for s in outcome.verdict.series}
+    return {}
+
+
+def _first_failure(outcome: Outcome) -> tuple[str, int] | None:
+    """(series, step) of the earliest first failure among failing series, if any."""
+    if outcome.verdict is None:
+        return None
+    steps = [(s.first_failure, s.name) for s in outcome.verdict.failed if s.first_failure is not None]
+    steps += [(s.nonfinite_step, s.name) for s in outcome.verdict.failed if s.nonfinite_step is not None]
+    if not steps:
+        return None
+    step, name = min(steps)
+    return name, step
+
+
+def _title_text(outcome: Outcome, title: str) -> str:
+    line = outcome.status.upper()
+    worst = outcome.worst()
+    if worst is not None and outcome.verdict is not None and outcome.passed and worst["max_rel"] == 0:
+        line += " · identical to the golden"
+    elif worst is not None and outcome.verdict is not None:
+        line += f" · worst: {worst['series']} rel. error {format_number(worst['max_rel'])}"
+        worst_sv = _series_verdict(outcome, worst["series"])
+        if worst_sv is not None and worst_sv.max_rel_at is not None:
+            line += f" at step {worst_sv.max_rel_at[0]}"
+    elif outcome.golden is None:
+        line += " · no golden to compare with: current run only"
+    elif outcome.status is Status.CONFIG_CHANGED:
+        changed = _changed_keys(outcome)
+        line += f" · configuration changed{changed}: numbers not compared"
+    return f"{shorten(title, 110)}\n{line}"
+
+
+def _changed_keys(outcome: Outcome) -> str:
+    from ..golden.format import spec_changes
+
+    if outcome.golden is None or outcome.current is None:
+        return ""
+    keys = [key for key, _, _ in spec_changes(outcome.golden.spec, outcome.current.spec)]
+    return f" ({', '.join(keys)})" if keys else ""
+
+
+def _series_verdict(outcome: Outcome, name: str) -> SeriesVerdict | None:
+    if outcome.verdict is None:
+        return None
+    return next((s for s in outcome.verdict.series if s.name == name), None)
+
+
+def _groups(traj: Trajectory | None, name: str) -> int:
+    if traj is None or name not in traj:
+        return 0
+    values = traj[name]
+    return values.shape[1] if values.ndim == 2 else 1
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
