@@ -238,12 +238,19 @@ def test_xdist_merges_owners_and_results_and_prunes_only_when_green(project: pyt
     write_modules(project, "skip")
     recorded = {k: v for k, v in before.items() if k in RECORDED}
     plant_change(project.path / THREE)
-    final = xdist(project, "--optcheck", "--snapshot-update", "--optcheck-prune")
+    final = xdist(project, "--optcheck", "--snapshot-update", "--optcheck-prune", "--optcheck-report=rep")
     final.assert_outcomes(passed=2, skipped=1)
     text = summary(final)
     assert "goldens updated (were out of tolerance) (1):" in text and THREE in text
     assert "orphaned goldens removed (2):" in text and ORPHAN in text and GONE_FILE in text
     assert tree(project.path) == recorded
+    # One report for both workers: every check in summary.json, each with its picture.
+    report = json.loads((project.path / "rep" / "summary.json").read_text(encoding="utf-8"))
+    assert report["counts"] == {"updated": 1, "passed": 1}
+    assert sorted(r["nodeid"] for r in report["records"]) == ["test_a.py::test_one[cpu]", "test_b.py::test_three[cpu]"]
+    assert sorted(report["pruned"]) == sorted([ORPHAN, GONE_FILE])
+    for record in report["records"]:
+        assert (project.path / "rep" / record["picture"]).read_bytes()[:4] == b"\x89PNG"
 
 
 # -- 2. nothing stale ----------------------------------------------------------------------
