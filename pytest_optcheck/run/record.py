@@ -6,25 +6,80 @@ loop needs one extra line per step (``rec.log(loss=loss)``). The reference loop 
 :mod:`pytest_optcheck.train` records through the same class, so both paths agree on what
 ``lr[i]`` means: the learning rate the optimizer *used* at step ``i`` (read just before the
 step runs, after any scheduler change).
+
+Recording stays out of the training loop's way, on the CPU and on an accelerator:
+
+* Nothing is converted to a Python number while the loop runs. A logged tensor is kept
+  (detached) where it is, norms are computed by kernels on the parameters' device and
+  kept as 0-d tensors, and every tensor series goes to the host once, when
+  :attr:`Recorder.trajectory` is read (long runs stack their values into one device
+  tensor per :data:`CHUNK` steps, still without a synchronisation). So recording adds no
+  host-device synchronisation per step. Python numbers (``lr``, a logged ``float``) are
+  kept as they are.
+* Norms go through as few kernels as the device allows: on a CPU, parameters small
+  enough (:data:`FLAT_NUMEL`) are concatenated once per step and shared by
+  ``param_norm``, ``update_norm`` and ``sparsity``; otherwise ``torch._foreach_norm``
+  (one fused kernel per device and dtype on CUDA). ``update_norm`` keeps the step's
+  starting point in buffers allocated once (or reuses the previous step's copy when no
+  parameter changed in between), never a fresh ``clone()`` per parameter per step.
+
+What the series mean:
+
+* ``lr``, ``momentum`` and any other numeric key of the param groups (``weight_decay``,
+  Prodigy's ``d``): one column per group, the value in effect when step ``i`` ran (read
+  just before it). A group without the key reads NaN.
+* ``grad_norm``: the L2 norm over all parameters of the gradients the step used — those
+  present when ``step()`` is called, or, for a step that runs a closure
+  (``step(closure)``: LBFGS, Lightning's automatic optimization), those right after the
+  closure's first evaluation, i.e. at the step's starting point.
+* ``param_norm``, ``update_norm``: the norm of the parameters after the step, and of what
+  the step changed. ``sparsity``: the fraction of parameters with ``|w| <= SPARSITY_EPS``.
+* Values passed to :meth:`Recorder.log` (``loss``, anything else): see there for which
+  step a value belongs to and how several values of one step are combined.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import numbers
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Self
 
 import numpy as np
 import torch
 
 from ..engine.trajectory import Trajectory
+from ..errors import OptcheckError, suggest
 
 #: |w| at or below this counts as zero for the ``sparsity`` series. Plain (sub)gradient
 #: steps with an L1 penalty leave weights hovering near zero rather than exactly on it,
 #: so an exact-zero count would always read 0; 1e-3 separates "pruned" from "small".
 SPARSITY_EPS = 1e-3
 
+#: Series the recorder computes itself through the optimizer's hooks.
 HOOKED_SERIES = ("lr", "momentum", "grad_norm", "param_norm", "update_norm", "sparsity")
+#: Hooked series that are norms of (or counts over) the parameters, one tensor per step.
+TENSOR_SERIES = ("grad_norm", "param_norm", "update_norm", "sparsity")
+
+#: How several values logged for one step are combined (``rec.log(loss=x, reduce=...)``).
+REDUCTIONS: dict[str, Callable[[np.ndarray], float]] = {
+    "mean": lambda v: math.fsum(v) / len(v),
+    "sum": lambda v: math.fsum(v),
+    "first": lambda v: float(v[0]),
+    "last": lambda v: float(v[-1]),
+    "min": lambda v: float(np.min(v)),
+    "max": lambda v: float(np.max(v)),
+}
+DEFAULT_REDUCE = "mean"
+
+#: Tensor values of one series are stacked into one device tensor every CHUNK steps, so a
+#: long run holds a few large tensors rather than one small allocation per step.
+CHUNK = 4096
+#: On a CPU, parameters with at most this many elements in all are concatenated once per
+#: step and reduced by one kernel per series: for small models the cost of a step is the
+#: number of kernels launched, not the bytes they read.
+FLAT_NUMEL = 1 << 16
 
 
 def group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
@@ -35,22 +90,359 @@ def group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
 def group_momenta(optimizer: torch.optim.Optimizer) -> list[float]:
     """Momentum per group: ``momentum`` (SGD, RMSprop), else ``betas[0]`` (Adam family),
     else NaN (Adagrad has none)."""
-    out = []
+    return [float(m) for m in _momenta(optimizer)]
+
+
+def _momenta(optimizer: torch.optim.Optimizer) -> list[Any]:
+    out: list[Any] = []
     for group in optimizer.param_groups:
         if "momentum" in group:
-            out.append(float(group["momentum"]))
+            out.append(group["momentum"])
         elif "betas" in group:
-            out.append(float(group["betas"][0]))
+            out.append(group["betas"][0])
         else:
             out.append(math.nan)
     return out
 
 
-def _norm(tensors: list[torch.Tensor]) -> float:
-    if not tensors:
-        return 0.0
-    norms = torch.stack([t.detach().double().norm() for t in tensors])
-    return float(norms.norm())
+def _is_number(value: Any) -> bool:
+    """A real number or a one-element real tensor (a tensor lr), not a bool or None."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _accumulator(device: torch.device) -> torch.dtype:
+    """Norms accumulate in float64 wherever the device has it (MPS has not)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+class HostFloat:
+    """A number that stays where it was computed until something asks for it as a float.
+
+    The reference loop hands the step's loss (and the epoch's mean loss) to the scheduler
+    as one of these: ``ReduceLROnPlateau`` calls ``float()`` on its metric, so that
+    scheduler synchronises once per call, and every other scheduler, which ignores the
+    metric, never does. ``HostFloat.mean(values)`` is ``math.fsum(values) / len(values)``
+    of the values as float64, whatever their device, with one transfer.
+    """
+
+    __slots__ = ("_mean", "_value", "_values")
+
+    def __init__(self, value: Any, *, _mean: bool = False) -> None:
+        self._values = value
+        self._value: float | None = None
+        self._mean = _mean
+
+    @classmethod
+    def mean(cls, values: Sequence[Any]) -> HostFloat:
+        return cls(list(values), _mean=True)
+
+    def __float__(self) -> float:
+        if self._value is None:
+            if self._mean:
+                numbers_ = _host_values(self._values)
+                self._value = math.fsum(numbers_) / len(numbers_) if len(numbers_) else math.nan
+            else:
+                self._value = float(_host_values([self._values])[0])
+        return self._value
+
+    def __format__(self, spec: str) -> str:
+        return format(float(self), spec)
+
+    def __repr__(self) -> str:
+        return f"HostFloat({float(self)!r})"
+
+
+def _host_values(values: Sequence[Any]) -> np.ndarray:
+    """Numbers and 0-d / one-element tensors as one float64 array, with one transfer per
+    device (tensors of one device are stacked there first)."""
+    out = np.empty(len(values), dtype=np.float64)
+    by_device: dict[torch.device, tuple[list[int], list[torch.Tensor]]] = {}
+    for i, value in enumerate(values):
+        if isinstance(value, torch.Tensor):
+            slots, tensors = by_device.setdefault(value.device, ([], []))
+            slots.append(i)
+            tensors.append(value.reshape(()))
+        else:
+            out[i] = float(value)
+    for slots, tensors in by_device.values():
+        stacked = torch.stack(tensors) if len(tensors) > 1 else tensors[0].reshape(1)
+        out[slots] = _to_numpy(stacked)
+    return out
+
+
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """The one host transfer of a device tensor, as float64 numbers."""
+    tensor = tensor.detach()
+    if tensor.dtype in (torch.bfloat16, torch.float16) or tensor.dtype == torch.bool:
+        tensor = tensor.float()
+    return tensor.cpu().numpy().astype(np.float64, copy=False).reshape(-1)
+
+
+class _Column:
+    """One recorded series: (step, value) entries, values Python numbers or device tensors.
+
+    Adding an entry is a few list appends; tensors are stacked on their device every
+    :data:`CHUNK` entries (no synchronisation) and go to the host in :meth:`host`."""
+
+    __slots__ = ("chunks", "floats", "last", "name", "reduce", "slots", "steps", "tensors", "versions")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.steps: list[int] = []
+        self.floats: list[float] = []  # NaN where the entry is a tensor
+        self.slots: list[int] = []  # entry index of each tensor, in order
+        self.tensors: list[torch.Tensor] = []  # not yet stacked
+        self.versions: list[int] = []  # each tensor's version counter when it was logged
+        self.chunks: list[torch.Tensor] = []  # stacked, in order
+        self.last = -1  # the step of the latest entry
+        self.reduce: str | None = None
+
+    def add(self, step: int, value: Any) -> None:
+        self.steps.append(step)
+        self.last = step
+        if isinstance(value, torch.Tensor):
+            self.floats.append(math.nan)
+            self.slots.append(len(self.steps) - 1)
+            self.tensors.append(value)
+            self.versions.append(-1 if value.is_inference() else value._version)
+            if len(self.tensors) >= CHUNK:
+                self._stack()
+        else:
+            self.floats.append(value)
+
+    def _check_versions(self) -> None:
+        for tensor, version in zip(self.tensors, self.versions):
+            if version >= 0 and tensor._version != version:
+                raise OptcheckError(
+                    f"optcheck: a tensor logged as {self.name!r} was modified in place after "
+                    f"rec.log() (e.g. `loss /= n` or `loss.mul_(...)`), so its logged value is "
+                    f"lost. Log it after the change, or log a copy: rec.log({self.name}=x.clone())."
+                )
+
+    def _stack(self) -> None:
+        self._check_versions()
+        tensors, self.tensors, self.versions = self.tensors, [], []
+        try:
+            self.chunks.append(torch.stack(tensors))
+        except RuntimeError:  # values on several devices: keep them apart
+            self.chunks.extend(t.reshape(1) for t in tensors)
+
+    def host(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """(step, value) of every entry for steps < ``steps``, values as float64. The
+        tensors go to the host here, once: one transfer per device."""
+        if self.tensors:
+            self._stack()
+        if self.chunks:
+            try:
+                tensors = [torch.cat(self.chunks)] if len(self.chunks) > 1 else self.chunks
+            except RuntimeError:  # several devices: one transfer each
+                tensors = self.chunks
+            for slot, value in zip(self.slots, np.concatenate([_to_numpy(t) for t in tensors]).tolist()):
+                self.floats[slot] = value
+            self.chunks, self.slots = [], []
+        step_of = np.asarray(self.steps, dtype=np.int64)
+        values = np.asarray(self.floats, dtype=np.float64)
+        keep = step_of < steps
+        return step_of[keep], values[keep]
+
+    def series(self, steps: int) -> np.ndarray:
+        """One value per step: NaN where nothing was logged, several combined by ``reduce``."""
+        step_of, values = self.host(steps)
+        out = np.full(steps, math.nan)
+        if step_of.size == 0:
+            return out
+        if np.all(np.diff(step_of) > 0):  # one value per step: the common case, no reduction
+            out[step_of] = values
+            return out
+        reduce = REDUCTIONS[self.reduce or DEFAULT_REDUCE]
+        starts = np.flatnonzero(np.r_[True, np.diff(step_of) != 0])
+        for start, stop in zip(starts, np.r_[starts[1:], step_of.size]):
+            out[step_of[start]] = values[start] if stop - start == 1 else reduce(values[start:stop])
+        return out
+
+
+class _NoGrad:
+    """``torch.no_grad()`` at a fifth of its cost: the hooks run once per step."""
+
+    __slots__ = ("previous",)
+
+    def __enter__(self) -> None:
+        self.previous = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+
+    def __exit__(self, *exc: object) -> None:
+        torch._C._set_grad_enabled(self.previous)
+
+
+def _dense(grad: torch.Tensor) -> torch.Tensor:
+    return grad.to_dense() if grad.layout != torch.strided else grad
+
+
+class _Norms:
+    """The norm series of one recording: what the parameters and their gradients are
+    reduced to at each step, as 0-d tensors on their device. Two ways, one meaning:
+    :class:`_FlatNorms` (small models on a CPU) and :class:`_ForeachNorms` (the rest)."""
+
+    def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
+        self.params = params
+        self.want = want
+        self.numel = sum(p.numel() for p in params)
+        devices = {p.device for p in params}
+        self.device = next(iter(devices)) if len(devices) == 1 else (params[0].device if params else None)
+        self.acc = _accumulator(self.device) if self.device is not None else torch.float64
+
+    @staticmethod
+    def make(params: list[torch.Tensor], want: frozenset[str]) -> _Norms:
+        devices = {p.device for p in params}
+        dtypes = {p.dtype for p in params}
+        small = sum(p.numel() for p in params) <= FLAT_NUMEL
+        if params and devices == {torch.device("cpu")} and len(dtypes) == 1 and small:
+            return _FlatNorms(params, want)
+        return _ForeachNorms(params, want)
+
+    def before_step(self) -> None:
+        """Keep what update_norm needs from before the step."""
+
+    def take_grads(self) -> None:
+        """Take the gradients the step uses (just before it, or after its closure ran)."""
+
+    def after_step(self) -> dict[str, torch.Tensor]:
+        """This step's values of the wanted series."""
+        raise NotImplementedError
+
+
+class _FlatNorms(_Norms):
+    """Small models on a CPU, where a step's cost is the number of kernels, not the bytes:
+    the parameters after the step, the update and the gradients are copied into the rows of
+    one buffer allocated once, and one kernel takes the three norms."""
+
+    def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
+        super().__init__(params, want)
+        rows = []
+        if want & {"param_norm", "update_norm", "sparsity"}:
+            rows.append("after")
+        if "update_norm" in want:
+            rows.append("update")
+        if "grad_norm" in want:
+            rows.append("grad")
+        self.rows = {name: i for i, name in enumerate(rows)}
+        self.buffer = torch.empty((len(rows), self.numel), dtype=params[0].dtype)
+        self.row = {name: self.buffer[i] for name, i in self.rows.items()}
+        self.zeros: dict[int, torch.Tensor] = {}  # stand-ins for missing gradients
+
+    def _flat_params(self, out: torch.Tensor) -> None:
+        torch.cat([p.reshape(-1) for p in self.params], out=out)
+
+    def before_step(self) -> None:
+        if "update" in self.row:
+            self._flat_params(self.row["update"])
+
+    def take_grads(self) -> None:
+        grads = []
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                g = self.zeros.get(i)
+                if g is None:
+                    g = self.zeros[i] = torch.zeros(p.numel(), dtype=p.dtype)
+            grads.append(_dense(g).reshape(-1))
+        torch.cat(grads, out=self.row["grad"])
+
+    def after_step(self) -> dict[str, torch.Tensor]:
+        row, want = self.row, self.want
+        if "after" in row:
+            self._flat_params(row["after"])
+        if "update" in row:
+            torch.sub(row["after"], row["update"], out=row["update"])
+        norms = torch.linalg.vector_norm(self.buffer, dim=1, dtype=self.acc)
+        out = {}
+        if "param_norm" in want:
+            out["param_norm"] = norms[self.rows["after"]]
+        if "update_norm" in want:
+            out["update_norm"] = norms[self.rows["update"]]
+        if "grad_norm" in want:
+            out["grad_norm"] = norms[self.rows["grad"]]
+        if "sparsity" in want:
+            out["sparsity"] = torch.mean(torch.abs(row["after"]).le_(SPARSITY_EPS), dtype=self.acc)
+        return out
+
+
+class _ForeachNorms(_Norms):
+    """Large models and accelerators: ``torch._foreach_norm`` (one fused kernel per device
+    and dtype on CUDA) per series; update_norm keeps the step's starting point in buffers
+    allocated once."""
+
+    def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
+        super().__init__(params, want)
+        self.snapshot: list[torch.Tensor] | None = None
+        self.grad_norm: torch.Tensor | None = None
+
+    def total_norm(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """The L2 norm of all ``tensors`` together, as a 0-d tensor on the first device."""
+        if not tensors:
+            return torch.zeros((), dtype=self.acc, device=self.device)
+        partial = []
+        for device, group in _by_device(tensors).items():
+            norms = torch._foreach_norm(group, 2.0, dtype=_accumulator(device))
+            partial.append(torch.linalg.vector_norm(torch.stack(norms)) if len(norms) > 1 else norms[0])
+        if len(partial) == 1:
+            return partial[0]
+        return torch.linalg.vector_norm(torch.stack([p.to(self.device, self.acc) for p in partial]))
+
+    def before_step(self) -> None:
+        if "update_norm" in self.want:
+            if self.snapshot is None:
+                self.snapshot = [torch.empty_like(p) for p in self.params]
+            torch._foreach_copy_(self.snapshot, self.params)
+
+    def take_grads(self) -> None:
+        self.grad_norm = self.total_norm([_dense(p.grad) for p in self.params if p.grad is not None])
+
+    def after_step(self) -> dict[str, torch.Tensor]:
+        want, out = self.want, {}
+        if "param_norm" in want:
+            out["param_norm"] = self.total_norm(self.params)
+        if "update_norm" in want and self.snapshot is not None:
+            torch._foreach_sub_(self.snapshot, self.params)  # before - after: the same norm
+            out["update_norm"] = self.total_norm(self.snapshot)
+        if "grad_norm" in want and self.grad_norm is not None:
+            out["grad_norm"], self.grad_norm = self.grad_norm, None
+        if "sparsity" in want:
+            out["sparsity"] = self.sparsity()
+        return out
+
+    def sparsity(self) -> torch.Tensor:
+        if self.numel == 0:
+            return torch.zeros((), dtype=self.acc, device=self.device)
+        counts = [torch.count_nonzero(p.abs() <= SPARSITY_EPS).to(self.device) for p in self.params]
+        return torch.stack(counts).sum().to(self.acc) / self.numel
+
+
+def _by_device(tensors: Iterable[torch.Tensor]) -> dict[torch.device, list[torch.Tensor]]:
+    out: dict[torch.device, list[torch.Tensor]] = {}
+    for t in tensors:
+        out.setdefault(t.device, []).append(t)
+    return out
+
+
+def _inner_optimizers(optimizer: Any) -> list[tuple[str, Any]]:
+    """Optimizers a wrapper holds (SAM's ``base_optimizer``, Lightning's and Accelerate's
+    ``optimizer``): the ones whose ``step()`` runs when the wrapper's does not."""
+    found = []
+    for attr in ("base_optimizer", "optimizer", "_optimizer", "inner_optimizer"):
+        inner = getattr(optimizer, attr, None)
+        if isinstance(inner, torch.optim.Optimizer) and inner is not optimizer:
+            found.append((attr, inner))
+    return found
+
+
+def _describe(optimizer: Any) -> str:
+    cls = type(optimizer)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "torch.optim") or module.startswith("torch.optim.") \
+        else f"{module}.{cls.__qualname__}"
 
 
 class Recorder:
@@ -67,9 +459,10 @@ class Recorder:
                     rec.log(loss=loss)
         trajectory = rec.trajectory
 
-    ``log`` attaches values to the latest step that lacks them, or to the next step when
-    every step taken so far has them: logging before or after ``step()`` both work.
-    The hooks are removed on exit, also when the loop raises.
+    ``record`` names the series: the ones the recorder computes (:data:`HOOKED_SERIES`),
+    any numeric key of the optimizer's param groups (``"weight_decay"``, ``"d"``), and the
+    values the loop logs (``"loss"``). The hooks are removed on exit, also when the loop
+    raises. ``model`` chooses the parameters the norms are over (default: the optimizer's).
     """
 
     def __init__(
@@ -79,20 +472,30 @@ class Recorder:
         model: torch.nn.Module | None = None,
         record: Iterable[str] = ("loss", "lr"),
     ) -> None:
+        if isinstance(record, str):
+            record = (record,)
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.model = model
         self.record = tuple(record)
-        self._values: dict[str, list[Any]] = {name: [] for name in self.record if name in HOOKED_SERIES}
-        self._logged: dict[str, list[float]] = {}
-        self._pending: dict[str, float] = {}
+        hooked = set(self.record) & set(HOOKED_SERIES)
+        self._group_keys = tuple(n for n in self.record
+                                 if n not in HOOKED_SERIES and n != "loss" and _group_key(optimizer, n))
+        self._rows: dict[str, list[list[Any]]] = {
+            n: [] for n in self.record if n in ("lr", "momentum") or n in self._group_keys}
+        self._norms: dict[str, _Column] = {n: _Column(n) for n in TENSOR_SERIES if n in hooked}
+        self._want_grad = "grad_norm" in hooked
+        self._logged: dict[str, _Column] = {}
+        self._log_calls = 0
         self._epochs: list[int] = []
         self._batches: list[int] = []
         self._epoch = 0
         self._batch = 0
-        self._before: list[torch.Tensor] | None = None
+        self._reducer: _Norms | None = None
+        self._grad_seen = False  # this step's gradients are taken (by a closure)
+        self._no_grad = _NoGrad()
         self._handles: list[Any] = []
-        self._trajectory: Trajectory | None = None
+        self._entered = False
 
     # -- position -----------------------------------------------------------------
     @property
@@ -112,6 +515,7 @@ class Recorder:
 
     # -- context ------------------------------------------------------------------
     def __enter__(self) -> Self:
+        self._entered = True
         self._handles = [
             self.optimizer.register_step_pre_hook(self._pre_step),
             self.optimizer.register_step_post_hook(self._post_step),
@@ -127,72 +531,260 @@ class Recorder:
         self._handles = []
 
     # -- hooks --------------------------------------------------------------------
-    def _params(self) -> list[torch.Tensor]:
-        if self.model is not None:
-            return [p for p in self.model.parameters()]
-        return [p for g in self.optimizer.param_groups for p in g["params"]]
+    def _reduce(self) -> _Norms:
+        """The norm series' reducer, made at the first step (lazy modules have their
+        parameters by then): over ``model``'s parameters, else the optimizer's."""
+        if self._reducer is None:
+            if self.model is not None:
+                params = list(self.model.parameters())
+            else:
+                params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            self._reducer = _Norms.make(params, frozenset(self._norms))
+        return self._reducer
 
-    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        values = self._values
-        if "lr" in values:
-            values["lr"].append(group_lrs(self.optimizer))
-        if "momentum" in values:
-            values["momentum"].append(group_momenta(self.optimizer))
-        if "grad_norm" in values:
-            values["grad_norm"].append(_norm([p.grad for p in self._params() if p.grad is not None]))
-        if "update_norm" in values:
-            self._before = [p.detach().clone() for p in self._params()]
+    def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        rows = self._rows
+        if rows:
+            groups = self.optimizer.param_groups
+            steps = self.steps
+            for name, series in rows.items():
+                if len(series) > steps:  # a step that raised after this hook
+                    del series[steps:]
+                if name == "lr":
+                    row = [g["lr"] for g in groups]
+                elif name == "momentum":
+                    row = _momenta(self.optimizer)
+                else:
+                    row = [g.get(name, math.nan) for g in groups]
+                for value in row:
+                    if type(value) is not float:
+                        row = [_snapshot_number(v, name) for v in row]
+                        break
+                series.append(row)
+        if not self._norms:
+            return None
+        with self._no_grad:
+            self._reduce().before_step()
+        if self._want_grad:
+            self._grad_seen = False
+            closure = kwargs.get("closure") if "closure" in kwargs else (args[1] if len(args) > 1 else None)
+            if callable(closure):
+                wrapped = self._closure_taking_grads(closure)
+                if "closure" in kwargs:
+                    return args, {**kwargs, "closure": wrapped}
+                return (args[0], wrapped, *args[2:]), kwargs
+            self._take_grads()
+        return None
+
+    def _take_grads(self) -> None:
+        with self._no_grad:
+            self._reduce().take_grads()
+        self._grad_seen = True
+
+    def _closure_taking_grads(self, closure: Callable[[], Any]) -> Callable[[], Any]:
+        """The closure, taking the gradients after its first evaluation: the gradients at
+        the step's starting point, which the step uses."""
+
+        def closure_then_take_grads() -> Any:
+            loss = closure()
+            if not self._grad_seen:
+                self._take_grads()
+            return loss
+
+        return closure_then_take_grads
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        values = self._values
-        params = self._params()
-        if "param_norm" in values:
-            values["param_norm"].append(_norm(params))
-        if "update_norm" in values and self._before is not None:
-            values["update_norm"].append(_norm([p.detach() - b for p, b in zip(params, self._before)]))
-            self._before = None
-        if "sparsity" in values:
-            total = sum(p.numel() for p in params)
-            small = sum(int((p.detach().abs() <= SPARSITY_EPS).sum()) for p in params)
-            values["sparsity"].append(small / total if total else 0.0)
+        norms = self._norms
+        if norms:
+            if self._want_grad and not self._grad_seen:
+                self._take_grads()  # a closure the step never called: the gradients now
+            step = self.steps
+            with self._no_grad:
+                values = self._reduce().after_step()
+            for name, value in values.items():
+                norms[name].add(step, value)
         self._epochs.append(self._epoch)
         self._batches.append(self._batch)
         self._batch += 1
-        for name, value in self._pending.items():
-            self._logged.setdefault(name, [])
-            self._attach(name, value)
-        self._pending = {}
 
     # -- user values --------------------------------------------------------------
-    def log(self, **values: Any) -> None:
-        """Record user values (``loss=...``) for the current step: tensors, numbers."""
-        for name, value in values.items():
-            number = float(value.detach().item()) if isinstance(value, torch.Tensor) else float(value)
-            series = self._logged.setdefault(name, [])
-            if len(series) < self.steps:
-                self._attach(name, number)
-            else:
-                self._pending[name] = number
+    def log(self, reduce: str | None = None, **values: Any) -> None:
+        """Record values for the current step: ``rec.log(loss=loss)``.
 
-    def _attach(self, name: str, value: float) -> None:
-        series = self._logged[name]
-        series.extend([math.nan] * (self.steps - 1 - len(series)))
-        series.append(value)
+        Each value is a number or a one-element tensor; a tensor is kept (detached) on its
+        device, not converted, so logging never synchronises with an accelerator. Do not
+        modify a logged tensor in place afterwards (``loss /= n``): that is reported.
+
+        Which step a value belongs to: values logged since the previous optimizer step
+        belong to the next one, so logging before or after ``step()`` both work; a value
+        logged right after a step that has none for that name is that step's. With
+        gradient accumulation, log every micro-batch's loss before the step that applies
+        them: the values of one step are combined by ``reduce`` — ``"mean"`` unless told
+        otherwise (``"sum"``, ``"first"``, ``"last"``, ``"min"``, ``"max"``), set by the
+        first ``log`` of that name. A value logged after the last step, with no step
+        following it, is left out of the trajectory with a warning.
+        """
+        if reduce is not None and reduce not in REDUCTIONS:
+            raise OptcheckError(
+                f"optcheck: rec.log(reduce={reduce!r}): unknown reduction.{suggest(str(reduce), REDUCTIONS)} "
+                f"Known: {', '.join(REDUCTIONS)}."
+            )
+        self._log_calls += 1
+        steps = self.steps
+        for name, value in values.items():
+            column = self._logged.get(name)
+            if column is None:
+                column = self._logged[name] = self._new_logged(name)
+            if reduce is not None:
+                if column.reduce is not None and column.reduce != reduce:
+                    raise OptcheckError(
+                        f"optcheck: rec.log({name}=..., reduce={reduce!r}): the values of {name!r} are "
+                        f"already combined by reduce={column.reduce!r}. One rule per series."
+                    )
+                column.reduce = reduce
+            elif column.reduce is None:
+                column.reduce = DEFAULT_REDUCE
+            if isinstance(value, torch.Tensor):
+                value = _logged_tensor(name, value)
+            else:
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    raise OptcheckError(
+                        f"optcheck: rec.log({name}=...) needs a number or a one-element tensor; "
+                        f"got {type(value).__name__} {value!r}."
+                    ) from None
+            # Before step() (or a second value of a step): the next step's. Right after a
+            # step that has no value of this name: that step's.
+            column.add(steps if column.last >= steps - 1 else steps - 1, value)
+
+    def _new_logged(self, name: str) -> _Column:
+        if name in HOOKED_SERIES and name in self.record or name in self._group_keys:
+            source = "the optimizer's param groups" if name in self._group_keys else "the optimizer's hooks"
+            raise OptcheckError(
+                f"optcheck: rec.log({name}=...): {name!r} is recorded from {source}; "
+                f"log your own value under another name."
+            )
+        return _Column(name)
 
     # -- result -------------------------------------------------------------------
     @property
     def trajectory(self) -> Trajectory:
-        """The recorded Trajectory (series in the order of ``record``, then user series)."""
+        """The recorded Trajectory (series in the order of ``record``, then user series).
+
+        Tensor values go to the host here, one transfer per series."""
         steps = self.steps
+        if steps == 0:
+            raise OptcheckError(self._no_step_message())
+        self._check_names()
         series: dict[str, Any] = {}
         names = list(self.record) + [n for n in self._logged if n not in self.record]
         for name in names:
-            if name in self._values:
-                series[name] = np.asarray(self._values[name], dtype=np.float64).reshape(steps, -1) \
-                    if name in ("lr", "momentum") else np.asarray(self._values[name], dtype=np.float64)
+            if name in self._rows:
+                series[name] = _rows_array(self._rows[name], steps)
+            elif name in self._norms:
+                series[name] = self._norms[name].series(steps)
             elif name in self._logged:
-                logged = self._logged[name]
-                series[name] = np.asarray(logged + [math.nan] * (steps - len(logged)), dtype=np.float64)
-        if steps == 0:
-            series = {n: np.zeros((0,)) for n in series}
+                series[name] = self._logged[name].series(steps)
+        self._warn_unstepped(steps)
         return Trajectory(series, self._epochs, self._batches)
+
+    def _check_names(self) -> None:
+        for name in self.record:
+            if name in HOOKED_SERIES or name in self._group_keys or name in self._logged or name == "loss":
+                continue
+            keys = sorted({k for g in self.optimizer.param_groups for k in g if k != "params"})
+            raise OptcheckError(
+                f"optcheck: record names {name!r}, but it is none of the series the recorder computes "
+                f"({', '.join(HOOKED_SERIES)}), not a key of {_describe(self.optimizer)}'s param groups "
+                f"({', '.join(keys)}), and no value was logged under it (rec.log({name}=...))."
+                f"{suggest(name, [*HOOKED_SERIES, *keys, *self._logged])}"
+            )
+
+    def _warn_unstepped(self, steps: int) -> None:
+        for column in self._logged.values():
+            late = sum(1 for s in column.steps if s >= steps)
+            if late:
+                warnings.warn(
+                    f"optcheck: {late} value(s) of {column.name!r} logged after the last optimizer step "
+                    f"were left out of the trajectory: no step followed them.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+    def _no_step_message(self) -> str:
+        watched = _describe(self.optimizer)
+        lines = [(f"optcheck: the recording saw no optimizer step: it watched {watched} "
+                 f"(id {id(self.optimizer):#x}), whose step() never ran while recording.")]
+        if not self._entered:
+            lines.append("The recorder was never entered: use it as `with Recorder(optimizer, ...) as rec:` "
+                         "(or optcheck.record(...)) around the loop.")
+        if self._log_calls:
+            lines.append(f"rec.log() was called {self._log_calls} time(s), so the loop ran, but it stepped "
+                         f"another optimizer.")
+        inner = _inner_optimizers(self.optimizer)
+        if inner:
+            attr, opt = inner[0]
+            lines.append(f"{watched} wraps {_describe(opt)} in `.{attr}`: watch that one, whose step() runs "
+                         f"the update: Recorder(optimizer.{attr}, ...) / optcheck.record(optimizer.{attr}, ...).")
+        else:
+            lines.append("Watch the optimizer whose step() runs the update: the one the training loop or the "
+                         "trainer steps (for a wrapper such as SAM, its `base_optimizer`; for Lightning's or "
+                         "Accelerate's wrapped optimizers, their `.optimizer`), created before the recorder.")
+        return "\n".join(lines)
+
+
+def _logged_tensor(name: str, value: torch.Tensor) -> torch.Tensor:
+    """A logged tensor as kept: detached, 0-d, on its device (no copy, no transfer)."""
+    if value.numel() != 1:
+        raise OptcheckError(
+            f"optcheck: rec.log({name}=...) needs one number per call; got a tensor of shape "
+            f"{tuple(value.shape)}. Reduce it first (e.g. {name}=x.mean())."
+        )
+    value = value.detach()
+    return value.reshape(()) if value.dim() else value
+
+
+def _group_key(optimizer: torch.optim.Optimizer, name: str) -> bool:
+    """Whether ``name`` is recorded from the param groups: a numeric key of at least one
+    group. A key whose value is not a number is refused here, with what it holds."""
+    groups = [g for g in optimizer.param_groups if name in g]
+    if not groups:
+        return False
+    for g in groups:
+        if not _is_number(g[name]):
+            value = g[name]
+            shown = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) \
+                else f"{value!r} ({type(value).__name__})"
+            hint = " ('momentum' records betas[0])" if name == "betas" else ""
+            raise OptcheckError(
+                f"optcheck: record names {name!r}, a key of {_describe(optimizer)}'s param groups, but its value "
+                f"is {shown}, not a number: only numeric keys can be recorded per group{hint}."
+            )
+    return True
+
+
+def _snapshot_number(value: Any, name: str) -> Any:
+    """A param-group value as recorded at this step: a tensor (a tensor lr, which a
+    scheduler updates in place) is copied on its device; a number stays a number."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().reshape(()).clone()
+    if not _is_number(value) and not (isinstance(value, float) and math.isnan(value)):
+        raise OptcheckError(f"optcheck: the param groups' {name!r} became {value!r}, not a number")
+    return value
+
+
+def _rows_array(rows: list[list[Any]], steps: int) -> np.ndarray:
+    """Per-group rows (numbers or tensors) as a (steps, groups) float64 array; groups
+    added during the run read NaN before they existed."""
+    rows = rows[:steps]
+    width = max((len(r) for r in rows), default=0)
+    flat: list[Any] = []
+    for row in rows:
+        flat.extend(row)
+        flat.extend([math.nan] * (width - len(row)))
+    if all(type(v) is float for v in flat):
+        values = np.asarray(flat, dtype=np.float64)
+    else:
+        values = _host_values(flat)
+    return values.reshape(len(rows), width)

@@ -14,7 +14,6 @@ is what ``LBFGS.step`` returns, so every optimizer's ``loss[i]`` means the same 
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -23,7 +22,7 @@ import torch
 
 from ..engine.trajectory import Trajectory
 from .build import Built, build
-from .record import Recorder, group_lrs, group_momenta
+from .record import HostFloat, Recorder, group_lrs, group_momenta
 from .spec import Spec
 
 #: Offset of the shuffle generator's seed from ``spec.seed``, so the batch order is not
@@ -84,7 +83,7 @@ def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
         for epoch in range(spec.epochs):
             rec.epoch = epoch
             order = torch.randperm(n, generator=shuffle).to(inputs.device)
-            epoch_losses: list[float] = []
+            epoch_losses: list[torch.Tensor] = []
             for start in range(0, n, spec.batch_size):
                 index = order[start : start + spec.batch_size]
                 closure = _closure(built, inputs[index], targets[index], spec)
@@ -93,13 +92,15 @@ def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
                 else:
                     loss = closure()
                     optimizer.step()
-                value = float(loss.detach().item())
-                rec.log(loss=value)
-                epoch_losses.append(value)
+                # The loss stays a tensor: only a scheduler that reads it (ReduceLROnPlateau,
+                # through float()) brings it to the host, so the loop does not synchronise.
+                loss = loss.detach()
+                rec.log(loss=loss)
+                epoch_losses.append(loss)
                 if spec.interval == "step":
-                    _step_scheduler(scheduler, value)
+                    _step_scheduler(scheduler, HostFloat(loss))
             if spec.interval == "epoch":
-                mean = math.fsum(epoch_losses) / len(epoch_losses)
+                mean = HostFloat.mean(epoch_losses)  # math.fsum(losses) / len(losses), one transfer
                 _step_scheduler(scheduler, mean)
     trajectory = rec.trajectory
     trajectory.meta.update(kind="train", device=str(built.device))
