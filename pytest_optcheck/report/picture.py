@@ -8,10 +8,18 @@ matplotlib is imported inside the drawing functions only: importing this module 
 cheap as importing the plugin. Figures are made with ``matplotlib.figure.Figure`` and the
 Agg canvas, never through pyplot, so no global figure state or GUI backend is touched in
 the user's pytest process and nothing has to be closed to free memory.
+
+A picture is drawn once, when it is saved, and what makes drawing slow is avoided: log
+axes are labelled in plain text (``1e-04``), not mathtext; titles and axis labels sit at
+fixed places, so no layout pass measures every tick label; a curve longer than
+:data:`MAX_POINTS` is drawn through the minimum and maximum of each of MAX_POINTS / 2
+slices (the envelope a pixel column would show; every number a picture prints comes from
+the full series); legends go where the curves are not, judged on the thinned curves.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Iterable, Mapping
@@ -40,7 +48,12 @@ SERIES_ORDER = ("loss", "lr", "momentum", "grad_norm", "param_norm", "update_nor
 #: At most this many series panels (plus the relative-error one), so a picture stays readable.
 MAX_SERIES_PANELS = 7
 DPI = 90
-LEGEND_LOC = "best"  # "upper right" saves ~0.2 s a picture but hides curves too often
+LEGEND_LOC = "best"  # "upper right" is cheaper but hides curves too often
+#: A curve with more points than this is drawn through its per-slice min/max envelope.
+MAX_POINTS = 1000
+#: A log axis spanning at most this many decades is ticked at 1, 2 and 5 times the powers
+#: of ten, a wider one at the powers only (minor ticks cost more to draw than the curve).
+SUB_DECADE_TICKS = 1.5
 
 STATUS_COLORS: dict[str, str] = {
     Status.FAILED: "#c62828",
@@ -145,14 +158,12 @@ def _draw_series(
                 style["color"] = f"C{g}" if role == "current" else style.get("color", "0.25")
             elif role == "current":
                 style["color"] = "C0"
-            axis.plot(np.arange(values.shape[0]), values[:, g], label=label, **style)
+            axis.plot(*thin(values[:, g]), label=label, **style)
     if use_log_scale(name, [t[name] for t in (golden, current) if t is not None and name in t]):
-        axis.set_yscale("log")
+        _log_scale(axis)
     if first is not None and first[0] == name:
         axis.axvline(first[1], color=STATUS_COLORS["failed"], linewidth=0.9, linestyle=":")
-    axis.set_title(name, fontsize=9, loc="left")
-    axis.set_xlabel("step", fontsize=8)
-    axis.tick_params(labelsize=7)
+    _label(axis, name)
     axis.legend(fontsize=7, loc=LEGEND_LOC)
 
 
@@ -169,17 +180,16 @@ def _draw_relative_error(
         color = f"C{i}"
         if not np.isfinite(shown).any():
             continue  # identical: an error line or an allowed line would only be clutter
-        axis.plot(np.arange(rel.size), shown, color=color, linewidth=CURRENT_WIDTH, label=name)
+        axis.plot(*thin(shown), color=color, linewidth=CURRENT_WIDTH, label=name)
         anything = True
         tol = tolerances.get(name)
         if tol is not None and tol.mode == "step":
             allowed = allowed_relative(golden[name], tol, rel.size)
             if np.isfinite(allowed).any() and np.nanmax(allowed) > 0:
-                axis.plot(np.arange(rel.size), allowed, color=color, linestyle=":", linewidth=0.9,
-                          label=f"{name} allowed")
+                axis.plot(*thin(allowed), color=color, linestyle=":", linewidth=0.9, label=f"{name} allowed")
                 anything = True
     if anything:
-        axis.set_yscale("log")
+        _log_scale(axis)
         axis.legend(fontsize=7, loc=LEGEND_LOC, ncol=2)
     else:
         axis.set_yticks([])  # an empty 0..1 scale would suggest a measurement
@@ -189,9 +199,7 @@ def _draw_relative_error(
                   ha="center", va="center", transform=axis.transAxes, fontsize=9, color=STATUS_COLORS["passed"])
     if first is not None:
         _mark_first_failure(axis, first, current)
-    axis.set_title("relative error |current - golden| / |golden|", fontsize=9, loc="left")
-    axis.set_xlabel("step", fontsize=8)
-    axis.tick_params(labelsize=7)
+    _label(axis, "relative error |current - golden| / |golden|")
 
 
 def _mark_first_failure(axis: Axes, first: tuple[str, int], current: Trajectory) -> None:
@@ -208,6 +216,61 @@ def _mark_first_failure(axis: Axes, first: tuple[str, int], current: Trajectory)
         ha="right" if right_half else "left", color=STATUS_COLORS["failed"],
         bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
     )
+
+
+def thin(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) to draw: all of them up to MAX_POINTS, else the first and the last
+    step and, in between, each slice's minimum and maximum in step order (NaN gaps kept
+    where a whole slice is NaN), so a spike or a NaN never disappears from the picture."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    if n <= MAX_POINTS:
+        return np.arange(n), values
+    slices = MAX_POINTS // 2
+    edges = np.linspace(0, n, slices + 1).astype(np.int64)
+    steps: list[np.ndarray] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+        for start, stop in itertools.pairwise(edges):
+            part = values[start:stop]
+            if np.isnan(part).all():
+                steps.append(np.array([start]))
+                continue
+            low, high = start + int(np.nanargmin(part)), start + int(np.nanargmax(part))
+            steps.append(np.array(sorted({low, high})))
+    index = np.unique(np.concatenate([[0], *steps, [n - 1]]))
+    return index, values[index]
+
+
+def _label(axis: Axes, title: str) -> None:
+    """Title, "step" and tick labels at fixed places, and few ticks: every tick is several
+    artists to make and draw, and a placed title or label needs no pass measuring them."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_title(title, fontsize=9, loc="left", y=1.0, pad=4)
+    axis.set_xlabel("step", fontsize=8)
+    axis.xaxis.set_label_coords(1.0, -0.085)
+    axis.xaxis.label.set_horizontalalignment("right")
+    axis.xaxis.label.set_verticalalignment("top")
+    axis.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    if axis.get_yscale() == "linear":
+        axis.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    axis.tick_params(labelsize=7)
+
+
+def _log_scale(axis: Axes) -> None:
+    """A log y axis labelled in plain text (``1e-04``, ``0.3``; mathtext is slow to lay out)
+    with few ticks, no minor ones: 1, 2 and 5 times the powers of ten where the axis spans
+    at most :data:`SUB_DECADE_TICKS` decades (so a narrow range still reads), else the
+    powers of ten (every few of them on a wide axis)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    axis.set_yscale("log")
+    low, high = axis.get_ylim()
+    narrow = low > 0 and math.log10(high / low) <= SUB_DECADE_TICKS
+    axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if narrow else (1.0,), numticks=6))
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.yaxis.set_minor_locator(NullLocator())
 
 
 def allowed_relative(golden: np.ndarray, tol: Tolerance, steps: int) -> np.ndarray:

@@ -263,6 +263,42 @@ class _Column:
         return out
 
 
+class _Vectors:
+    """One small tensor per step (the norm series' vector), stacked on its device every
+    :data:`CHUNK` steps and brought to the host once, as a (steps, rows) array."""
+
+    __slots__ = ("chunks", "steps", "tensors")
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.tensors: list[torch.Tensor] = []
+        self.chunks: list[torch.Tensor] = []
+
+    def add(self, step: int, vector: torch.Tensor) -> None:
+        if self.steps and self.steps[-1] >= step:  # a step that raised after its pre-hook ran
+            self.host(step)
+        self.steps.append(step)
+        self.tensors.append(vector)
+        if len(self.tensors) >= CHUNK:
+            self.chunks.append(torch.stack(self.tensors))
+            self.tensors = []
+
+    def host(self, steps: int) -> np.ndarray:
+        if self.tensors:
+            self.chunks.append(torch.stack(self.tensors))
+            self.tensors = []
+        if not self.chunks:
+            return np.zeros((0, 0))
+        try:  # one transfer: the chunks are joined on their device first
+            whole = torch.cat(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+        except RuntimeError:  # read before (now on the host) and recorded on since
+            whole = torch.cat([c.cpu() for c in self.chunks])
+        values = whole.detach().cpu().numpy().astype(np.float64, copy=False)
+        keep = np.asarray(self.steps) < steps
+        self.chunks, self.steps = [torch.from_numpy(values[keep])], [s for s in self.steps if s < steps]
+        return values[keep]
+
+
 class _NoGrad:
     """``torch.no_grad()`` at a fifth of its cost: the hooks run once per step."""
 
@@ -280,18 +316,25 @@ def _dense(grad: torch.Tensor) -> torch.Tensor:
     return grad.to_dense() if grad.layout != torch.strided else grad
 
 
+#: The norm series in the order of the per-step vector a reducer returns.
+NORM_ROWS = ("param_norm", "update_norm", "grad_norm", "sparsity")
+
+
 class _Norms:
-    """The norm series of one recording: what the parameters and their gradients are
-    reduced to at each step, as 0-d tensors on their device. Two ways, one meaning:
-    :class:`_FlatNorms` (small models on a CPU) and :class:`_ForeachNorms` (the rest)."""
+    """The norm series of one recording: each step reduced to one small vector on the
+    parameters' device, its entries the wanted ones of :data:`NORM_ROWS` in that order
+    (``sparsity`` as the square root of the count of small weights: see :meth:`values`).
+    Two ways, one meaning: :class:`_FlatNorms` (small models on a CPU) and
+    :class:`_ForeachNorms` (the rest)."""
 
     def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
         self.params = params
         self.want = want
+        self.rows = tuple(n for n in NORM_ROWS if n in want)
         self.numel = sum(p.numel() for p in params)
         devices = {p.device for p in params}
-        self.device = next(iter(devices)) if len(devices) == 1 else (params[0].device if params else None)
-        self.acc = _accumulator(self.device) if self.device is not None else torch.float64
+        self.device = params[0].device if params else torch.device("cpu")
+        self.acc = _accumulator(self.device) if len(devices) <= 1 else torch.float64
 
     @staticmethod
     def make(params: list[torch.Tensor], want: frozenset[str]) -> _Norms:
@@ -302,71 +345,85 @@ class _Norms:
             return _FlatNorms(params, want)
         return _ForeachNorms(params, want)
 
-    def before_step(self) -> None:
-        """Keep what update_norm needs from before the step."""
+    def before_step(self, grads: bool) -> None:
+        """Keep what update_norm needs from before the step; with ``grads``, take the
+        gradients too (a step without a closure)."""
+        if grads:
+            self.take_grads()
 
     def take_grads(self) -> None:
         """Take the gradients the step uses (just before it, or after its closure ran)."""
 
-    def after_step(self) -> dict[str, torch.Tensor]:
-        """This step's values of the wanted series."""
+    def after_step(self) -> torch.Tensor:
+        """This step's vector (see the class doc)."""
         raise NotImplementedError
+
+    def values(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        """The series from the (steps, rows) host array of every step's vector."""
+        out = {name: vectors[:, i] for i, name in enumerate(self.rows)}
+        if "sparsity" in out:
+            count = np.rint(np.square(out["sparsity"]))  # integers: the rounding error goes
+            out["sparsity"] = count / self.numel if self.numel else np.zeros_like(count)
+        return out
 
 
 class _FlatNorms(_Norms):
-    """Small models on a CPU, where a step's cost is the number of kernels, not the bytes:
-    the parameters after the step, the update and the gradients are copied into the rows of
-    one buffer allocated once, and one kernel takes the three norms."""
+    """Small models on a CPU, where a step costs kernels launched, not bytes read: the
+    parameters after the step, the update, the gradients and the small-weight indicator
+    are copied into the rows of one buffer allocated once (``torch._foreach_copy_`` into
+    views made once), and one kernel takes every norm."""
 
     def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
         super().__init__(params, want)
-        rows = []
-        if want & {"param_norm", "update_norm", "sparsity"}:
-            rows.append("after")
-        if "update_norm" in want:
-            rows.append("update")
-        if "grad_norm" in want:
-            rows.append("grad")
-        self.rows = {name: i for i, name in enumerate(rows)}
-        self.buffer = torch.empty((len(rows), self.numel), dtype=params[0].dtype)
-        self.row = {name: self.buffer[i] for name, i in self.rows.items()}
-        self.zeros: dict[int, torch.Tensor] = {}  # stand-ins for missing gradients
+        self.buffer = torch.empty((len(self.rows), self.numel), dtype=params[0].dtype)
+        self.row = {name: self.buffer[i] for i, name in enumerate(self.rows)}
+        if want & {"update_norm", "sparsity"} and "param_norm" not in self.row:
+            self.row["param_norm"] = torch.empty(self.numel, dtype=params[0].dtype)  # "after", not normed
+        self.views = {name: self._views(row) for name, row in self.row.items() if name != "sparsity"}
+        self.missing: list[int] = []
 
-    def _flat_params(self, out: torch.Tensor) -> None:
-        torch.cat([p.reshape(-1) for p in self.params], out=out)
+    def _views(self, row: torch.Tensor) -> list[torch.Tensor]:
+        """``row`` cut into one view per parameter, shaped like it."""
+        views, start = [], 0
+        for p in self.params:
+            views.append(row[start:start + p.numel()].view(p.shape))
+            start += p.numel()
+        return views
 
-    def before_step(self) -> None:
-        if "update" in self.row:
-            self._flat_params(self.row["update"])
+    def before_step(self, grads: bool) -> None:
+        update = "update_norm" in self.views
+        if grads and update:  # the usual case: one call copies both
+            taken = [p.grad for p in self.params]
+            if all(g is not None and g.layout == torch.strided for g in taken):
+                torch._foreach_copy_(self.views["update_norm"] + self.views["grad_norm"], self.params + taken)
+                return
+        if update:
+            torch._foreach_copy_(self.views["update_norm"], self.params)
+        if grads:
+            self.take_grads()
 
     def take_grads(self) -> None:
-        grads = []
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if g is None:
-                g = self.zeros.get(i)
+        grads = [p.grad for p in self.params]
+        views = self.views["grad_norm"]
+        if any(g is None or g.layout != torch.strided for g in grads):
+            pairs = [(v, _dense(g)) for v, g in zip(views, grads) if g is not None]
+            for v, g in zip(views, grads):
                 if g is None:
-                    g = self.zeros[i] = torch.zeros(p.numel(), dtype=p.dtype)
-            grads.append(_dense(g).reshape(-1))
-        torch.cat(grads, out=self.row["grad"])
+                    v.zero_()
+            if pairs:
+                torch._foreach_copy_([v for v, _ in pairs], [g for _, g in pairs])
+            return
+        torch._foreach_copy_(views, grads)
 
-    def after_step(self) -> dict[str, torch.Tensor]:
-        row, want = self.row, self.want
-        if "after" in row:
-            self._flat_params(row["after"])
-        if "update" in row:
-            torch.sub(row["after"], row["update"], out=row["update"])
-        norms = torch.linalg.vector_norm(self.buffer, dim=1, dtype=self.acc)
-        out = {}
-        if "param_norm" in want:
-            out["param_norm"] = norms[self.rows["after"]]
-        if "update_norm" in want:
-            out["update_norm"] = norms[self.rows["update"]]
-        if "grad_norm" in want:
-            out["grad_norm"] = norms[self.rows["grad"]]
-        if "sparsity" in want:
-            out["sparsity"] = torch.mean(torch.abs(row["after"]).le_(SPARSITY_EPS), dtype=self.acc)
-        return out
+    def after_step(self) -> torch.Tensor:
+        row = self.row
+        if "param_norm" in row:
+            torch._foreach_copy_(self.views["param_norm"], self.params)
+        if "update_norm" in row:
+            torch.sub(row["param_norm"], row["update_norm"], out=row["update_norm"])
+        if "sparsity" in row:
+            torch.abs(row["param_norm"], out=row["sparsity"]).le_(SPARSITY_EPS)  # 1.0 where small
+        return torch.linalg.vector_norm(self.buffer, dim=1, dtype=self.acc)
 
 
 class _ForeachNorms(_Norms):
@@ -388,10 +445,12 @@ class _ForeachNorms(_Norms):
             norms = torch._foreach_norm(group, 2.0, dtype=_accumulator(device))
             partial.append(torch.linalg.vector_norm(torch.stack(norms)) if len(norms) > 1 else norms[0])
         if len(partial) == 1:
-            return partial[0]
+            return partial[0].to(self.acc)
         return torch.linalg.vector_norm(torch.stack([p.to(self.device, self.acc) for p in partial]))
 
-    def before_step(self) -> None:
+    def before_step(self, grads: bool) -> None:
+        if grads:
+            self.take_grads()
         if "update_norm" in self.want:
             if self.snapshot is None:
                 self.snapshot = [torch.empty_like(p) for p in self.params]
@@ -400,24 +459,28 @@ class _ForeachNorms(_Norms):
     def take_grads(self) -> None:
         self.grad_norm = self.total_norm([_dense(p.grad) for p in self.params if p.grad is not None])
 
-    def after_step(self) -> dict[str, torch.Tensor]:
-        want, out = self.want, {}
-        if "param_norm" in want:
-            out["param_norm"] = self.total_norm(self.params)
-        if "update_norm" in want and self.snapshot is not None:
-            torch._foreach_sub_(self.snapshot, self.params)  # before - after: the same norm
-            out["update_norm"] = self.total_norm(self.snapshot)
-        if "grad_norm" in want and self.grad_norm is not None:
-            out["grad_norm"], self.grad_norm = self.grad_norm, None
-        if "sparsity" in want:
-            out["sparsity"] = self.sparsity()
-        return out
+    def after_step(self) -> torch.Tensor:
+        values = []
+        for name in self.rows:
+            if name == "param_norm":
+                values.append(self.total_norm(self.params))
+            elif name == "update_norm":
+                assert self.snapshot is not None
+                torch._foreach_sub_(self.snapshot, self.params)  # before - after: the same norm
+                values.append(self.total_norm(self.snapshot))
+            elif name == "grad_norm":
+                assert self.grad_norm is not None
+                values.append(self.grad_norm)
+                self.grad_norm = None
+            else:
+                values.append(self.small_count().sqrt())
+        return torch.stack(values)
 
-    def sparsity(self) -> torch.Tensor:
-        if self.numel == 0:
+    def small_count(self) -> torch.Tensor:
+        if not self.params:
             return torch.zeros((), dtype=self.acc, device=self.device)
         counts = [torch.count_nonzero(p.abs() <= SPARSITY_EPS).to(self.device) for p in self.params]
-        return torch.stack(counts).sum().to(self.acc) / self.numel
+        return torch.stack(counts).sum().to(self.acc)
 
 
 def _by_device(tensors: Iterable[torch.Tensor]) -> dict[torch.device, list[torch.Tensor]]:
@@ -483,7 +546,8 @@ class Recorder:
                                  if n not in HOOKED_SERIES and n != "loss" and _group_key(optimizer, n))
         self._rows: dict[str, list[list[Any]]] = {
             n: [] for n in self.record if n in ("lr", "momentum") or n in self._group_keys}
-        self._norms: dict[str, _Column] = {n: _Column(n) for n in TENSOR_SERIES if n in hooked}
+        self._norms = frozenset(n for n in TENSOR_SERIES if n in hooked)
+        self._vectors = _Vectors()  # one vector of the norm series per step
         self._want_grad = "grad_norm" in hooked
         self._logged: dict[str, _Column] = {}
         self._log_calls = 0
@@ -516,10 +580,9 @@ class Recorder:
     # -- context ------------------------------------------------------------------
     def __enter__(self) -> Self:
         self._entered = True
-        self._handles = [
-            self.optimizer.register_step_pre_hook(self._pre_step),
-            self.optimizer.register_step_post_hook(self._post_step),
-        ]
+        self._handles = [self.optimizer.register_step_pre_hook(self._pre_step)]
+        if self._norms:  # the default recording needs no second hook
+            self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -539,17 +602,18 @@ class Recorder:
                 params = list(self.model.parameters())
             else:
                 params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            self._reducer = _Norms.make(params, frozenset(self._norms))
+            self._reducer = _Norms.make(params, self._norms)
         return self._reducer
 
     def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # A step is counted as it starts: values logged from inside its closure are its own.
+        self._epochs.append(self._epoch)
+        self._batches.append(self._batch)
+        self._batch += 1
         rows = self._rows
         if rows:
             groups = self.optimizer.param_groups
-            steps = self.steps
             for name, series in rows.items():
-                if len(series) > steps:  # a step that raised after this hook
-                    del series[steps:]
                 if name == "lr":
                     row = [g["lr"] for g in groups]
                 elif name == "momentum":
@@ -563,17 +627,17 @@ class Recorder:
                 series.append(row)
         if not self._norms:
             return None
-        with self._no_grad:
-            self._reduce().before_step()
+        closure = None
         if self._want_grad:
-            self._grad_seen = False
             closure = kwargs.get("closure") if "closure" in kwargs else (args[1] if len(args) > 1 else None)
-            if callable(closure):
-                wrapped = self._closure_taking_grads(closure)
-                if "closure" in kwargs:
-                    return args, {**kwargs, "closure": wrapped}
-                return (args[0], wrapped, *args[2:]), kwargs
-            self._take_grads()
+            self._grad_seen = not callable(closure)  # no closure: the gradients are taken now
+        with self._no_grad:
+            self._reduce().before_step(grads=self._want_grad and self._grad_seen)
+        if closure is not None and not self._grad_seen:
+            wrapped = self._closure_taking_grads(closure)
+            if "closure" in kwargs:
+                return args, {**kwargs, "closure": wrapped}
+            return (args[0], wrapped, *args[2:]), kwargs
         return None
 
     def _take_grads(self) -> None:
@@ -594,18 +658,10 @@ class Recorder:
         return closure_then_take_grads
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        norms = self._norms
-        if norms:
-            if self._want_grad and not self._grad_seen:
-                self._take_grads()  # a closure the step never called: the gradients now
-            step = self.steps
-            with self._no_grad:
-                values = self._reduce().after_step()
-            for name, value in values.items():
-                norms[name].add(step, value)
-        self._epochs.append(self._epoch)
-        self._batches.append(self._batch)
-        self._batch += 1
+        if self._want_grad and not self._grad_seen:
+            self._take_grads()  # a closure the step never called: the gradients now
+        with self._no_grad:
+            self._vectors.add(self.steps - 1, self._reduce().after_step())
 
     # -- user values --------------------------------------------------------------
     def log(self, reduce: str | None = None, **values: Any) -> None:
@@ -630,33 +686,42 @@ class Recorder:
                 f"Known: {', '.join(REDUCTIONS)}."
             )
         self._log_calls += 1
-        steps = self.steps
+        steps = len(self._epochs)
+        logged = self._logged
         for name, value in values.items():
-            column = self._logged.get(name)
-            if column is None:
-                column = self._logged[name] = self._new_logged(name)
-            if reduce is not None:
-                if column.reduce is not None and column.reduce != reduce:
-                    raise OptcheckError(
-                        f"optcheck: rec.log({name}=..., reduce={reduce!r}): the values of {name!r} are "
-                        f"already combined by reduce={column.reduce!r}. One rule per series."
-                    )
-                column.reduce = reduce
-            elif column.reduce is None:
-                column.reduce = DEFAULT_REDUCE
+            column = logged.get(name)
+            if column is None or reduce is not None:
+                column = self._column(name, reduce)
             if isinstance(value, torch.Tensor):
-                value = _logged_tensor(name, value)
-            else:
-                try:
-                    value = float(value)
-                except (TypeError, ValueError):
+                if value.numel() != 1:
                     raise OptcheckError(
-                        f"optcheck: rec.log({name}=...) needs a number or a one-element tensor; "
-                        f"got {type(value).__name__} {value!r}."
-                    ) from None
+                        f"optcheck: rec.log({name}=...) needs one number per call; got a tensor of shape "
+                        f"{tuple(value.shape)}. Reduce it first (e.g. {name}=x.mean())."
+                    )
+                value = value.detach()
+                if value.dim():
+                    value = value.reshape(())
+            elif type(value) is not float:
+                value = _as_float(name, value)
             # Before step() (or a second value of a step): the next step's. Right after a
             # step that has no value of this name: that step's.
             column.add(steps if column.last >= steps - 1 else steps - 1, value)
+
+    def _column(self, name: str, reduce: str | None) -> _Column:
+        """The column of a logged name (made on its first value), its reduction set once."""
+        column = self._logged.get(name)
+        if column is None:
+            column = self._logged[name] = self._new_logged(name)
+        if reduce is None:
+            column.reduce = column.reduce or DEFAULT_REDUCE
+        elif column.reduce not in (None, reduce):
+            raise OptcheckError(
+                f"optcheck: rec.log({name}=..., reduce={reduce!r}): the values of {name!r} are "
+                f"already combined by reduce={column.reduce!r}. One rule per series."
+            )
+        else:
+            column.reduce = reduce
+        return column
 
     def _new_logged(self, name: str) -> _Column:
         if name in HOOKED_SERIES and name in self.record or name in self._group_keys:
@@ -678,12 +743,13 @@ class Recorder:
             raise OptcheckError(self._no_step_message())
         self._check_names()
         series: dict[str, Any] = {}
+        norms = self._reducer.values(self._vectors.host(steps)) if self._reducer is not None else {}
         names = list(self.record) + [n for n in self._logged if n not in self.record]
         for name in names:
             if name in self._rows:
                 series[name] = _rows_array(self._rows[name], steps)
-            elif name in self._norms:
-                series[name] = self._norms[name].series(steps)
+            elif name in norms:
+                series[name] = norms[name]
             elif name in self._logged:
                 series[name] = self._logged[name].series(steps)
         self._warn_unstepped(steps)
@@ -734,15 +800,14 @@ class Recorder:
         return "\n".join(lines)
 
 
-def _logged_tensor(name: str, value: torch.Tensor) -> torch.Tensor:
-    """A logged tensor as kept: detached, 0-d, on its device (no copy, no transfer)."""
-    if value.numel() != 1:
+def _as_float(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
         raise OptcheckError(
-            f"optcheck: rec.log({name}=...) needs one number per call; got a tensor of shape "
-            f"{tuple(value.shape)}. Reduce it first (e.g. {name}=x.mean())."
-        )
-    value = value.detach()
-    return value.reshape(()) if value.dim() else value
+            f"optcheck: rec.log({name}=...) needs a number or a one-element tensor; "
+            f"got {type(value).__name__} {value!r}."
+        ) from None
 
 
 def _group_key(optimizer: torch.optim.Optimizer, name: str) -> bool:

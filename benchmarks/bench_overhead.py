@@ -1,0 +1,203 @@
+"""What optcheck costs a training loop, a plain test suite, and a report, in one run.
+
+    python benchmarks/bench_overhead.py [--repeat 21] [--load-runs 9] [--clock thread|wall]
+
+1. Recording: the seed's net (``mlp(1, 10, 1)`` on the quadratic data, SGD, batch 32,
+   12 epochs: 384 steps) and a small CNN (two conv layers on 12x12 images, 64 steps),
+   each run bare, with the default recording (``loss``, ``lr``) and with every series
+   the recorder computes. One intra-op thread; the variants interleaved round by round
+   (the order rotating), and each ratio is the median over rounds of recorded / bare
+   in the same round. Targets: default <= 1.03, all series <= 1.10.
+2. The plain-suite load ratio: a 50-test suite with the plugin installed vs ``-p
+   no:optcheck`` (benchmarks/bench_plugin_load.py). Target <= 1.05.
+3. Pictures: the 24 example goldens under golden/examples drawn as the report draws
+   them (every other one with a planted 0.1% drift, so failing pictures are included).
+   Target: 24 pictures <= 2 s.
+
+The clock is the thread's CPU time by default (``--clock thread``): with one intra-op
+thread all of torch's work runs on it, and time spent waiting for a core another process
+holds is not counted, so the ratios hold on a busy machine. ``--clock wall`` uses
+``time.perf_counter``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import numpy as np
+import torch
+
+from pytest_optcheck.run.problems import mlp, quadratic
+from pytest_optcheck.run.record import HOOKED_SERIES, Recorder
+
+DEFAULT = ("loss", "lr")
+ALL = ("loss", *HOOKED_SERIES)
+CLOCKS: dict[str, Callable[[], float]] = {"thread": time.thread_time, "wall": time.perf_counter}
+
+
+@dataclasses.dataclass
+class Setup:
+    name: str
+    make_model: Callable[[], torch.nn.Module]
+    make_optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer]
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    batch_size: int
+    epochs: int
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * -(-len(self.inputs) // self.batch_size)
+
+
+class SmallCNN(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+        )
+        self.head = torch.nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+def setups() -> list[Setup]:
+    data = quadratic(generator=torch.Generator().manual_seed(1), dtype=torch.float32)
+    gen = torch.Generator().manual_seed(2)
+    images = torch.randn(512, 1, 12, 12, generator=gen)
+    labels = torch.randint(0, 10, (512,), generator=gen)
+    return [
+        Setup("seed net", lambda: mlp(1, 10, 1), lambda m: torch.optim.SGD(m.parameters(), lr=0.01),
+              data.inputs, data.targets, torch.nn.functional.mse_loss, 32, 12),
+        Setup("small CNN", SmallCNN, lambda m: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9),
+              images, labels, torch.nn.functional.cross_entropy, 32, 4),
+    ]
+
+
+def timed_run(setup: Setup, state: dict, record: tuple[str, ...] | None, clock: Callable[[], float]) -> float:
+    """One training run (the seed's loop), bare or recorded; the clock covers the loop and,
+    when recorded, reading the trajectory."""
+    model = setup.make_model()
+    model.load_state_dict(state)
+    optimizer = setup.make_optimizer(model)
+    shuffle = torch.Generator().manual_seed(3)
+    x, y, n, size = setup.inputs, setup.targets, len(setup.inputs), setup.batch_size
+    start = clock()
+    rec = Recorder(optimizer, model=model, record=record).__enter__() if record else None
+    for epoch in range(setup.epochs):
+        if rec is not None:
+            rec.epoch = epoch
+        order = torch.randperm(n, generator=shuffle)
+        for first in range(0, n, size):
+            index = order[first:first + size]
+            loss = setup.loss_fn(model(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if rec is not None:
+                rec.log(loss=loss)
+    if rec is not None:
+        rec.close()
+        assert len(rec.trajectory) == setup.steps
+    return clock() - start
+
+
+def recording(repeat: int, clock: Callable[[], float]) -> None:
+    print(f"recording: median over {repeat} interleaved rounds of recorded / bare, one intra-op thread")
+    torch.set_num_threads(1)
+    variants: dict[str, tuple[str, ...] | None] = {"bare": None, "default": DEFAULT, "all series": ALL}
+    for setup in setups():
+        torch.manual_seed(0)
+        state = {k: v.clone() for k, v in setup.make_model().state_dict().items()}
+        for record in variants.values():  # warm-up: lazy imports, allocator, first-call paths
+            timed_run(setup, state, record, clock)
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        names = list(variants)
+        for r in range(repeat):
+            for name in names[r % 3:] + names[:r % 3]:
+                times[name].append(timed_run(setup, state, variants[name], clock))
+        bare = times["bare"]
+        line = f"  {setup.name:9s} ({setup.steps} steps): bare {statistics.median(bare) / setup.steps * 1e6:6.1f} us/step"
+        for name in names[1:]:
+            ratio = statistics.median(t / b for t, b in zip(times[name], bare))
+            line += f"   {name} {ratio:.3f}x"
+        print(line)
+    print(f"  (default = {', '.join(DEFAULT)}; all series = {', '.join(ALL)})")
+
+
+def plain_suite(runs: int) -> None:
+    from bench_plugin_load import TESTS, run  # same folder
+
+    with tempfile.TemporaryDirectory() as folder:
+        project = Path(folder)
+        (project / "pytest.ini").write_text("[pytest]\n")
+        (project / "test_plain.py").write_text(TESTS)
+        run(project)
+        with_plugin, without = [], []
+        for _ in range(runs):
+            with_plugin.append(run(project))
+            without.append(run(project, "-p", "no:optcheck"))
+    ratio = statistics.median(a / b for a, b in zip(with_plugin, without))
+    print(f"plain-suite load ratio: {ratio:.3f} (50 plain tests, plugin vs -p no:optcheck, "
+          f"median of {runs} interleaved pairs, wall clock)")
+
+
+def pictures(clock: Callable[[], float]) -> None:
+    from pytest_optcheck.checks.golden_check import judge
+    from pytest_optcheck.engine.trajectory import Trajectory
+    from pytest_optcheck.golden.format import loads
+    from pytest_optcheck.report.picture import write_picture
+
+    outcomes = []
+    for i, path in enumerate(sorted(glob.glob(str(ROOT / "golden" / "examples" / "*" / "*.json")))):
+        text = Path(path).read_text()
+        golden = loads(text)
+        traj = golden.trajectory
+        if i % 2:  # a planted drift from 60% of the run on: a failing picture
+            drift = np.where(np.arange(len(traj)) >= 0.6 * len(traj), 1.001, 1.0)
+            series = {n: traj[n] * drift.reshape((-1,) + (1,) * (traj[n].ndim - 1)) for n in traj.names}
+            traj = Trajectory(series, traj.epoch, traj.batch, meta=traj.meta)
+        outcomes.append((judge(dataclasses.replace(golden, trajectory=traj), text, path=path), path))
+    with tempfile.TemporaryDirectory() as folder:
+        write_picture(Path(folder) / "warm-up.png", *outcomes[0])  # matplotlib's import and font cache
+        wall, cpu = time.perf_counter(), clock()
+        for k, (outcome, path) in enumerate(outcomes):
+            assert write_picture(Path(folder) / f"{k}.png", outcome, Path(path).name)
+        cpu, wall = clock() - cpu, time.perf_counter() - wall
+    print(f"pictures: {len(outcomes)} example pictures in {cpu:.2f} s ({cpu / len(outcomes) * 1000:.0f} ms each; "
+          f"wall clock {wall:.2f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=21, help="interleaved rounds per training setup")
+    parser.add_argument("--load-runs", type=int, default=9, help="interleaved pairs of plain-suite runs (0: skip)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="thread")
+    args = parser.parse_args()
+    clock = CLOCKS[args.clock]
+    print(f"machine: {platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads available, "
+          f"python {platform.python_version()}, torch {torch.__version__}; clock: {args.clock}")
+    recording(args.repeat, clock)
+    if args.load_runs:
+        plain_suite(args.load_runs)
+    pictures(clock)
+
+
+if __name__ == "__main__":
+    main()
