@@ -34,3 +34,30 @@ def test_long_curves_keep_their_extremes_ends_and_nan_gaps() -> None:
         if np.isfinite(part).any():
             assert np.nanmax(drawn[inside]) == pytest.approx(np.nanmax(part))
             assert np.nanmin(drawn[inside]) == pytest.approx(np.nanmin(part))
+
+
+def test_a_reused_figure_draws_exactly_what_a_fresh_one_draws() -> None:
+    """write_picture draws on the previous picture's figure (same panel count): pixel for
+    pixel, every picture is the one a fresh figure gives, whatever was drawn before."""
+    import io
+
+    from matplotlib.image import imread
+    from test_report import dumps, evaluate, golden
+
+    from pytest_optcheck.report.picture import DPI, draw_outcome
+
+    cases = [
+        evaluate(golden(1.05), dumps(golden())),  # failing, log-scale loss, first-failure marks
+        evaluate(golden(), dumps(golden())),  # identical: an empty relative-error panel
+        evaluate(golden(nan_at=40), dumps(golden())),
+        evaluate(golden(grad_norm=False), dumps(golden(grad_norm=False))),  # fewer panels
+    ]
+
+    def png(outcome, reuse: bool) -> np.ndarray:
+        buffer = io.BytesIO()
+        draw_outcome(outcome, "t", reuse=reuse).savefig(buffer, dpi=DPI, format="png")
+        return imread(io.BytesIO(buffer.getvalue()))
+
+    fresh = [png(outcome, reuse=False) for outcome in cases]
+    for k in [0, 1, 2, 3, 1, 0, 2, 0]:
+        np.testing.assert_array_equal(png(cases[k], reuse=True), fresh[k])

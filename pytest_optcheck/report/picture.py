@@ -79,7 +79,7 @@ def write_picture(path: Path, outcome: Outcome, title: str) -> bool:
     turn a passing training check into an error at teardown. Returns whether it was written.
     """
     try:
-        save_figure(draw_outcome(outcome, title), Path(path))
+        save_figure(draw_outcome(outcome, title, reuse=True), Path(path))
     except Exception as exc:  # noqa: BLE001 - see docstring
         warnings.warn(f"optcheck: could not draw the picture {str(path)!r}: {exc!r}", stacklevel=2)
         return False
@@ -91,13 +91,17 @@ def save_figure(figure: Figure, path: Path) -> None:
     write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=DPI, format="png"))
 
 
-def draw_outcome(outcome: Outcome, title: str) -> Figure:
-    """Golden and current overlaid per series, then the relative error per step."""
+def draw_outcome(outcome: Outcome, title: str, *, reuse: bool = False) -> Figure:
+    """Golden and current overlaid per series, then the relative error per step.
+
+    With ``reuse``, the figure of the previous picture with as many panels is cleared and
+    drawn on again (its axes and tick artists are most of a picture's cost): the caller
+    must be done with it before the next call, as :func:`write_picture` is."""
     golden = outcome.golden.trajectory if outcome.golden is not None else None
     current = outcome.current.trajectory if outcome.current is not None else None
     names = panel_series(golden, current)
     compared = golden is not None and current is not None and any(n in golden and n in current for n in names)
-    figure, axes = _grid(len(names) + (1 if compared else 0))
+    figure, axes = _grid(len(names) + (1 if compared else 0), reuse=reuse)
     first = _first_failure(outcome)
     for axis, name in zip(axes, names):
         _draw_series(axis, name, golden, current, first)
@@ -120,12 +124,48 @@ def panel_series(golden: Trajectory | None, current: Trajectory | None) -> list[
     return ordered[:MAX_SERIES_PANELS]
 
 
-def _grid(panels: int) -> tuple[Figure, list[Axes]]:
+#: Figures kept for reuse by :func:`write_picture`, by panel count.
+_FIGURES: dict[int, tuple[Figure, list[Axes]]] = {}
+
+
+def _grid(panels: int, reuse: bool = False) -> tuple[Figure, list[Axes]]:
     """One column up to three panels, two columns beyond: wide enough, never huge."""
+    panels = max(panels, 1)
+    if reuse and panels in _FIGURES:
+        figure, axes = _FIGURES[panels]
+        for axis in axes:
+            _clear(axis)
+        for spare in axes[panels:]:
+            spare.set_axis_off()
+        return figure, axes[:panels]
+    figure, axes = _new_grid(panels)
+    if reuse:
+        _FIGURES[panels] = figure, axes
+    return figure, axes[:panels]
+
+
+def _clear(axis: Axes) -> None:
+    """An axis as :func:`_new_grid` made it, keeping its tick artists: every line, text and
+    legend of the previous picture removed, scales, limits and autoscaling reset."""
+    for artist in [*axis.lines, *axis.texts, *axis.collections, *axis.patches, *axis.images]:
+        artist.remove()
+    if axis.legend_ is not None:
+        axis.legend_.remove()
+    axis.set_xscale("linear")
+    axis.set_yscale("linear")
+    axis.relim()
+    axis.set_xlim(0, 1)  # a new Axes' limits, for a panel that draws nothing
+    axis.set_ylim(0, 1)
+    axis.set_autoscale_on(True)
+    axis.set_title("", loc="left")
+    axis.set_xlabel("")
+    axis.set_axis_on()
+
+
+def _new_grid(panels: int) -> tuple[Figure, list[Axes]]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    panels = max(panels, 1)
     cols = 1 if panels <= 3 else 2
     rows = math.ceil(panels / cols)
     width = 8.0 if cols == 1 else 12.0
@@ -139,13 +179,14 @@ def _grid(panels: int) -> tuple[Figure, list[Axes]]:
     axes = list(grid.flat)
     for spare in axes[panels:]:
         spare.set_axis_off()
-    return figure, axes[:panels]
+    return figure, axes
 
 
 def _draw_series(
     axis: Axes, name: str, golden: Trajectory | None, current: Trajectory | None, first: tuple[str, int] | None
 ) -> None:
     """Golden dashed grey, current in colour; one line per param group for lr/momentum."""
+    _label(axis, name)
     groups = max(_groups(t, name) for t in (golden, current))
     for traj, role in ((golden, "golden"), (current, "current")):
         if traj is None or name not in traj:
@@ -163,7 +204,6 @@ def _draw_series(
         _log_scale(axis)
     if first is not None and first[0] == name:
         axis.axvline(first[1], color=STATUS_COLORS["failed"], linewidth=0.9, linestyle=":")
-    _label(axis, name)
     axis.legend(fontsize=7, loc=LEGEND_LOC)
 
 
@@ -171,6 +211,7 @@ def _draw_relative_error(
     axis: Axes, golden: Trajectory, current: Trajectory, outcome: Outcome, first: tuple[str, int] | None
 ) -> None:
     """|c - g| / |g| per step (worst group), log scale, with each series' allowed error."""
+    _label(axis, "relative error |current - golden| / |golden|")
     tolerances = _tolerances(outcome)
     anything = False
     names = [n for n in panel_series(golden, current) if n in golden and n in current]
@@ -199,7 +240,6 @@ def _draw_relative_error(
                   ha="center", va="center", transform=axis.transAxes, fontsize=9, color=STATUS_COLORS["passed"])
     if first is not None:
         _mark_first_failure(axis, first, current)
-    _label(axis, "relative error |current - golden| / |golden|")
 
 
 def _mark_first_failure(axis: Axes, first: tuple[str, int], current: Trajectory) -> None:

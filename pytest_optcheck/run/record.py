@@ -442,7 +442,7 @@ class _ForeachNorms(_Norms):
             return torch.zeros((), dtype=self.acc, device=self.device)
         partial = []
         for device, group in _by_device(tensors).items():
-            norms = torch._foreach_norm(group, 2.0, dtype=_accumulator(device))
+            norms = _foreach_norm(group, _accumulator(device))
             partial.append(torch.linalg.vector_norm(torch.stack(norms)) if len(norms) > 1 else norms[0])
         if len(partial) == 1:
             return partial[0].to(self.acc)
@@ -481,6 +481,14 @@ class _ForeachNorms(_Norms):
             return torch.zeros((), dtype=self.acc, device=self.device)
         counts = [torch.count_nonzero(p.abs() <= SPARSITY_EPS).to(self.device) for p in self.params]
         return torch.stack(counts).sum().to(self.acc)
+
+
+def _foreach_norm(tensors: list[torch.Tensor], acc: torch.dtype) -> list[torch.Tensor]:
+    """Each tensor's L2 norm, accumulated in ``acc``: one fused kernel on CUDA."""
+    try:
+        return list(torch._foreach_norm(tensors, 2.0, dtype=acc))
+    except TypeError:  # torch < 2.3: no dtype argument
+        return [torch.linalg.vector_norm(t, dtype=acc) for t in tensors]
 
 
 def _by_device(tensors: Iterable[torch.Tensor]) -> dict[torch.device, list[torch.Tensor]]:
