@@ -213,9 +213,9 @@ class _Column:
             self.floats.append(value)
 
     def _check_versions(self) -> None:
-        for tensor, version in zip(self.tensors, self.versions):
-            if version >= 0 and tensor._version != version:
-                raise OptcheckError(
+        now = [t._version if v >= 0 else v for t, v in zip(self.tensors, self.versions)]
+        if now != self.versions:
+            raise OptcheckError(
                     f"optcheck: a tensor logged as {self.name!r} was modified in place after "
                     f"rec.log() (e.g. `loss /= n` or `loss.mul_(...)`), so its logged value is "
                     f"lost. Log it after the change, or log a copy: rec.log({self.name}=x.clone())."
@@ -239,11 +239,13 @@ class _Column:
                 tensors = [torch.cat(self.chunks)] if len(self.chunks) > 1 else self.chunks
             except RuntimeError:  # several devices: one transfer each
                 tensors = self.chunks
-            for slot, value in zip(self.slots, np.concatenate([_to_numpy(t) for t in tensors]).tolist()):
-                self.floats[slot] = value
+            values = np.asarray(self.floats, dtype=np.float64)
+            values[self.slots] = np.concatenate([_to_numpy(t) for t in tensors])
+            self.floats = values.tolist()  # on the host from now on
             self.chunks, self.slots = [], []
+        else:
+            values = np.asarray(self.floats, dtype=np.float64)
         step_of = np.asarray(self.steps, dtype=np.int64)
-        values = np.asarray(self.floats, dtype=np.float64)
         keep = step_of < steps
         return step_of[keep], values[keep]
 
@@ -560,9 +562,8 @@ class Recorder:
         self._logged: dict[str, _Column] = {}
         self._log_calls = 0
         self._epochs: list[int] = []
-        self._batches: list[int] = []
+        self._batch_starts: list[int] = []  # steps at which the batch count restarts
         self._epoch = 0
-        self._batch = 0
         self._reducer: _Norms | None = None
         self._grad_seen = False  # this step's gradients are taken (by a closure)
         self._no_grad = _NoGrad()
@@ -578,7 +579,7 @@ class Recorder:
     def epoch(self, value: int) -> None:
         """Set at the start of each epoch; the batch counter restarts at 0."""
         if value != self._epoch:
-            self._batch = 0
+            self._batch_starts.append(len(self._epochs))  # the next step is batch 0
         self._epoch = int(value)
 
     @property
@@ -616,8 +617,6 @@ class Recorder:
     def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         # A step is counted as it starts: values logged from inside its closure are its own.
         self._epochs.append(self._epoch)
-        self._batches.append(self._batch)
-        self._batch += 1
         rows = self._rows
         if rows:
             groups = self.optimizer.param_groups
@@ -760,8 +759,23 @@ class Recorder:
                 series[name] = norms[name]
             elif name in self._logged:
                 series[name] = self._logged[name].series(steps)
+        if not series:
+            raise OptcheckError(
+                f"optcheck: the recording has {steps} step(s) but no series: record names "
+                f"{', '.join(map(repr, self.record)) or 'nothing'} and nothing was logged. "
+                f"Log the loss each step (rec.log(loss=loss)) or record a series the recorder computes "
+                f"({', '.join(HOOKED_SERIES)})."
+            )
         self._warn_unstepped(steps)
-        return Trajectory(series, self._epochs, self._batches)
+        return Trajectory(series, self._epochs, self._batch_numbers(steps))
+
+    def _batch_numbers(self, steps: int) -> np.ndarray:
+        """Each step's batch: steps since the latest restart (an ``epoch`` change)."""
+        index = np.arange(steps)
+        restart = np.zeros(steps, dtype=bool)
+        restart[0] = True
+        restart[[s for s in self._batch_starts if s < steps]] = True
+        return index - np.maximum.accumulate(np.where(restart, index, 0))
 
     def _check_names(self) -> None:
         for name in self.record:
@@ -852,6 +866,11 @@ def _rows_array(rows: list[list[Any]], steps: int) -> np.ndarray:
     added during the run read NaN before they existed."""
     rows = rows[:steps]
     width = max((len(r) for r in rows), default=0)
+    if all(len(r) == width for r in rows):
+        try:  # numbers only, as a rule: one conversion
+            return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
+        except (TypeError, ValueError, RuntimeError):
+            pass
     flat: list[Any] = []
     for row in rows:
         flat.extend(row)
