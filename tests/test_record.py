@@ -372,3 +372,25 @@ def test_a_key_that_is_not_numeric_or_not_there_is_refused() -> None:
         run(rec, model, opt, *tiny()[1:], 1)
     with pytest.raises(OptcheckError, match="'weigth_decay'.*Did you mean: weight_decay"):
         _ = rec.trajectory
+
+
+def test_a_step_that_raised_reads_nan_and_the_others_stay_in_place() -> None:
+    model, x, y = tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Recorder(opt, model=model, record=("loss", "lr", "param_norm")) as rec:
+        for i in range(3):
+            def closure(i=i):
+                opt.zero_grad()
+                loss = torch.nn.functional.mse_loss(model(x), y)
+                loss.backward()
+                if i == 1:
+                    raise FloatingPointError("step 1 diverged")
+                return loss
+
+            try:
+                rec.log(loss=opt.step(closure))
+            except FloatingPointError:
+                pass
+    t = rec.trajectory
+    assert len(t) == 3 and np.isnan(t["param_norm"][1]) and not np.isnan(t["param_norm"][[0, 2]]).any()
+    assert np.isnan(t["loss"][1]) and t["lr"].shape == (3, 1)

@@ -277,28 +277,30 @@ class _Vectors:
         self.chunks: list[torch.Tensor] = []
 
     def add(self, step: int, vector: torch.Tensor) -> None:
-        if self.steps and self.steps[-1] >= step:  # a step that raised after its pre-hook ran
-            self.host(step)
         self.steps.append(step)
         self.tensors.append(vector)
         if len(self.tensors) >= CHUNK:
             self.chunks.append(torch.stack(self.tensors))
             self.tensors = []
 
-    def host(self, steps: int) -> np.ndarray:
+    def host(self, steps: int, width: int) -> np.ndarray:
+        """(steps, width) float64; NaN for a step whose post-step hook never ran (it raised)."""
         if self.tensors:
             self.chunks.append(torch.stack(self.tensors))
             self.tensors = []
+        out = np.full((steps, width), math.nan)
         if not self.chunks:
-            return np.zeros((0, 0))
+            return out
         try:  # one transfer: the chunks are joined on their device first
             whole = torch.cat(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
         except RuntimeError:  # read before (now on the host) and recorded on since
             whole = torch.cat([c.cpu() for c in self.chunks])
-        values = whole.detach().cpu().numpy().astype(np.float64, copy=False)
-        keep = np.asarray(self.steps) < steps
-        self.chunks, self.steps = [torch.from_numpy(values[keep])], [s for s in self.steps if s < steps]
-        return values[keep]
+        values = whole.detach().cpu().numpy().astype(np.float64, copy=False).reshape(len(self.steps), width)
+        self.chunks = [torch.from_numpy(values)]  # on the host from now on
+        where = np.asarray(self.steps)
+        keep = where < steps
+        out[where[keep]] = values[keep]
+        return out
 
 
 class _NoGrad:
@@ -750,7 +752,9 @@ class Recorder:
             raise OptcheckError(self._no_step_message())
         self._check_names()
         series: dict[str, Any] = {}
-        norms = self._reducer.values(self._vectors.host(steps)) if self._reducer is not None else {}
+        norms = {}
+        if self._reducer is not None:
+            norms = self._reducer.values(self._vectors.host(steps, len(self._reducer.rows)))
         names = list(self.record) + [n for n in self._logged if n not in self.record]
         for name in names:
             if name in self._rows:
