@@ -407,9 +407,15 @@ def describe_environment(env: Mapping[str, Any]) -> str:
             f"({env.get('device')}, {env.get('dtype')})")
 
 
-def loop_call_text(call: str, where: str, exc: BaseException) -> str:
+def loop_call_text(call: str, where: str, exc: BaseException, hint: str | None = None) -> str:
     """An exception raised by user or library code inside the reference loop."""
-    return f"optcheck: {type(exc).__name__}: {exc}\n  while calling {call} {where}"
+    text = f"optcheck: {type(exc).__name__}: {exc}\n  while calling {call} {where}"
+    return f"{text}\n  {hint}" if hint else text
+
+
+#: Said when an optimizer step fails for want of the gradients' graph (SophiaH, AdaHessian).
+CREATE_GRAPH_HINT = ("an optimizer that differentiates the gradients (Hessian-based: SophiaH, AdaHessian) "
+                     "needs backward(create_graph=True): declare create_graph=True in the marker")
 
 
 def library_change_text(changes: Sequence[str]) -> str:

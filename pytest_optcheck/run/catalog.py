@@ -540,7 +540,7 @@ def library_modules(spec: Any) -> list[str]:
         top = (getattr(target, "__module__", None) or "").split(".")[0]
         if top and top not in ("torch", "builtins", "functools", "pytest_optcheck") and top not in modules:
             modules.append(top)
-    return modules
+    return sorted(modules)
 
 
 def resolve_loss(value: str | Callable[..., Any] | None, problem: Problem | None = None) -> Callable[[Tensor, Tensor], Tensor]:

@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from ..engine.messages import loop_call_text
+from ..engine.messages import CREATE_GRAPH_HINT, loop_call_text
 from ..errors import OptcheckError, RunError
 
 
@@ -89,15 +89,19 @@ def _schedule_convention(scheduler: Any) -> Schedule:
 
 
 @contextlib.contextmanager
-def calling(call: str, where: str) -> Iterator[None]:
+def calling(call: str, where: str, create_graph: bool = True) -> Iterator[None]:
     """Re-raise an exception from user or library code as a :class:`RunError` saying which
-    call of the loop raised it (the original stays the ``__cause__``, for its frames)."""
+    call of the loop raised it (the original stays the ``__cause__``, for its frames).
+
+    ``create_graph=False`` for an optimizer step: a failure to differentiate the gradients
+    then says what to declare, since needing the graph cannot be told from the optimizer."""
     try:
         yield
     except OptcheckError:
         raise
     except Exception as exc:
-        raise RunError(loop_call_text(call, where, exc)) from exc
+        hint = CREATE_GRAPH_HINT if not create_graph and "does not require grad" in str(exc) else None
+        raise RunError(loop_call_text(call, where, exc, hint)) from exc
 
 
 def prepare(conventions: Conventions, optimizer: Any) -> None:
@@ -108,18 +112,18 @@ def prepare(conventions: Conventions, optimizer: Any) -> None:
 
 
 def optimizer_step(conventions: Conventions, optimizer: Any, compute: Callable[[], torch.Tensor],
-                   params: Iterable[torch.Tensor], where: str) -> torch.Tensor:
+                   params: Iterable[torch.Tensor], where: str, create_graph: bool = False) -> torch.Tensor:
     """One optimizer step; returns the loss before the update (what the step records)."""
     if conventions.closure is Closure.ONLY:
-        with calling("optimizer.step(closure)", where):
+        with calling("optimizer.step(closure)", where, create_graph):
             return optimizer.step(compute)
     with calling("the loss and backward (model forward, loss function, backward)", where):
         loss = compute()
     if conventions.closure is Closure.NONE:
-        with calling("optimizer.step()", where):
+        with calling("optimizer.step()", where, create_graph):
             optimizer.step()
     else:
-        with calling("optimizer.step(closure)", where):
+        with calling("optimizer.step(closure)", where, create_graph):
             optimizer.step(_ready_closure(loss, compute, list(params)))
     return loss
 

@@ -85,7 +85,8 @@ def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
                 index = order[start : start + spec.batch_size]
                 closure = _closure(built, inputs[index], targets[index], spec)
                 where = f"step {batch} of epoch {epoch}"
-                loss = conventions.optimizer_step(conv, optimizer, closure, model.parameters(), f"at {where}")
+                loss = conventions.optimizer_step(conv, optimizer, closure, model.parameters(), f"at {where}",
+                                                  spec.create_graph)
                 value = float(loss.detach().item())
                 rec.log(loss=value)
                 epoch_losses.append(value)
