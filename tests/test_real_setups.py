@@ -262,10 +262,12 @@ def test_composite_and_library_lr_series_equal_the_library_own() -> None:
     timm_epochs = functools.partial(TimmStyleCosine, t_initial=3, warmup_t=1, t_in_epochs=True)
     expected = [timm_epochs(torch.optim.SGD([torch.zeros(1)], lr=0.01)).lr_at(e)[0] for e in (0, 1)]
     np.testing.assert_allclose(lrs(scheduler=timm_epochs), np.repeat(expected, total // 2), rtol=1e-12, atol=0)
-    # The schedule-only run steps composites the same way.
+    # The schedule-only run steps composites and timm-style schedulers the same way.
     first = next(iter(cases))
     np.testing.assert_allclose(lr_schedule(Spec(scheduler=first, **STEP), 40)["lr"][:, 0],
                                by_hand(cases[first], 40), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(lr_schedule(Spec(scheduler=timm, **STEP), 40)["lr"][:, 0], by_hand(timm, 40),
+                               rtol=1e-12, atol=0)
 
 
 def test_run_size_names_follow_overrides() -> None:
@@ -274,6 +276,9 @@ def test_run_size_names_follow_overrides() -> None:
         lr = train(spec.replace(batch_size=batch_size, epochs=epochs))["lr"][:, 0]
         assert lr[-1] == lr.min() < 1e-6  # OneCycleLR ends exactly on the run's last step
     assert build(spec.replace(batch_size=64)).scheduler.total_steps == 2 * 16
+    # Optimizer arguments too: Ranger21 sizes its built-in warm-up/warm-down to the run.
+    ranger = build(Spec(optimizer="pytorch_optimizer.Ranger21(lr=0.01, num_iterations=total_steps)", epochs=3))
+    assert ranger.optimizer.start_warm_down == 3 * 32 - ranger.optimizer.num_warm_down_iterations
 
 
 class Counting(nn.Module):

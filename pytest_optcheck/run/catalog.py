@@ -349,6 +349,10 @@ def _check_result(result: Any, kind: str, text: str) -> Any:
 # -- builders ---------------------------------------------------------------------------------
 
 
+#: First-parameter names that mark a model-aware optimizer factory.
+MODEL_PARAMETER_NAMES = ("model", "model_or_params")
+
+
 class Builder:
     """A resolved, checked target with its arguments: call it to construct.
 
@@ -372,12 +376,13 @@ class Builder:
 
     @property
     def wants_model(self) -> bool:
-        """A model-aware optimizer factory: its first parameter is named ``model``, so it
-        gets the model (to make its own parameter groups), not ``model.parameters()``."""
+        """A model-aware optimizer factory: its first parameter is named ``model`` (or, as
+        in timm's ``create_optimizer_v2``, ``model_or_params``), so it gets the model — to
+        make its own parameter groups — not ``model.parameters()``."""
         if self.kind != "optimizer":
             return False
         sig = _signature(self.target)
-        return sig is not None and next(iter(sig.parameters), None) == "model"
+        return sig is not None and next(iter(sig.parameters), None) in MODEL_PARAMETER_NAMES
 
     def with_sizes(self, sizes: Mapping[str, int]) -> Builder:
         """The same builder with the run's sizes for its run-size names."""
