@@ -421,7 +421,7 @@ class Builder:
         return _check_result(result, self.kind, self.text)
 
     def nested(self) -> list[Builder]:
-        """This builder and every builder nested in its arguments, outermost first."""
+        """This builder, then every builder nested in its arguments (at any depth)."""
         found = [self]
         stack: list[Any] = [self.args, list(self.kwargs.values())]
         while stack:
@@ -579,6 +579,7 @@ def resolve_problem(value: str | Callable[..., Any]) -> Callable[[torch.Generato
     which is wrapped (default loss ``mse``, or ``cross_entropy`` for integer targets).
     """
     target, text, args, kwargs = _split(value, "problem")
+    args, kwargs = _nest(args, "problem", text), _nest(kwargs, "problem", text)
     registered = isinstance(value, str) and parse_call(value, key="problem").name in _REGISTRIES["problem"]
     sig = _signature(target)
     wants = [k for k in ("generator", "dtype") if registered or (sig is not None and k in sig.parameters)]

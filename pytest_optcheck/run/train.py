@@ -5,8 +5,8 @@ RNG), forward, loss (+ ``l1`` times the sum of absolute parameter values), zero_
 backward, optional gradient clipping, step; LBFGS through a closure; the scheduler
 stepped per ``interval``. Other libraries' calling conventions (closures, train/eval
 modes, timm-style schedulers) are detected and followed by :mod:`.conventions`, through
-which every call into user or library code goes. It records through the same :class:`~.record.Recorder` users
-put around their own loops.
+which every call into user or library code goes. It records through the same
+:class:`~.record.Recorder` users put around their own loops.
 
 What a step records as ``loss``: the objective evaluated *before* the update (data
 loss plus the L1 penalty) — for LBFGS the first closure evaluation of the step, which
@@ -50,10 +50,6 @@ def intra_op_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def is_plateau(scheduler: Any) -> bool:
-    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
 def _l1_penalty(model: torch.nn.Module) -> torch.Tensor:
