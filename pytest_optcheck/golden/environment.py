@@ -7,7 +7,9 @@ which versions differ (worded by :func:`pytest_optcheck.engine.messages.environm
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import platform
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,19 +46,9 @@ def library_versions(modules: Iterable[str]) -> dict[str, str]:
     """``{"pytorch_optimizer": "4.1.0"}``: each module's distribution version (its
     ``__version__`` when no installed distribution provides it; modules that are neither,
     such as the project's own test files, are left out)."""
-    import importlib.metadata
-    import sys
-
     out: dict[str, str] = {}
     for module in modules:
-        dists = _distributions().get(module, [])
-        version = None
-        for dist in dists:
-            try:
-                version = importlib.metadata.version(dist)
-                break
-            except importlib.metadata.PackageNotFoundError:
-                continue
+        version = _distribution_version(module)
         if version is None:
             version = getattr(sys.modules.get(module), "__version__", None)
         if isinstance(version, str):
@@ -64,11 +56,28 @@ def library_versions(modules: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def _distribution_version(module: str) -> str | None:
+    """The version of the distribution that installs ``module``: by the module's own name
+    first (cheap, and right for most libraries), else — only for a module installed in
+    site-packages — through the one scan of all installed metadata."""
+    try:
+        return importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    file = getattr(sys.modules.get(module), "__file__", None) or ""
+    if "site-packages" not in file and "dist-packages" not in file:
+        return None
+    for dist in _distributions().get(module, []):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 @functools.cache
 def _distributions() -> Mapping[str, list[str]]:
     """Top-level module -> distributions (one scan of the installed metadata per session)."""
-    import importlib.metadata
-
     return importlib.metadata.packages_distributions()
 
 

@@ -52,9 +52,12 @@ def group_values(optimizer: torch.optim.Optimizer, key: str) -> list[float]:
 
 
 def group_keys(optimizer: torch.optim.Optimizer, record: Iterable[str]) -> tuple[str, ...]:
-    """The names in ``record`` that are keys of every param group (not a series of its own)."""
+    """The names in ``record`` that are numeric keys of every param group (not a series of its own)."""
+    def numeric(value: Any) -> bool:
+        return isinstance(value, (int, float, torch.Tensor)) and not isinstance(value, bool)
+
     return tuple(n for n in record if n not in HOOKED_SERIES and n != "loss"
-                 and all(n in g for g in optimizer.param_groups))
+                 and all(n in g and numeric(g[n]) for g in optimizer.param_groups))
 
 
 def _norm(tensors: list[torch.Tensor]) -> float:
