@@ -113,7 +113,7 @@ class TestChecks:
             raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
         spec = self.spec if (self.marked or declarative) else None
         golden = Golden(current, spec.canonical() if spec is not None else None,
-                        environment(self.device, self.spec.dtype), item.nodeid, name)
+                        environment(self.device, self.spec.dtype, self.libraries()), item.nodeid, name)
         marker_layer = dict(self.spec.tolerance or {}) if spec is not None else {}
         outcome = check_golden(
             golden, path,
@@ -131,6 +131,12 @@ class TestChecks:
             if vacuous:
                 self.vacuous.append({"nodeid": item.nodeid, "name": name, "detail": vacuous})
         return outcome
+
+    def libraries(self) -> list[str]:
+        """The third-party modules the spec's optimizer, scheduler and model come from."""
+        from ..run.catalog import library_modules
+
+        return library_modules(self.spec)
 
     def update_command(self) -> str:
         command = f"pytest --optcheck --snapshot-update {shlex.quote(self.item.nodeid)}"
