@@ -91,7 +91,7 @@ def test_canonical_normalises_calls_and_names_callables() -> None:
     assert canonical["optimizer"] == "SGD(lr=0.01, momentum=0.9)"
     assert canonical["scheduler"] == "partial(torch.optim.lr_scheduler.StepLR, step_size=4)"
     assert "tolerance" not in canonical
-    assert set(canonical) == set(DEFAULTS) - {"tolerance"}
+    assert set(canonical) == set(DEFAULTS) - {"tolerance", "calibrate"}
 
 
 def test_canonical_lambda_carries_its_source() -> None:

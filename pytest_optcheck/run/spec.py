@@ -32,8 +32,10 @@ RECORDABLE = (
 INTERVALS = ("epoch", "step")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 
-#: Every key the marker accepts, with its default (``tolerance`` is not part of the
-#: run's configuration: it says how to compare, so it is kept out of ``canonical()``).
+#: Every key the marker accepts, with its default (``tolerance`` and ``calibrate`` are not
+#: part of the run's configuration: they say how to compare, so they are kept out of
+#: ``canonical()`` and existing goldens keep their configuration). ``calibrate`` None:
+#: not set here, the ini's ``optcheck_calibrate`` (default 0, off) decides.
 DEFAULTS: dict[str, Any] = {
     "model": "mlp(1, 10, 1)",
     "problem": "quadratic",
@@ -49,7 +51,10 @@ DEFAULTS: dict[str, Any] = {
     "clip_grad_norm": None,
     "record": ("loss", "lr"),
     "tolerance": None,
+    "calibrate": None,
 }
+#: Keys that say how to compare, not what to run: left out of ``Spec.canonical()``.
+COMPARISON_KEYS = ("tolerance", "calibrate")
 KEYS = tuple(DEFAULTS)
 
 
@@ -139,6 +144,7 @@ class Spec:
     clip_grad_norm: float | None = DEFAULTS["clip_grad_norm"]
     record: tuple[str, ...] = DEFAULTS["record"]
     tolerance: Mapping[str, Any] | None = None
+    calibrate: int | None = None
 
     def __post_init__(self) -> None:
         # ``Spec(optimizer=...)`` validates exactly like a marker: every value goes through
@@ -168,7 +174,7 @@ class Spec:
         """
         out: dict[str, Any] = {}
         for key in KEYS:
-            if key == "tolerance":
+            if key in COMPARISON_KEYS:
                 continue
             value = getattr(self, key)
             if key in _CALL_KEYS and isinstance(value, str):
@@ -301,6 +307,17 @@ def _tolerance(value: Any, key: str) -> Mapping[str, Any] | None:
         raise SpecError(str(exc)) from None
 
 
+def _calibrate(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SpecError(
+            f"optcheck: {key}={value!r} must be a whole number of replicas >= 0 (0: off), "
+            f"e.g. {key}=8 to record the golden with the noise envelope of 8 ulp-perturbed replicas."
+        )
+    return value
+
+
 _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "model": _name_or_callable,
     "problem": _name_or_callable,
@@ -316,6 +333,7 @@ _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "clip_grad_norm": _optional_positive,
     "record": _record,
     "tolerance": _tolerance,
+    "calibrate": _calibrate,
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -63,7 +63,12 @@ def _step_scheduler(scheduler: Any, metric: float) -> None:
 
 
 def _l1_penalty(model: torch.nn.Module) -> torch.Tensor:
-    return sum(p.abs().sum() for p in model.parameters())  # type: ignore[return-value]
+    return l1_penalty(model.parameters())
+
+
+def l1_penalty(params: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of absolute parameter values (the ``l1`` key's penalty, before its factor)."""
+    return sum(p.abs().sum() for p in params)  # type: ignore[return-value]
 
 
 def train(spec: Spec, device: str = "cpu", built: Built | None = None, threads: int | None = None) -> Trajectory:
@@ -76,34 +81,54 @@ def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
     built = built or build(spec, device)
     model, optimizer, scheduler = built.model, built.optimizer, built.scheduler
     inputs, targets = built.problem.inputs, built.problem.targets
-    n = inputs.shape[0]
-    shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
     lbfgs = isinstance(optimizer, torch.optim.LBFGS)
     model.train()
     with Recorder(optimizer, scheduler, model, record=spec.record) as rec:
-        for epoch in range(spec.epochs):
+
+        def step(index: torch.Tensor) -> float:
+            closure = _closure(built, inputs[index], targets[index], spec)
+            if lbfgs:
+                loss = optimizer.step(closure)
+            else:
+                loss = closure()
+                optimizer.step()
+            value = float(loss.detach().item())
+            rec.log(loss=value)
+            return value
+
+        def start_epoch(epoch: int) -> None:
             rec.epoch = epoch
-            order = torch.randperm(n, generator=shuffle).to(inputs.device)
-            epoch_losses: list[float] = []
-            for start in range(0, n, spec.batch_size):
-                index = order[start : start + spec.batch_size]
-                closure = _closure(built, inputs[index], targets[index], spec)
-                if lbfgs:
-                    loss = optimizer.step(closure)
-                else:
-                    loss = closure()
-                    optimizer.step()
-                value = float(loss.detach().item())
-                rec.log(loss=value)
-                epoch_losses.append(value)
-                if spec.interval == "step":
-                    _step_scheduler(scheduler, value)
-            if spec.interval == "epoch":
-                mean = math.fsum(epoch_losses) / len(epoch_losses)
-                _step_scheduler(scheduler, mean)
+
+        run_epochs(spec, inputs.shape[0], inputs.device, step, scheduler, start_epoch)
     trajectory = rec.trajectory
     trajectory.meta.update(kind="train", device=str(built.device))
     return trajectory
+
+
+def run_epochs(
+    spec: Spec,
+    n: int,
+    device: torch.device,
+    step: Callable[[torch.Tensor], float],
+    scheduler: Any,
+    start_epoch: Callable[[int], None],
+) -> None:
+    """The reference loop's schedule, shared with the stacked replicas of calibration:
+    the batch order (from a generator seeded by the spec), ``step(index)`` per batch
+    (returning the value a ReduceLROnPlateau would see), the scheduler per ``interval``."""
+    shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
+    for epoch in range(spec.epochs):
+        start_epoch(epoch)
+        order = torch.randperm(n, generator=shuffle).to(device)
+        epoch_losses: list[float] = []
+        for start in range(0, n, spec.batch_size):
+            value = step(order[start : start + spec.batch_size])
+            epoch_losses.append(value)
+            if spec.interval == "step":
+                _step_scheduler(scheduler, value)
+        if spec.interval == "epoch":
+            mean = math.fsum(epoch_losses) / len(epoch_losses)
+            _step_scheduler(scheduler, mean)
 
 
 def _closure(built: Built, x: torch.Tensor, y: torch.Tensor, spec: Spec) -> Callable[[], torch.Tensor]:
