@@ -98,7 +98,7 @@ def _series_block(sv: SeriesVerdict, golden: Trajectory, current: Trajectory, co
                   calibration: Calibration | None = None) -> list[str]:
     """Every fact about one failing series, most telling first, then a table."""
     details = [f"tolerance: {describe_tolerance(sv.tolerance)}", f"rule: {rule_text(sv.tolerance)}"]
-    details += _noise_lines(sv, calibration)
+    details += _noise_lines(sv, calibration, golden[sv.name])
     details += _summary_lines(sv)
     if sv.n_failed:
         info = " (per step, for information)" if sv.tolerance.mode != "step" else ""
@@ -123,7 +123,7 @@ def _series_block(sv: SeriesVerdict, golden: Trajectory, current: Trajectory, co
     return lines
 
 
-def _noise_lines(sv: SeriesVerdict, calibration: Calibration | None) -> list[str]:
+def _noise_lines(sv: SeriesVerdict, calibration: Calibration | None, golden: np.ndarray) -> list[str]:
     """A calibrated golden: the widened rule, and the envelope where the series left it."""
     if sv.noise_factor is None or calibration is None:
         return []
@@ -131,15 +131,19 @@ def _noise_lines(sv: SeriesVerdict, calibration: Calibration | None) -> list[str
     rule = (f"calibrated: a step may also differ by up to {factor} x the noise envelope of "
             f"{calibration.replicas} ulp-perturbed replicas, when that is larger")
     lines = [rule]
-    if sv.first_failure is not None and sv.noise_envelope_at_failure is not None:
-        lines.append(noise_failure_text(sv.noise_factor, sv.noise_envelope_at_failure, sv.first_failure))
+    step = sv.first_failure
+    if step is not None and sv.noise_envelope_at_failure is not None and step < len(golden):
+        g = float(np.max(np.abs(as_2d(golden)[step])))
+        tolerance_wins = sv.tolerance.atol + sv.tolerance.rtol * g > sv.noise_factor * sv.noise_envelope_at_failure
+        lines.append(noise_failure_text(sv.noise_factor, sv.noise_envelope_at_failure, step, tolerance_wins))
     return lines
 
 
-def noise_failure_text(factor: float, envelope: float, step: int) -> str:
-    """'outside 4 x noise envelope (2.1e-04) at step 140' (the tolerance is the larger there
-    when the envelope is tiny: the sentence says so)."""
-    return f"outside {format_number(factor)} x noise envelope ({envelope:.2g}) at step {step}"
+def noise_failure_text(factor: float, envelope: float, step: int, tolerance_wins: bool = False) -> str:
+    """'outside 4 x noise envelope (2.1e-04) at step 140', saying so when the tolerance is
+    the larger allowance there (the envelope is tiny where the run is not chaotic yet)."""
+    text = f"outside {format_number(factor)} x noise envelope ({envelope:.2g}) at step {step}"
+    return text + " (and outside the tolerance, the larger there)" if tolerance_wins else text
 
 
 def not_repeatable_text(calibrate: int, source: str) -> str:
