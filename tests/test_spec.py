@@ -105,3 +105,13 @@ def test_replace_validates() -> None:
     assert spec.replace(epochs=5).epochs == 5
     with pytest.raises(SpecError):
         spec.replace(epochs=-1)
+
+
+def test_spec_constructor_validates_like_the_marker() -> None:
+    with pytest.raises(SpecError, match=r"epochs='ten' must be an integer >= 1"):
+        Spec(epochs="ten")
+    with pytest.raises(SpecError, match=r"unknown series 'lrr'.*Did you mean: lr"):
+        Spec(record=["loss", "lrr"])
+    spec = Spec(record="lr", l1=1, optimizer="Adam(lr=0.1)")
+    assert spec.record == ("lr",) and spec.l1 == 1.0 and isinstance(spec.l1, float)
+    assert spec == Spec.from_kwargs({"record": ["lr"], "l1": 1.0, "optimizer": "Adam(lr=0.1)"})
