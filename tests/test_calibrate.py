@@ -119,3 +119,4 @@ def test_bad_ini_calibrate_is_a_usage_error(project: pytest.Pytester) -> None:
     result = project.runpytest("--optcheck")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ini optcheck_calibrate='eight' must be a whole number*"])
+

@@ -3,6 +3,8 @@ format, the failure text and the picture. Pure numpy, no runs."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,20 @@ def test_the_picture_draws_the_band_around_the_golden() -> None:
     labels = [text.get_text() for ax in figure.axes if ax.get_legend() for text in ax.get_legend().get_texts()]
     assert "4 x noise envelope (8 replicas)" in labels
     assert "calibrated golden" in figure._suptitle.get_text()
+
+
+@pytest.mark.parametrize("replica", [
+    traj([1.0, 0.8, float("nan"), float("nan"), float("nan"), float("nan")]),  # blew up
+    traj([1.0, 3.0, 5.0, 7.0, 9.0, 11.0]),  # finite, but as far off as the values themselves
+])
+def test_replicas_that_blow_up_refuse_the_golden(tmp_path, replica: Trajectory) -> None:
+    """As the seed's LBFGS does: 7 of 8 replicas leave the run from step 34 on."""
+    from pytest_optcheck.checks.golden_check import check_golden
+
+    path = tmp_path / "g.json"
+    outcome = check_golden(Golden(REF, {"seed": 0}), path, update=True, calibrate=2,
+                           replicate=lambda n: ([REF, replica], "stacked"))
+    assert outcome.status is Status.ERROR and not path.exists()
+    assert "calibrate=2: " in outcome.message and "unstable at the rounding level" in outcome.message
+    assert re.search(r"went NaN/inf where the run did not \(first at step 2\)|"
+                     r"loss's noise envelope is \d+ x its value on the median step", outcome.message)

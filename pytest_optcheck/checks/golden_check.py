@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..engine import messages
-from ..engine.calibration import Calibration, measure
+from ..engine.calibration import Calibration, instability, measure
 from ..engine.compare import compare
 from ..engine.outcome import Outcome, Status
 from ..engine.tolerance import ToleranceError, resolve_tolerances
@@ -62,7 +62,9 @@ def check_golden(
     text = read_text(path)
     if text is None:
         if update:
-            golden = _recorded(current, calibrate, replicate)
+            golden, unstable = _recorded(current, calibrate, replicate)
+            if unstable:
+                return Outcome(Status.ERROR, messages.unstable_text(unstable, shown), str(path), current=current)
             write_atomic(path, dumps(golden))
             return Outcome(Status.CREATED, f"optcheck: golden created at {shown}", str(path), current=golden,
                            notes=messages.calibration_notes(golden.calibration))
@@ -75,20 +77,24 @@ def check_golden(
     stale = calibrate and outcome.golden is not None and _replicas(outcome.golden) != calibrate
     if outcome.status is Status.ERROR or not update or (outcome.ok and not stale):
         return outcome
-    golden = _recorded(current, calibrate, replicate)
+    golden, unstable = _recorded(current, calibrate, replicate)
+    if unstable:
+        return outcome.with_status(Status.ERROR, messages.unstable_text(unstable, shown))
     write_atomic(path, dumps(golden))
     return dataclasses.replace(outcome, status=Status.UPDATED, current=golden,
                                notes=messages.calibration_notes(golden.calibration))
 
 
-def _recorded(current: Golden, calibrate: int, replicate: Replicate | None) -> Golden:
-    """The golden to write: ``current``, with its noise envelope when calibrating."""
+def _recorded(current: Golden, calibrate: int, replicate: Replicate | None) -> tuple[Golden, dict[str, Any] | None]:
+    """The golden to write: ``current``, with its noise envelope when calibrating; and the
+    facts of an unstable run (replicas that blew up), for which no golden is written."""
     if not calibrate:
-        return current
+        return current, None
     if replicate is None:
         raise ValueError("optcheck: calibrate > 0 needs a way to replicate the run (replicate=...)")
     runs, path = replicate(calibrate)
-    return dataclasses.replace(current, calibration=measure(current.trajectory, runs, path))
+    calibration = measure(current.trajectory, runs, path)
+    return dataclasses.replace(current, calibration=calibration), instability(current.trajectory, runs, calibration)
 
 
 def _replicas(golden: Golden) -> int:

@@ -93,6 +93,40 @@ def measure(reference: Trajectory, replicas: Sequence[Trajectory], path: str = "
     return Calibration(len(replicas), envelope, factor, window, path)
 
 
+#: Median envelope / |value| at or above which a run counts as unstable at the ulp level:
+#: on a typical step its rounding noise is as large as the value itself (measured: the
+#: chaotic MLP's median is 0.016; the seed's LBFGS, where 7 of 8 replicas blow up, 1e7).
+UNSTABLE_MEDIAN = 1.0
+
+
+def instability(reference: Trajectory, replicas: Sequence[Trajectory], calibration: Calibration) -> dict[str, Any] | None:
+    """Facts for the message when the replicas say the run is unstable (a calibrated golden
+    would then allow almost anything): replicas that went NaN/inf where the run did not,
+    and series whose median relative envelope reaches :data:`UNSTABLE_MEDIAN`. None if fine."""
+    diverged = []
+    for index, replica in enumerate(replicas):
+        for name in reference.names:
+            if name not in replica:
+                continue
+            ref, rep = as_2d(reference[name]), as_2d(replica[name])
+            n, k = min(ref.shape[0], rep.shape[0]), min(ref.shape[1], rep.shape[1])
+            bad = np.isfinite(ref[:n, :k]) & ~np.isfinite(rep[:n, :k])
+            if bad.any():
+                diverged.append((index, name, int(np.argmax(bad.any(axis=1)))))
+                break
+    wide = {}
+    for name, env in calibration.envelope.items():
+        ref = np.abs(as_2d(reference[name]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(ref > 0, as_2d(env) / ref, 0.0)
+        median = float(np.median(rel)) if rel.size else 0.0
+        if median >= UNSTABLE_MEDIAN:
+            wide[name] = median
+    if not diverged and not wide:
+        return None
+    return {"replicas": len(replicas), "diverged": diverged, "wide": wide}
+
+
 def _deviation(ref: np.ndarray, rep: np.ndarray) -> np.ndarray:
     """|rep - ref| over the reference's shape; equal values (NaN and same infinities
     included) count 0, a step one side lacks or cannot compare counts 0 (no evidence)."""

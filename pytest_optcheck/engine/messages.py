@@ -154,6 +154,21 @@ def not_repeatable_text(calibrate: int, source: str) -> str:
             f"builds the model, calls perturb(model) and returns the recorded trajectory, or set calibrate=0.")
 
 
+def unstable_text(facts: Mapping[str, Any], shown: str | None) -> str:
+    """The replicas of calibrate=N say the run is unstable at the rounding level."""
+    parts = []
+    if facts["diverged"]:
+        first = min(step for _, _, step in facts["diverged"])
+        parts.append(f"{len(facts['diverged'])} of {facts['replicas']} ulp-perturbed replicas went NaN/inf where "
+                     f"the run did not (first at step {first})")
+    for name, median in facts["wide"].items():
+        parts.append(f"{name}'s noise envelope is {median:.2g} x its value on the median step")
+    return (f"optcheck: calibrate={facts['replicas']}: {'; '.join(parts)}. The run is unstable at the rounding "
+            f"level: one ulp changes its outcome, so a calibrated golden would allow almost anything and no golden "
+            f"can tell noise from a change. Make the run stable (a smaller learning rate, more damping), or record "
+            f"it without calibrate. No golden was written" + (f" at {shown}." if shown else "."))
+
+
 def calibration_notes(calibration: Calibration | None, asked: int = 0) -> tuple[str, ...]:
     """What a check says about calibration in the report: how the golden's envelope was
     measured, or that the envelope asked for is not in the golden yet."""
