@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pytest_optcheck.engine.calibration import FACTOR, measure
+from pytest_optcheck.engine.calibration import FACTOR, instability, measure
 from pytest_optcheck.engine.compare import compare
 from pytest_optcheck.engine.trajectory import Trajectory
 from pytest_optcheck.golden.format import loads
@@ -105,8 +105,11 @@ def cross_cpu() -> None:
         runs, path = replicas(spec, 8)
         calibration = measure(current, runs, path)
         plain, cal = compare(golden.trajectory, current), compare(golden.trajectory, current, calibration=calibration)
+        unstable = instability(current, runs, calibration)
+        verdict = "REFUSED (unstable: " + json.dumps(unstable) + ")" if unstable else (
+            "passes" if cal.passed else "FAILS")
         print(f"  {name} ({path}): golden from {golden.environment.get('device_name')!r}, "
-              f"plain {'passes' if plain.passed else 'FAILS'}, calibrated {'passes' if cal.passed else 'FAILS'}")
+              f"plain {'passes' if plain.passed else 'FAILS'}, calibrated {verdict}")
         for s, c in zip(plain.series, cal.series):
             env = calibration.envelope[s.name]
             print(f"    {s.name:10s} plain {s.n_failed:4d} steps out (max rel {s.max_rel:.2g}); calibrated "
