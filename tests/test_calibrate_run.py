@@ -95,3 +95,19 @@ def test_chaotic_mlp_calibrated_golden_passes_noise_and_fails_lr_changes() -> No
         changed = train(spec.replace(optimizer=f"SGD(lr={lr}, momentum=0.9)"), threads=1)
         verdict = compare(reference, changed, calibration=calibration)
         assert not verdict.passed and verdict.series[0].n_failed > 100, lr
+
+
+def test_the_sensitivity_probe_judges_with_the_goldens_envelope() -> None:
+    """--optcheck-sensitivity asks whether *this* check would notice lr x1.01: a calibrated
+    check allows its envelope, so a (planted) envelope wider than the change makes it vacuous."""
+    from pytest_optcheck.checks.sensitivity import probe
+    from pytest_optcheck.engine.calibration import Calibration
+    from pytest_optcheck.engine.outcome import Outcome, Status
+    from pytest_optcheck.golden.format import Golden
+
+    spec = SMALL.replace(epochs=1)
+    run = train(spec)
+    plain = Golden(run)
+    wide = Golden(run, calibration=Calibration(8, {"loss": np.ones(len(run))}))
+    assert probe(spec, "cpu", run, Outcome(Status.PASSED, "", golden=plain)) is None
+    assert "stays within tolerance" in probe(spec, "cpu", run, Outcome(Status.PASSED, "", golden=wide))
