@@ -98,6 +98,8 @@ def draw_outcome(outcome: Outcome, title: str) -> Figure:
         axes[0].text(0.5, 0.5, "no trajectory was recorded", ha="center", va="center", transform=axes[0].transAxes)
         axes[0].set_axis_off()
     figure.suptitle(_title_text(outcome, title), color=STATUS_COLORS.get(outcome.status, "black"), fontsize=10)
+    if outcome.notes:  # a third title line: make room for it
+        figure.subplots_adjust(top=1 - 0.95 / figure.get_figheight())
     return figure
 
 
@@ -118,10 +120,14 @@ def _draw_noise_band(axis: Axes, name: str, golden: Trajectory, calibration: Cal
     values = as_2d(golden[name])
     n = min(values.shape[0], allowance.shape[0])
     steps = np.arange(n)
+    log = axis.get_yscale() == "log"
     for g in range(min(values.shape[1], allowance.shape[1])):
         label = (f"{format_number(calibration.factor)} x noise envelope ({calibration.replicas} replicas)"
                  if g == 0 else None)
-        axis.fill_between(steps, values[:n, g] - allowance[:n, g], values[:n, g] + allowance[:n, g],
+        low = values[:n, g] - allowance[:n, g]
+        if log:  # a band reaching below zero has no place on a log scale: open it downwards
+            low = np.where(low > 0, low, np.nanmin(values[:n, g][values[:n, g] > 0], initial=1.0) / 10)
+        axis.fill_between(steps, low, values[:n, g] + allowance[:n, g],
                           color="0.6", alpha=0.35, linewidth=0, label=label)
     axis.legend(fontsize=7, loc=LEGEND_LOC)
 
@@ -299,9 +305,8 @@ def _title_text(outcome: Outcome, title: str) -> str:
     elif outcome.status is Status.CONFIG_CHANGED:
         changed = _changed_keys(outcome)
         line += f" · configuration changed{changed}: numbers not compared"
-    if outcome.notes:  # how the check ran: a calibrated golden's replicas and their path
-        line += " · " + "; ".join(outcome.notes)
-    return f"{shorten(title, 110)}\n{shorten(line, 160)}"
+    notes = f"\n{shorten('; '.join(outcome.notes), 120)}" if outcome.notes else ""  # e.g. a calibrated golden
+    return f"{shorten(title, 110)}\n{line}{notes}"
 
 
 def _changed_keys(outcome: Outcome) -> str:
