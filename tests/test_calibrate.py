@@ -37,6 +37,8 @@ def test_calibrated_golden_holds_the_envelope_and_a_plain_one_does_not(project: 
     project.runpytest("--optcheck", "--optcheck-report=report").assert_outcomes(passed=1)  # a re-run checks
     notes = json.loads((project.path / "report/summary.json").read_text())["records"][0]["notes"]
     assert notes == ["calibrated golden: allows 4 x the noise envelope of 2 ulp-perturbed replicas, stacked"]
+    (project.path / GOLDEN).unlink()
+    assert record(project, ", calibrate=2") == data  # replicas from the seed: bit-identical re-recording
 
 
 def test_calibrated_failure_names_the_envelope_and_factor(project: pytest.Pytester) -> None:

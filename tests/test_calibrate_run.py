@@ -34,9 +34,23 @@ def test_perturbation_is_one_ulp_deterministic_and_leaves_the_global_rng_alone()
     assert not torch.equal(*flat)  # another replica, other signs
 
 
-def test_stacked_replicas_reproduce_sequential_ones() -> None:
-    stacked, path = replicas(SMALL, 3)
-    sequential, other = replicas(SMALL, 3, stacked=False)
+class Quad(torch.nn.Module):
+    """Not an MLP nor a Sequential: stacked through vmap(functional_call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(1, 6)
+        self.b = torch.nn.Linear(6, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.tanh(self.a(x)) * x)
+
+
+@pytest.mark.parametrize("spec", [SMALL, SMALL.replace(model=Quad, optimizer="Adam(lr=0.01)", l1=1e-3)],
+                         ids=["batched-matmuls", "vmap"])
+def test_stacked_replicas_reproduce_sequential_ones(spec: Spec) -> None:
+    stacked, path = replicas(spec, 3)
+    sequential, other = replicas(spec, 3, stacked=False)
     assert path == STACKED and other.startswith("sequential")
     for s, q in zip(stacked, sequential):
         assert s.names == q.names and np.array_equal(s.epoch, q.epoch) and np.array_equal(s.batch, q.batch)
@@ -51,6 +65,8 @@ def test_stacked_replicas_reproduce_sequential_ones() -> None:
     ({"clip_grad_norm": 1.0}, "clip_grad_norm"),
     ({"scheduler": "ReduceLROnPlateau(patience=1)"}, "ReduceLROnPlateau"),
     ({"record": ("loss", "grad_norm")}, "grad_norm"),
+    ({"model": lambda: torch.nn.Sequential(torch.nn.Linear(1, 4), torch.nn.Dropout(0.1), torch.nn.Linear(4, 1))},
+     "dropout"),
 ])
 def test_what_stacking_cannot_express_runs_sequentially(changes: dict, why: str) -> None:
     spec = SMALL.replace(epochs=1, **changes)

@@ -84,6 +84,8 @@ def why_not_stacked(spec: Spec, built: Built) -> str | None:
         return f"series {', '.join(others)} need each replica's own hooks"
     if any(True for _ in built.model.buffers()):
         return "the model has buffers"
+    if any("Dropout" in type(m).__name__ for m in built.model.modules()):
+        return "the model draws random numbers (dropout)"
     return None
 
 
@@ -96,7 +98,10 @@ def replicas(spec: Spec, n: int, device: str = "cpu", threads: int | None = None
         built = build(spec, device)
         reason = why_not_stacked(spec, built) if stacked is not False else "asked for"
         if reason is None:
-            return _stacked(spec, built, n), STACKED
+            try:
+                return _stacked(spec, built, n), STACKED
+            except Exception as exc:  # noqa: BLE001 - any model vmap cannot trace runs one replica at a time
+                reason = f"torch.func could not stack the model: {type(exc).__name__}"
         return [_one(spec, device, r) for r in range(n)], f"{SEQUENTIAL} ({reason})"
 
 
