@@ -50,9 +50,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, one intra-op thread, {args.replicas} replicas, "
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} intra-op thread(s), {args.replicas} replicas, "
           f"median of {args.rounds} interleaved rounds")
     for label, spec in PROBLEMS.items():
         calibrated(spec, 2)  # warm up (torch.func, the optimizer's first step)
