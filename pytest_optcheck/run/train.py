@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -53,7 +53,12 @@ def intra_op_threads(threads: int | None) -> Iterator[None]:
 
 
 def _l1_penalty(model: torch.nn.Module) -> torch.Tensor:
-    return sum(p.abs().sum() for p in model.parameters())  # type: ignore[return-value]
+    return l1_penalty(model.parameters())
+
+
+def l1_penalty(params: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of absolute parameter values (the ``l1`` key's penalty, before its factor)."""
+    return sum(p.abs().sum() for p in params)  # type: ignore[return-value]
 
 
 def train(spec: Spec, device: str = "cpu", built: Built | None = None, threads: int | None = None) -> Trajectory:
@@ -66,33 +71,55 @@ def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
     built = built or build(spec, device)
     model, optimizer, scheduler = built.model, built.optimizer, built.scheduler
     inputs, targets = built.problem.inputs, built.problem.targets
-    n = inputs.shape[0]
-    shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
     conv = conventions.detect(optimizer, scheduler)
     model.train()
     conventions.prepare(conv, optimizer)
-    num_updates = 0
     with Recorder(optimizer, scheduler, model, record=spec.record) as rec:
-        for epoch in range(spec.epochs):
+
+        def step(index: torch.Tensor, where: str) -> float:
+            closure = _closure(built, inputs[index], targets[index], spec)
+            loss = conventions.optimizer_step(conv, optimizer, closure, model.parameters(), f"at {where}",
+                                              spec.create_graph)
+            value = float(loss.detach().item())
+            rec.log(loss=value)
+            return value
+
+        def start_epoch(epoch: int) -> None:
             rec.epoch = epoch
-            order = torch.randperm(n, generator=shuffle).to(inputs.device)
-            epoch_losses: list[float] = []
-            for batch, start in enumerate(range(0, n, spec.batch_size)):
-                index = order[start : start + spec.batch_size]
-                closure = _closure(built, inputs[index], targets[index], spec)
-                where = f"step {batch} of epoch {epoch}"
-                loss = conventions.optimizer_step(conv, optimizer, closure, model.parameters(), f"at {where}",
-                                                  spec.create_graph)
-                value = float(loss.detach().item())
-                rec.log(loss=value)
-                epoch_losses.append(value)
-                num_updates += 1
-                conventions.after_step(conv, scheduler, spec.interval, num_updates, value, where)
-            mean = math.fsum(epoch_losses) / len(epoch_losses)
-            conventions.end_of_epoch(conv, scheduler, spec.interval, epoch, mean)
+
+        run_epochs(spec, inputs.shape[0], inputs.device, step, scheduler, start_epoch, conv)
     trajectory = rec.trajectory
     trajectory.meta.update(kind="train", device=str(built.device))
     return trajectory
+
+
+def run_epochs(
+    spec: Spec,
+    n: int,
+    device: torch.device,
+    step: Callable[[torch.Tensor, str], float],
+    scheduler: Any,
+    start_epoch: Callable[[int], None],
+    conv: conventions.Conventions,
+) -> None:
+    """The reference loop's schedule, shared with the stacked replicas of calibration: the
+    batch order (from a generator seeded by the spec), ``step(index, where)`` per batch
+    (returning the loss a plateau scheduler would see), and the scheduler driven by its
+    calling convention (:mod:`.conventions`) after every step and at every epoch's end."""
+    shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
+    num_updates = 0
+    for epoch in range(spec.epochs):
+        start_epoch(epoch)
+        order = torch.randperm(n, generator=shuffle).to(device)
+        epoch_losses: list[float] = []
+        for batch, start in enumerate(range(0, n, spec.batch_size)):
+            where = f"step {batch} of epoch {epoch}"
+            value = step(order[start : start + spec.batch_size], where)
+            epoch_losses.append(value)
+            num_updates += 1
+            conventions.after_step(conv, scheduler, spec.interval, num_updates, value, where)
+        mean = math.fsum(epoch_losses) / len(epoch_losses)
+        conventions.end_of_epoch(conv, scheduler, spec.interval, epoch, mean)
 
 
 def _closure(built: Built, x: torch.Tensor, y: torch.Tensor, spec: Spec) -> Callable[[], torch.Tensor]:
