@@ -78,7 +78,7 @@ def why_not_stacked(spec: Spec, built: Built) -> str | None:
         return "the optimizer has several param groups"
     if conventions.detect(optimizer, built.scheduler).schedule is not conventions.Schedule.TORCH \
             and built.scheduler is not None:
-        return "a plateau or timm-style scheduler would see one metric for all replicas"
+        return "a ReduceLROnPlateau or timm-style scheduler would see one metric for all replicas"
     if spec.clip_grad_norm is not None:
         return "clip_grad_norm would take one norm across replicas"
     others = [s for s in spec.record if s not in STACKED_SERIES]
