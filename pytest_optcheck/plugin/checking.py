@@ -24,6 +24,7 @@ from .gating import spec_for
 from .options import Settings
 
 if TYPE_CHECKING:
+    from ..checks.golden_check import Replicate
     from ..engine.outcome import Outcome
     from ..engine.trajectory import Trajectory
     from ..handle import OptcheckHandle
@@ -99,8 +100,10 @@ class TestChecks:
         index, self.unnamed = self.unnamed, self.unnamed + 1
         return None if index == 0 else str(index)
 
-    def check(self, current: Trajectory, name: str | None, layer: dict[str, Any], declarative: bool) -> Outcome:
-        """Check ``current`` against this test's golden called ``name``."""
+    def check(self, current: Trajectory, name: str | None, layer: dict[str, Any], declarative: bool,
+              calibrate: int | None = None, replicate: Replicate | None = None) -> Outcome:
+        """Check ``current`` against this test's golden called ``name``; ``replicate`` (None for
+        a recorded trajectory) re-runs it from perturbed starts when a golden is calibrated."""
         from ..checks.golden_check import check_golden
         from ..golden.environment import environment
         from ..golden.format import Golden
@@ -113,7 +116,7 @@ class TestChecks:
             raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
         spec = self.spec if (self.marked or declarative) else None
         golden = Golden(current, spec.canonical() if spec is not None else None,
-                        environment(self.device, self.spec.dtype), item.nodeid, name)
+                        environment(self.device, self.spec.dtype, self.libraries()), item.nodeid, name)
         marker_layer = dict(self.spec.tolerance or {}) if spec is not None else {}
         outcome = check_golden(
             golden, path,
@@ -122,6 +125,8 @@ class TestChecks:
             update_command=self.update_command(),
             picture=self.picture(name),
             layout=self.layout,
+            calibrate=self.replicas_asked(calibrate, replicate is not None),
+            replicate=replicate,
         )
         self.outcomes.append((name, outcome))
         if declarative and settings.sensitivity and outcome.passed:
@@ -131,6 +136,30 @@ class TestChecks:
             if vacuous:
                 self.vacuous.append({"nodeid": item.nodeid, "name": name, "detail": vacuous})
         return outcome
+
+    def libraries(self) -> list[str]:
+        """The third-party modules the spec's optimizer, scheduler and model come from."""
+        from ..run.catalog import library_modules
+
+        return library_modules(self.spec)
+
+    def replicas_asked(self, calibrate: int | None, repeatable: bool) -> int:
+        """``calibrate`` of check() wins over the marker's, the marker's over the ini's. The
+        ini's applies to the checks that can be re-run; asking check() or the marker to
+        calibrate a recorded trajectory is an error that says what to do instead."""
+        from ..run.spec import Spec
+
+        if calibrate is not None:
+            n, source = Spec(calibrate=calibrate).calibrate, "check()"
+        elif self.spec.calibrate is not None:
+            n, source = self.spec.calibrate, "the marker"
+        else:
+            return self.settings.calibrate if repeatable else 0
+        if n and not repeatable:
+            from ..engine.messages import not_repeatable_text
+
+            raise OptcheckError(not_repeatable_text(n, source))
+        return n or 0
 
     def update_command(self) -> str:
         command = f"pytest --optcheck --snapshot-update {shlex.quote(self.item.nodeid)}"

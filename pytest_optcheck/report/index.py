@@ -136,6 +136,8 @@ def _test_cell(record: Mapping[str, Any]) -> str:
     text = f'<span class="test">{_e(record.get("nodeid") or "")}</span>'
     if record.get("name"):
         text += f' <span class="name">[{_e(record["name"])}]</span>'
+    for note in record.get("notes") or ():  # how the check ran (a calibrated golden's replicas...)
+        text += f'<br><span class="name">{_e(note)}</span>'
     return text
 
 
@@ -179,7 +181,7 @@ def _vacuous_section(vacuous: Sequence[Mapping[str, Any]]) -> str:
         for v in vacuous
     )
     return (
-        "<h2>Vacuous checks</h2><p>These checks would NOT notice a 1% learning-rate change: "
+        "<h2>Vacuous checks</h2><p>These checks would NOT notice a 1% larger step (every update x1.01): "
         f"their tolerance is too loose to catch a regression.</p><ul>{items}</ul>"
     )
 

@@ -160,6 +160,8 @@ def _host_values(values: Sequence[Any]) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float64)
     by_device: dict[torch.device, tuple[list[int], list[torch.Tensor]]] = {}
     for i, value in enumerate(values):
+        if isinstance(value, HostFloat) and value._value is None and not value._mean:
+            value = value._values  # still on its device: joins the one transfer
         if isinstance(value, torch.Tensor):
             slots, tensors = by_device.setdefault(value.device, ([], []))
             slots.append(i)

@@ -3,8 +3,10 @@
 The loop is the seed's: shuffle (from a generator seeded by the spec, never the global
 RNG), forward, loss (+ ``l1`` times the sum of absolute parameter values), zero_grad,
 backward, optional gradient clipping, step; LBFGS through a closure; the scheduler
-stepped per ``interval``. It records through the same :class:`~.record.Recorder` users
-put around their own loops.
+stepped per ``interval``. Other libraries' calling conventions (closures, train/eval
+modes, timm-style schedulers) are detected and followed by :mod:`.conventions`, through
+which every call into user or library code goes. It records through the same
+:class:`~.record.Recorder` users put around their own loops.
 
 What a step records as ``loss``: the objective evaluated *before* the update (data
 loss plus the L1 penalty) — for LBFGS the first closure evaluation of the step, which
@@ -15,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
 
 from ..engine.trajectory import Trajectory
+from . import conventions
 from .build import Built, build
 from .record import HostFloat, Recorder, group_lrs, group_momenta
 from .spec import Spec
@@ -48,21 +51,13 @@ def intra_op_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def is_plateau(scheduler: Any) -> bool:
-    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-
-
-def _step_scheduler(scheduler: Any, metric: float) -> None:
-    if scheduler is None:
-        return
-    if is_plateau(scheduler):
-        scheduler.step(metric)
-    else:
-        scheduler.step()
-
-
 def _l1_penalty(model: torch.nn.Module) -> torch.Tensor:
-    return sum(p.abs().sum() for p in model.parameters())  # type: ignore[return-value]
+    return l1_penalty(model.parameters())
+
+
+def l1_penalty(params: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of absolute parameter values (the ``l1`` key's penalty, before its factor)."""
+    return sum(p.abs().sum() for p in params)  # type: ignore[return-value]
 
 
 def train(spec: Spec, device: str = "cpu", built: Built | None = None, threads: int | None = None) -> Trajectory:
@@ -75,36 +70,58 @@ def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
     built = built or build(spec, device)
     model, optimizer, scheduler = built.model, built.optimizer, built.scheduler
     inputs, targets = built.problem.inputs, built.problem.targets
-    n = inputs.shape[0]
-    shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
-    lbfgs = isinstance(optimizer, torch.optim.LBFGS)
+    conv = conventions.detect(optimizer, scheduler)
     model.train()
+    conventions.prepare(conv, optimizer)
     with Recorder(optimizer, scheduler, model, record=spec.record) as rec:
-        for epoch in range(spec.epochs):
+
+        def step(index: torch.Tensor, where: str) -> HostFloat:
+            closure = _closure(built, inputs[index], targets[index], spec)
+            loss = conventions.optimizer_step(conv, optimizer, closure, model.parameters(), f"at {where}",
+                                              spec.create_graph)
+            # The loss stays a tensor: only a scheduler that reads it (ReduceLROnPlateau,
+            # through float()) brings it to the host, so the loop does not synchronise.
+            loss = loss.detach()
+            rec.log(loss=loss)
+            return HostFloat(loss)
+
+        def start_epoch(epoch: int) -> None:
             rec.epoch = epoch
-            order = torch.randperm(n, generator=shuffle).to(inputs.device)
-            epoch_losses: list[torch.Tensor] = []
-            for start in range(0, n, spec.batch_size):
-                index = order[start : start + spec.batch_size]
-                closure = _closure(built, inputs[index], targets[index], spec)
-                if lbfgs:
-                    loss = optimizer.step(closure)
-                else:
-                    loss = closure()
-                    optimizer.step()
-                # The loss stays a tensor: only a scheduler that reads it (ReduceLROnPlateau,
-                # through float()) brings it to the host, so the loop does not synchronise.
-                loss = loss.detach()
-                rec.log(loss=loss)
-                epoch_losses.append(loss)
-                if spec.interval == "step":
-                    _step_scheduler(scheduler, HostFloat(loss))
-            if spec.interval == "epoch":
-                mean = HostFloat.mean(epoch_losses)  # math.fsum(losses) / len(losses), one transfer
-                _step_scheduler(scheduler, mean)
+
+        run_epochs(spec, inputs.shape[0], inputs.device, step, scheduler, start_epoch, conv)
     trajectory = rec.trajectory
     trajectory.meta.update(kind="train", device=str(built.device))
     return trajectory
+
+
+def run_epochs(
+    spec: Spec,
+    n: int,
+    device: torch.device,
+    step: Callable[[torch.Tensor, str], float | HostFloat],
+    scheduler: Any,
+    start_epoch: Callable[[int], None],
+    conv: conventions.Conventions,
+) -> None:
+    """The reference loop's schedule, shared with the stacked replicas of calibration: the
+    batch order (from a generator seeded by the spec), ``step(index, where)`` per batch
+    (returning the loss a plateau scheduler would see: a float, or a :class:`~.record.HostFloat`
+    that stays on the device until a scheduler reads it), and the scheduler driven by its
+    calling convention (:mod:`.conventions`) after every step and at every epoch's end."""
+    shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
+    num_updates = 0
+    for epoch in range(spec.epochs):
+        start_epoch(epoch)
+        order = torch.randperm(n, generator=shuffle).to(device)
+        epoch_losses: list[float | HostFloat] = []
+        for batch, start in enumerate(range(0, n, spec.batch_size)):
+            where = f"step {batch} of epoch {epoch}"
+            value = step(order[start : start + spec.batch_size], where)
+            epoch_losses.append(value)
+            num_updates += 1
+            conventions.after_step(conv, scheduler, spec.interval, num_updates, value, where)
+        mean = HostFloat.mean(epoch_losses)  # math.fsum(losses) / len(losses), one transfer
+        conventions.end_of_epoch(conv, scheduler, spec.interval, epoch, mean)
 
 
 def _closure(built: Built, x: torch.Tensor, y: torch.Tensor, spec: Spec) -> Callable[[], torch.Tensor]:
@@ -115,7 +132,14 @@ def _closure(built: Built, x: torch.Tensor, y: torch.Tensor, spec: Spec) -> Call
         loss = loss_fn(model(x), y)
         if spec.l1:
             loss = loss + spec.l1 * _l1_penalty(model)
-        loss.backward()
+        if spec.create_graph:
+            with warnings.catch_warnings():
+                # Declared by the user for Hessian-based optimizers; the cycle it warns of is
+                # broken by zero_grad(set_to_none=True) on the next step.
+                warnings.filterwarnings("ignore", message=".*create_graph=True.*reference cycle.*")
+                loss.backward(create_graph=True)
+        else:
+            loss.backward()
         if spec.clip_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), spec.clip_grad_norm)
         return loss
@@ -140,6 +164,7 @@ def lr_schedule(
         raise ValueError(f"lr_schedule(steps={steps!r}): steps must be >= 1")
     built = built or build(spec, device)
     optimizer, scheduler = built.optimizer, built.scheduler
+    conv = conventions.detect(optimizer, scheduler)
     lrs, momenta = [], []
     with warnings.catch_warnings():
         # Stepping a scheduler with no optimizer.step() is the point here.
@@ -148,7 +173,7 @@ def lr_schedule(
             lrs.append(group_lrs(optimizer))
             momenta.append(group_momenta(optimizer))
             metric = 0.0 if metrics is None else (metrics(e) if callable(metrics) else metrics[e])
-            _step_scheduler(scheduler, float(metric))
+            conventions.schedule_step(conv, scheduler, spec.interval, e, float(metric))
     series: dict[str, Any] = {"lr": lrs}
     if "momentum" in spec.record:
         series["momentum"] = momenta
