@@ -9,11 +9,16 @@ put around their own loops.
 What a step records as ``loss``: the objective evaluated *before* the update (data
 loss plus the L1 penalty) — for LBFGS the first closure evaluation of the step, which
 is what ``LBFGS.step`` returns, so every optimizer's ``loss[i]`` means the same thing.
+
+The loop can stop after a given step and start again from a :class:`LoopState` (where
+it stood, and the batch order's generator): the resume check saves that with the model,
+optimizer and scheduler, and continues in fresh objects — the same loop, not a copy.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -66,27 +71,73 @@ def _l1_penalty(model: torch.nn.Module) -> torch.Tensor:
     return sum(p.abs().sum() for p in model.parameters())  # type: ignore[return-value]
 
 
-def train(spec: Spec, device: str = "cpu", built: Built | None = None, threads: int | None = None) -> Trajectory:
-    """Run the reference loop for ``spec`` and return the recorded Trajectory."""
+@dataclasses.dataclass(frozen=True)
+class LoopState:
+    """Where the reference loop stands between two steps: what a checkpoint must hold
+    besides the model, optimizer and scheduler.
+
+    ``shuffle`` is the batch-order generator's state at the start of ``epoch``, so a resumed
+    loop draws the same order and skips the ``batch`` batches already taken;
+    ``epoch_losses`` are those batches' losses (an epoch-interval scheduler steps on their
+    mean). ``state_dict()`` holds tensors, numbers and lists only (``weights_only`` loads it).
+    """
+
+    epoch: int
+    batch: int
+    shuffle: torch.Tensor
+    epoch_losses: tuple[float, ...] = ()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "batch": self.batch, "shuffle": self.shuffle,
+                "epoch_losses": list(self.epoch_losses)}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> LoopState:
+        return cls(int(state["epoch"]), int(state["batch"]), state["shuffle"], tuple(state["epoch_losses"]))
+
+
+def train(spec: Spec, device: str = "cpu", built: Built | None = None, threads: int | None = None,
+          *, start: LoopState | None = None) -> Trajectory:
+    """Run the reference loop for ``spec`` and return the recorded Trajectory.
+
+    With ``start`` (and ``built`` holding the loaded objects) the loop continues from there;
+    the trajectory then holds the remaining steps only."""
     with intra_op_threads(threads):
-        return _train(spec, device, built)
+        return _train(spec, device, built, start, None)[0]
 
 
-def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
+def train_until(spec: Spec, stop: int, device: str = "cpu", built: Built | None = None,
+                threads: int | None = None) -> tuple[Trajectory, LoopState]:
+    """Run the reference loop for its first ``stop`` steps; also return where it stopped."""
+    with intra_op_threads(threads):
+        trajectory, state = _train(spec, device, built, None, stop)
+    if state is None:
+        raise ValueError(f"train_until(stop={stop!r}): the run has only {len(trajectory)} steps")
+    return trajectory, state
+
+
+def _train(spec: Spec, device: str, built: Built | None, start: LoopState | None,
+           stop: int | None) -> tuple[Trajectory, LoopState | None]:
     built = built or build(spec, device)
     model, optimizer, scheduler = built.model, built.optimizer, built.scheduler
     inputs, targets = built.problem.inputs, built.problem.targets
     n = inputs.shape[0]
     shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
+    if start is not None:
+        shuffle.set_state(start.shuffle)
     lbfgs = isinstance(optimizer, torch.optim.LBFGS)
+    stopped: LoopState | None = None
     model.train()
     with Recorder(optimizer, scheduler, model, record=spec.record) as rec:
-        for epoch in range(spec.epochs):
+        for epoch in range(start.epoch if start else 0, spec.epochs):
             rec.epoch = epoch
+            resuming = start is not None and epoch == start.epoch
+            epoch_start = shuffle.get_state()
             order = torch.randperm(n, generator=shuffle).to(inputs.device)
-            epoch_losses: list[float] = []
-            for start in range(0, n, spec.batch_size):
-                index = order[start : start + spec.batch_size]
+            epoch_losses: list[float] = list(start.epoch_losses) if resuming and start else []
+            first = start.batch if resuming and start else 0
+            for batch, begin in enumerate(range(first * spec.batch_size, n, spec.batch_size), start=first):
+                index = order[begin : begin + spec.batch_size]
                 closure = _closure(built, inputs[index], targets[index], spec)
                 if lbfgs:
                     loss = optimizer.step(closure)
@@ -98,12 +149,20 @@ def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
                 epoch_losses.append(value)
                 if spec.interval == "step":
                     _step_scheduler(scheduler, value)
+                if rec.steps == stop and begin + spec.batch_size < n:
+                    stopped = LoopState(epoch, batch + 1, epoch_start, tuple(epoch_losses))
+                    break
+            if stopped is not None:
+                break
             if spec.interval == "epoch":
                 mean = math.fsum(epoch_losses) / len(epoch_losses)
                 _step_scheduler(scheduler, mean)
+            if rec.steps == stop:
+                stopped = LoopState(epoch + 1, 0, shuffle.get_state())
+                break
     trajectory = rec.trajectory
     trajectory.meta.update(kind="train", device=str(built.device))
-    return trajectory
+    return trajectory, stopped
 
 
 def _closure(built: Built, x: torch.Tensor, y: torch.Tensor, spec: Spec) -> Callable[[], torch.Tensor]:
