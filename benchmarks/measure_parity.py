@@ -1,6 +1,8 @@
 """Measure what the parity check's default tolerance must separate.
 
-Run: ``python benchmarks/measure_parity.py`` (about a minute on 2 CPU cores, one thread).
+Run: ``python benchmarks/measure_parity.py`` (about a minute on 2 CPU cores, one thread);
+``--distributed``: the seed's optimizers, one process against DDP over 2 and 4 processes;
+``--atol X``: the atol at which the needed rtol is computed (default 1e-7).
 
 For every torch optimizer with a ``foreach`` or ``fused`` keyword, on the seed problem
 (``quadratic``, ``mlp(1, 10, 1)``, 12 epochs of batch 32 = 384 steps), it records the
@@ -30,7 +32,7 @@ from pytest_optcheck.run.implementations import implementation_variants
 from pytest_optcheck.run.spec import Spec
 from pytest_optcheck.run.states import record_run
 
-ATOL = 1e-7
+ATOL = float(sys.argv[sys.argv.index("--atol") + 1]) if "--atol" in sys.argv else 1e-7
 
 CASES = {
     **{name: f"{name}(lr=0.01)" for name in torch_optimizers() if name not in ("LBFGS", "Muon", "SparseAdam")},
@@ -71,8 +73,38 @@ def measure(a: Run, b: Run) -> dict[str, tuple[float, float, float]]:
     return {k: tuple(v) for k, v in out.items()}  # type: ignore[misc]
 
 
+SEED = {
+    "SGD": "SGD(lr=0.01)", "Momentum": "SGD(lr=0.01, momentum=0.9)", "Adagrad": "Adagrad(lr=0.01)",
+    "Adadelta": "Adadelta(lr=0.01)", "RMSprop": "RMSprop(lr=0.01, alpha=0.9)",
+    "Adam": "Adam(lr=0.01, betas=(0.9, 0.99))", "Adamax": "Adamax(lr=0.01, betas=(0.9, 0.99))",
+    "AdamW": "AdamW(lr=0.01, betas=(0.9, 0.99))",
+}
+
+
+def distributed(world_size: int) -> None:
+    """The seed's optimizers (LBFGS aside), one process against DDP over ``world_size``."""
+    from pytest_optcheck.run.distributed import distributed_runs
+
+    worst = {k: 0.0 for k in ("loss", "params", "state")}
+    for label, optimizer in SEED.items():
+        spec = Spec(optimizer=optimizer, batch_size=32 if world_size != 3 else 30)
+        single = record_run(spec, threads=1)
+        ranks = distributed_runs(spec, world_size)
+        row = measure(single, ranks[0])
+        across = measure(ranks[0], ranks[-1])
+        cells = "  ".join(f"{k} {v[0]:.2g}/{v[1]:.2g}/{v[2]:.2g}" for k, v in row.items())
+        print(f"{label:10s} DDP x{world_size}  {cells}   across ranks: {max(v[0] for v in across.values()):.2g}")
+        for k, v in row.items():
+            worst[k] = max(worst[k], v[2])
+    print("worst rtol needed (must pass):", {k: f"{v:.2g}" for k, v in worst.items()})
+
+
 def main() -> None:
     torch.set_num_threads(1)
+    if "--distributed" in sys.argv:
+        for world_size in (2, 4):
+            distributed(world_size)
+        return
     print(f"rtol needed at atol={ATOL:g}; columns: max abs / max rel / rtol needed")
     worst_pass = {k: 0.0 for k in ("loss", "params", "state")}
     least_fail = {k: math.inf for k in ("loss", "params", "state")}

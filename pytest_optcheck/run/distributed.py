@@ -9,7 +9,7 @@ spawned, meet at a free port on 127.0.0.1, and each runs the *reference loop its
   first rows);
 * the loss computes this rank's loss on its shard — DDP then averages the gradients —
   and *reports* the loss of the whole global batch: each rank's loss weighted by its
-  shard's size, summed over ranks (``all_reduce``). So the recorded loss, and the metric
+  shard's size, summed over ranks in rank order (``all_gather``). So the recorded loss, and the metric
   a ReduceLROnPlateau steps on, is the one-process loss whenever the loss is a mean over
   the batch, and every rank steps its scheduler on the same number.
 
@@ -75,10 +75,13 @@ class ShardLoss:
         shard = target.tensor_split(self.world_size)[self.rank]
         local = self.loss_fn(pred, shard)
         with torch.no_grad():
-            total = local.detach() * shard.shape[0]
-            dist.all_reduce(total)
-            combined = total / target.shape[0]
-        return local + (combined - local.detach())
+            # Gathered and summed in rank order, not all_reduce'd: a reduction may add in
+            # another order on each rank, and the ranks must step their schedulers on one number.
+            totals = [torch.empty_like(local) for _ in range(self.world_size)]
+            dist.all_gather(totals, local.detach() * shard.shape[0])
+            combined = torch.stack(totals).sum() / target.shape[0]
+        # Value exactly ``combined`` (``local - local`` is exactly 0), gradient this rank's.
+        return combined + (local - local.detach())
 
 
 def check_world(spec: Spec, world_size: Any, backend: str, device: str) -> None:
@@ -214,10 +217,11 @@ def _failure_text(failed: list[int], codes: list[int | None], out: Path) -> str:
 
 def _stop(processes: list[Any]) -> None:
     """Terminate, then kill, every process still running; reap them all."""
-    for process in processes:
+    started = [p for p in processes if p.pid is not None]
+    for process in started:
         if process.is_alive():
             process.terminate()
-    for process in processes:
+    for process in started:
         process.join(5)
         if process.is_alive():
             process.kill()
@@ -287,5 +291,5 @@ def _user_traceback(exc: BaseException) -> str:
     if isinstance(exc, OptcheckError):
         return str(exc)
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE)]
-    text = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(exc), exc))
-    return text
+    return ("Traceback (most recent call last; optcheck's frames left out):\n"
+            + "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(exc), exc)))
