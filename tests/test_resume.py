@@ -163,3 +163,9 @@ def test_the_checkpoint_goes_through_torch_load_weights_only() -> None:
     from pytest_optcheck.run import checkpoint
 
     assert "weights_only=True" in inspect.getsource(checkpoint.load_checkpoint)
+
+
+def test_the_checks_leave_the_global_rng_alone() -> None:
+    before = torch.get_rng_state()
+    check_resume(Spec(**SMALL, optimizer="Adam(lr=0.01)"), at=AT)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..engine.differential import Run
+from ..engine.trajectory import Trajectory
 from .build import Built, build
 from .spec import Spec
 from .states import StepStates
@@ -101,17 +102,14 @@ def load_checkpoint(data: bytes, built: Built) -> LoopState:
     return LoopState.from_state_dict(state["loop"])
 
 
-def _concatenate(first: Any, second: Any) -> Any:
-    """The two parts as one trajectory (positions renumbered as in one run: the recorder of
-    the second part counts its batches from the resume point)."""
-    from ..engine.trajectory import Trajectory
-
+def _concatenate(first: Trajectory, second: Trajectory) -> Trajectory:
+    """The two parts as one trajectory. Positions are renumbered as in one run: the
+    recorder of the second part counts its batches from the resume point."""
     series = {n: [*first[n], *second[n]] for n in first.names}
     epochs = [*first.epoch, *second.epoch]
     batches = list(first.batch)
-    for i, epoch in enumerate(second.epoch):
-        previous = epochs[len(first) + i - 1] if len(first) + i else -1
-        batches.append(batches[-1] + 1 if previous == epoch and batches else 0)
+    for i in range(len(first), len(epochs)):
+        batches.append(batches[-1] + 1 if epochs[i] == epochs[i - 1] else 0)
     return Trajectory(series, epochs, batches, meta=first.meta)
 
 
