@@ -37,13 +37,21 @@ def test_weight_decay_lowers_the_parameter_norm(optcheck):
 # is L2 regularisation"), at the same strength, 2 * l1 as d/dw (l1 |w|) vs (wd / 2) w².
 SPARSE = {"problem": "sparse_linear", "epochs": 1000, "batch_size": 64, "record": ["loss", "lr", "param_norm", "sparsity"]}
 L1 = {"optimizer": "SGD(lr=0.005, momentum=0.9)", "l1": 0.05}
+#: Subgradient steps keep the pruned weights flipping sign within lr*l1 of zero, so the L1 run
+#: turns chaotic late: across two CPU models it moved by up to 6.8e-4 (loss) and 2.2e-4
+#: (param_norm) relative, while a 1% LR change moves them by 1.1e-2 and 7.5e-3; the fraction
+#: of zeroed weights jumps by whole weights (0.07) step to step, so it is compared as the mean
+#: of the last 100 steps (noise 0.005; a broken L1 would drop it from 0.88 to near 0).
+#: docs/tolerances.md, "Across CPU models".
+L1_TOLERANCE = {"loss": "rtol=1e-3", "param_norm": "rtol=1e-3", "sparsity": "mode=final, last=100, atol=0.02"}
 L2 = {"optimizer": "SGD(lr=0.005, momentum=0.9, weight_decay=0.1)"}
 
 
 @pytest.mark.optcheck(**SPARSE)
 @pytest.mark.parametrize(
     "label",
-    [pytest.param("l1", marks=pytest.mark.optcheck(**L1)), pytest.param("l2", marks=pytest.mark.optcheck(**L2))],
+    [pytest.param("l1", marks=pytest.mark.optcheck(**L1, tolerance=L1_TOLERANCE)),
+     pytest.param("l2", marks=pytest.mark.optcheck(**L2))],
 )
 def test_l1_l2_trajectory(optcheck, label):
     optcheck.check()

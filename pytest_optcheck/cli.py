@@ -189,6 +189,7 @@ def describe(path: str, golden: Golden) -> list[str]:
         env = golden.environment
         lines.append(f"environment: {messages.describe_environment(env)}")
         extra = [f"{k} {env[k]}" for k in ("numpy", "python", "platform") if env.get(k)]
+        extra += [f"{name} {version}" for name, version in (env.get("libraries") or {}).items()]
         if extra:
             lines.append(f"             {', '.join(extra)}")
     epochs = len(np.unique(traj.epoch)) if len(traj) else 0

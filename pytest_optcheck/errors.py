@@ -30,3 +30,8 @@ def suggest(value: str, choices: Iterable[str], n: int = 3) -> str:
         lowered = {c.lower(): c for c in names}
         close = [lowered[c] for c in difflib.get_close_matches(value.lower(), list(lowered), n=n)]
     return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+class RunError(OptcheckError):
+    """An exception from the user's or a library's code during a run, with the call of the
+    loop that raised it; the original is the ``__cause__`` (its frames are shown)."""

@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pytest_optcheck.engine import messages
+from pytest_optcheck.engine.trajectory import Trajectory
+from pytest_optcheck.errors import GoldenFileError
 from pytest_optcheck.golden import environment as env_module
 from pytest_optcheck.golden import layout as layouts
-from pytest_optcheck.errors import GoldenFileError
 from pytest_optcheck.golden.files import write_atomic
 from pytest_optcheck.golden.format import Golden, dumps, loads, spec_changes
 from pytest_optcheck.golden.format import read_golden as read
 from pytest_optcheck.golden.layout import GoldenLayout, device_of, safe_filename
-from pytest_optcheck.engine.trajectory import Trajectory
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = {"optimizer": "Adam(lr=0.01)", "epochs": 2, "record": ["loss", "lr"], "scheduler": None}
@@ -282,3 +283,17 @@ def test_environment_of_this_machine_has_every_key() -> None:
 def test_gitattributes_keeps_goldens_lf() -> None:
     lines = (REPO / ".gitattributes").read_text(encoding="utf-8").splitlines()
     assert "golden/** text eol=lf" in lines
+
+
+def test_goldens_get_the_mode_any_new_file_gets(tmp_path: Path) -> None:
+    """Not mkstemp's private 0600: goldens are shared data, readable like any file there."""
+    old = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "g.json", "{}\n")
+        write_atomic(tmp_path / "p.png", lambda tmp: Path(tmp).write_bytes(b"png"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "g.json").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o640
+    write_atomic(tmp_path / "h.json", "{}\n")
+    assert stat.S_IMODE((tmp_path / "h.json").stat().st_mode) == 0o666 & ~old

@@ -212,8 +212,39 @@ def test_bad_marker_input_fails_cleanly(project: pytest.Pytester, marker: str, e
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1, result.stdout.str()
     result.stdout.fnmatch_lines([expected])
-    # No traceback through the plugin's internals.
-    assert "pytest_optcheck/" not in result.stdout.str()
+    # No traceback through the plugin's internals, and the message once, not chained twice.
+    text = result.stdout.str()
+    assert "pytest_optcheck/" not in text
+    assert "During handling of the above exception" not in text
+    body = text.split("collected 1 item", 1)[1]
+    assert sum(line.startswith("optcheck: ") for line in body.splitlines()) == 1, text
+
+
+def test_markers_only_on_pytest_param_get_device_ids(project: pytest.Pytester) -> None:
+    """A test whose only optcheck markers sit on its pytest.param values is still an
+    optcheck test: it runs once per device, with [..-cpu] / [..-cuda] ids."""
+    project.makepyfile(
+        test_params="""
+        import pytest
+
+        @pytest.mark.parametrize("label", [
+            pytest.param("sgd", marks=pytest.mark.optcheck(optimizer="SGD(lr=0.1)")),
+            pytest.param("ada", marks=pytest.mark.optcheck(optimizer="Adam(lr=0.1)")),
+        ])
+        def test_opt(optcheck, label):
+            pass
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_fixture_only(optcheck, n):
+            pass
+        """
+    )
+    result = project.runpytest("--optcheck", "--optcheck-device=cpu,cuda", "--collect-only", "-q")
+    result.stdout.fnmatch_lines([
+        "test_params.py::test_opt[sgd-cpu]", "test_params.py::test_opt[sgd-cuda]",
+        "test_params.py::test_opt[ada-cpu]", "test_params.py::test_opt[ada-cuda]",
+        "test_params.py::test_fixture_only[1]", "test_params.py::test_fixture_only[2]",
+    ])
 
 
 def test_strict_markers_help_fixtures_and_header(project: pytest.Pytester) -> None:
@@ -253,10 +284,12 @@ def test_importing_the_plugin_imports_neither_torch_nor_matplotlib() -> None:
 
 
 HEAVY_PROBE = """
+import atexit
 import sys
 
-def pytest_sessionfinish(session):
-    print("HEAVY:" + ",".join(m for m in ("numpy", "torch", "matplotlib") if m in sys.modules) + ":END")
+# At interpreter exit: after every hook of the session, the plugin's last ones included.
+atexit.register(lambda: print("HEAVY:" + ",".join(m for m in ("numpy", "torch", "matplotlib")
+                                                  if m in sys.modules) + ":END", flush=True))
 """
 
 

@@ -26,8 +26,8 @@ def test_sensitivity_lists_only_the_vacuous_declarative_check(project: pytest.Py
     result = project.runpytest("--optcheck", "--optcheck-sensitivity")
     result.assert_outcomes(passed=3)
     out = result.stdout.str()
-    assert "checks that would NOT notice a 1% learning-rate change" in out
-    assert "test_sens.py::test_loose_tolerance[cpu]: lr x1.01 stays within tolerance" in out
+    assert "checks that would NOT notice a 1% larger step" in out
+    assert "test_sens.py::test_loose_tolerance[cpu]: every step x1.01 stays within tolerance" in out
     assert "test_default_tolerance" not in out.split("would NOT notice")[1]
     assert "test_own_trajectory_is_not_probed" not in out.split("would NOT notice")[1]
 

@@ -20,7 +20,7 @@ from ..engine.compare import compare
 from ..engine.outcome import Outcome, Status
 from ..engine.tolerance import ToleranceError, resolve_tolerances
 from ..errors import GoldenFileError
-from ..golden.environment import environment_changes
+from ..golden.environment import environment_changes, library_changes
 from ..golden.files import read_text, relative_to_cwd, write_atomic
 from ..golden.format import Golden, dumps, loads, spec_changes
 from ..golden.layout import GoldenLayout
@@ -95,6 +95,8 @@ def judge(
 
     env_changes = environment_changes(golden.environment, current.environment)
     header = [messages.environment_text(golden.environment, current.environment, env_changes)] if env_changes else []
+    if lib_changes := library_changes(golden.environment, current.environment):
+        header.append(messages.library_change_text(lib_changes))
     message = messages.render_verdict(verdict, golden.trajectory, current.trajectory, golden_path=shown,
                                       update_command=update_command, picture=picture, header=header)
     return Outcome(Status.FAILED, message, where, verdict, golden, current, tolerances)

@@ -408,6 +408,24 @@ def describe_environment(env: Mapping[str, Any]) -> str:
             f"({env.get('device')}, {env.get('dtype')})")
 
 
+def loop_call_text(call: str, where: str, exc: BaseException, hint: str | None = None) -> str:
+    """An exception raised by user or library code inside the reference loop."""
+    text = f"optcheck: {type(exc).__name__}: {exc}\n  while calling {call} {where}"
+    return f"{text}\n  {hint}" if hint else text
+
+
+#: Said when an optimizer step fails for want of the gradients' graph (SophiaH, AdaHessian).
+CREATE_GRAPH_HINT = ("an optimizer that differentiates the gradients (Hessian-based: SophiaH, AdaHessian) "
+                     "needs backward(create_graph=True): declare create_graph=True in the marker")
+
+
+def library_change_text(changes: Sequence[str]) -> str:
+    """A failure that coincides with a new release of the library the run's optimizer,
+    scheduler or model comes from: the likeliest cause, so it is said first."""
+    return (f"the run uses third-party code whose version changed since the golden was recorded "
+            f"({'; '.join(changes)}): check its release notes before suspecting your own change")
+
+
 def duplicate_golden_text(path: str) -> str:
     return (f"optcheck: two checks in this test use the same golden {path}; the second would overwrite "
             f"the first. Give each check its own name: check(name=...) / trajectory_snapshot(name=...).")

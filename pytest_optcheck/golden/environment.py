@@ -6,15 +6,23 @@ which versions differ (worded by :func:`pytest_optcheck.engine.messages.environm
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import platform
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 ENV_KEYS = ("torch", "numpy", "python", "device", "device_name", "dtype", "platform")
 
 
-def environment(device: str = "cpu", dtype: str = "float32") -> dict[str, Any]:
-    """What a trajectory depends on besides the spec (imports torch: call at run time)."""
+def environment(device: str = "cpu", dtype: str = "float32", libraries: Iterable[str] = ()) -> dict[str, Any]:
+    """What a trajectory depends on besides the spec (imports torch: call at run time).
+
+    ``libraries``: top-level modules other than torch that the optimizer, scheduler or
+    model come from (:func:`~pytest_optcheck.run.catalog.library_modules`); their versions
+    are kept under ``"libraries"``, a key left out when there are none (so goldens of
+    torch-only runs keep their environment block)."""
     import numpy
     import torch
 
@@ -30,12 +38,61 @@ def environment(device: str = "cpu", dtype: str = "float32") -> dict[str, Any]:
         "device_name": device_name,
         "dtype": dtype,
         "platform": f"{platform.system()}-{platform.machine()}",
+        **({"libraries": versions} if (versions := library_versions(libraries)) else {}),
     }
 
 
+def library_versions(modules: Iterable[str]) -> dict[str, str]:
+    """``{"pytorch_optimizer": "4.1.0"}``: each module's distribution version (its
+    ``__version__`` when no installed distribution provides it; modules that are neither,
+    such as the project's own test files, are left out)."""
+    out: dict[str, str] = {}
+    for module in modules:
+        version = _distribution_version(module)
+        if version is None:
+            version = getattr(sys.modules.get(module), "__version__", None)
+        if isinstance(version, str):
+            out[module] = version
+    return out
+
+
+def _distribution_version(module: str) -> str | None:
+    """The version of the distribution that installs ``module``: by the module's own name
+    first (cheap, and right for most libraries), else — only for a module installed in
+    site-packages — through the one scan of all installed metadata."""
+    try:
+        return importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    file = getattr(sys.modules.get(module), "__file__", None) or ""
+    if "site-packages" not in file and "dist-packages" not in file:
+        return None
+    for dist in _distributions().get(module, []):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    """Top-level module -> distributions (one scan of the installed metadata per session)."""
+    return importlib.metadata.packages_distributions()
+
+
 def environment_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Keys whose values differ, as ``"torch 2.11.0 -> 2.13.0"``."""
-    return [f"{k} {old.get(k)} -> {new.get(k)}" for k in ENV_KEYS if old.get(k) != new.get(k)]
+    """Keys whose values differ, as ``"torch 2.11.0 -> 2.13.0"`` (then third-party libraries,
+    see :func:`library_changes`)."""
+    return [f"{k} {old.get(k)} -> {new.get(k)}" for k in ENV_KEYS if old.get(k) != new.get(k)] + \
+        library_changes(old, new)
+
+
+def library_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Third-party libraries of the run whose versions differ, as ``"pytorch_optimizer 3.9.0 -> 4.1.0"``."""
+    before, after = old.get("libraries") or {}, new.get("libraries") or {}
+    names = list(dict.fromkeys([*before, *after]))
+    return [f"{n} {before.get(n, 'absent')} -> {after.get(n, 'absent')}" for n in names if before.get(n) != after.get(n)]
 
 
 def torch_minor_key() -> str:

@@ -120,7 +120,7 @@ class TestChecks:
             raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
         spec = self.spec if (self.marked or declarative) else None
         golden = Golden(current, spec.canonical() if spec is not None else None,
-                        environment(self.device, self.spec.dtype), item.nodeid, name)
+                        environment(self.device, self.spec.dtype, self.libraries()), item.nodeid, name)
         marker_layer = dict(self.spec.tolerance or {}) if spec is not None else {}
         outcome = check_golden(
             golden, path,
@@ -157,6 +157,12 @@ class TestChecks:
         for kind, outcome in outcomes:
             self.report(f"{name}:{kind}" if name else kind, outcome)
         return next((outcome for _, outcome in outcomes if not outcome.ok), None)
+
+    def libraries(self) -> list[str]:
+        """The third-party modules the spec's optimizer, scheduler and model come from."""
+        from ..run.catalog import library_modules
+
+        return library_modules(self.spec)
 
     def update_command(self) -> str:
         command = f"pytest --optcheck --snapshot-update {shlex.quote(self.item.nodeid)}"

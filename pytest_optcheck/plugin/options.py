@@ -138,7 +138,7 @@ OPTIONS: tuple[Option, ...] = (
            ini_type="linelist", ini_default=[], ini_setting="ini_tolerances"),
     Option("report_dir", "Write a PNG per check, index.html and summary.json to DIR.",
            flag="--optcheck-report", metavar="DIR"),
-    Option("sensitivity", "Also run each declarative check with the learning rate scaled by 1.01 and "
+    Option("sensitivity", "Also run each declarative check with every optimizer step scaled by 1.01 and "
            "list checks whose tolerance would not notice it.", parse_bool,
            flag="--optcheck-sensitivity", action="store_true"),
     Option("resume", "Also check that each declarative check's run resumes from a checkpoint (saved halfway, "

@@ -56,12 +56,12 @@ class Pruning:
 
     def finish(self, config: pytest.Config, session: pytest.Session) -> None:
         """At the end of the controller's session: list orphans, or prune them."""
+        settings, results = self.settings, self.results
+        if not self.owners and not settings.prune:
+            return  # no optcheck test collected: nothing to judge, nothing to import
         from ..golden.orphans import Collected, find_orphans
         from ..run.devices import device_available
 
-        settings, results = self.settings, self.results
-        if not self.owners and not settings.prune:
-            return
         full, why = is_full_run(config)
         if not full:
             if settings.prune:

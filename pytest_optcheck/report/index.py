@@ -179,7 +179,7 @@ def _vacuous_section(vacuous: Sequence[Mapping[str, Any]]) -> str:
         for v in vacuous
     )
     return (
-        "<h2>Vacuous checks</h2><p>These checks would NOT notice a 1% learning-rate change: "
+        "<h2>Vacuous checks</h2><p>These checks would NOT notice a 1% larger step (every update x1.01): "
         f"their tolerance is too loose to catch a regression.</p><ul>{items}</ul>"
     )
 

@@ -68,7 +68,7 @@ class Results:
         for status, title in SECTIONS:
             lines += _section(title, (r["path"] for r in self.by_status(status)))
         if self.vacuous:
-            lines.append("checks that would NOT notice a 1% learning-rate change (vacuous tolerance):")
+            lines.append("checks that would NOT notice a 1% larger step (every update x1.01, as from lr x1.01; vacuous tolerance):")
             lines += [f"  {v['nodeid']}{_name(v)}: {v['detail']}" for v in self.vacuous]
         lines += _section("orphaned goldens (no test owns them; remove with --optcheck-prune)", self.orphans)
         lines += _section("orphaned goldens removed", self.pruned)

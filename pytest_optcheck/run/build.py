@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,7 +41,7 @@ from .catalog import (
     resolve_scheduler,
 )
 from .problems import SEED_MODEL, Problem
-from .spec import DTYPES, Spec, parse_call
+from .spec import DTYPES, RECORDABLE, Spec, parse_call, run_sizes
 
 _DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -162,15 +163,73 @@ def build(spec: Spec, device: str | torch.device = "cpu") -> Built:
     dtype = torch_dtype(spec.dtype)
     # Optimizer and scheduler names fail before any data is generated; the model waits
     # for the problem, whose default model may follow its arguments.
-    make_optimizer = resolve_optimizer(spec.optimizer)
-    make_scheduler = resolve_scheduler(spec.scheduler)
+    resolve_optimizer(spec.optimizer)
+    resolve_scheduler(spec.scheduler)
     problem = _make_problem(spec, dtype).to(dev, dtype)
+    sizes = run_sizes(problem.inputs.shape[0], spec.batch_size, spec.epochs)
+    make_optimizer = resolve_optimizer(spec.optimizer, sizes)
+    make_scheduler = resolve_scheduler(spec.scheduler, sizes)
     make_model = resolve_model(_model_value(spec, problem))
     loss_fn = resolve_loss(spec.loss, problem)
     if isinstance(loss_fn, nn.Module):
         loss_fn = loss_fn.to(dev)
     with seeded(init_seed(spec.seed), dev):
         model = make_model().to(device=dev, dtype=dtype)
-        optimizer = make_optimizer(model.parameters())
+        optimizer = make_optimizer(_optimizer_argument(spec, model, make_optimizer.wants_model))
         scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
+    check_group_keys(spec, optimizer)
     return Built(model, optimizer, scheduler, problem, loss_fn, dev, dtype)
+
+
+def _optimizer_argument(spec: Spec, model: nn.Module, wants_model: bool) -> Any:
+    """What the optimizer builder receives: the model (a model-aware factory), the
+    ``param_groups`` the spec declares, or the model's parameters."""
+    if wants_model:
+        if spec.param_groups is not None:
+            raise SpecError(
+                f"optcheck: param_groups={spec.param_groups!r} cannot be combined with optimizer="
+                f"{spec.optimizer!r}: that factory receives the model and makes its own parameter groups. "
+                f"Drop one of the two."
+            )
+        return model
+    if spec.param_groups is None:
+        return model.parameters()
+    return param_groups(model, spec.param_groups)
+
+
+def param_groups(model: nn.Module, declared: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parameter groups from ``{regex: overrides}``: a parameter joins the group of the first
+    regex that ``re.search``es its qualified name; the rest form group 0 with the optimizer's
+    own arguments (left out when every parameter matched). A regex that matches nothing is
+    an error: it is a typo or a model change, and silently ignoring it would test less."""
+    named = list(model.named_parameters())
+    members: dict[str, list[Tensor]] = {regex: [] for regex in declared}
+    rest: list[Tensor] = []
+    for name, param in named:
+        regex = next((r for r in declared if re.search(r, name)), None)
+        (members[regex] if regex is not None else rest).append(param)
+    for regex, params in members.items():
+        if not params:
+            names = ", ".join(n for n, _ in named)
+            raise SpecError(
+                f"optcheck: param_groups regex {regex!r} matches no parameter of the model (an earlier regex "
+                f"may have taken them). Parameter names: {names}."
+            )
+    groups = [{"params": rest}] if rest else []
+    return groups + [{"params": params, **declared[regex]} for regex, params in members.items()]
+
+
+def check_group_keys(spec: Spec, optimizer: Optimizer) -> None:
+    """Every ``record`` name that is not a series must be a numeric key of every param
+    group ("d" for Prodigy), known only once the optimizer exists."""
+    for name in spec.record:
+        if name in RECORDABLE:
+            continue
+        numeric = sorted({k for g in optimizer.param_groups for k, v in g.items()
+                          if isinstance(v, (int, float, Tensor)) and not isinstance(v, bool)})
+        if not all(name in g for g in optimizer.param_groups) or name not in numeric:
+            raise SpecError(
+                f"optcheck: record names {name!r}, which is neither a recordable series ({', '.join(RECORDABLE)}) "
+                f"nor a numeric key of the param groups of {type(optimizer).__name__} "
+                f"({', '.join(numeric)}).{suggest(name, [*RECORDABLE, *numeric])}"
+            )

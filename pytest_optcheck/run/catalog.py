@@ -13,6 +13,11 @@ what torch provides — discovered from ``torch.optim``, ``torch.optim.lr_schedu
 ``torch.nn`` rather than kept in a list, so a new torch's optimizers work unchanged —
 then a dotted path ``"package.module.Name"`` imported with :mod:`importlib` (the way to
 reach a third-party optimizer without registering it).
+
+Scheduler calls may nest (``SequentialLR(schedulers=[LinearLR(...), CosineAnnealingLR(...)])``):
+each nested call is resolved like a scheduler and built on the same optimizer, before the
+call that holds it. Optimizer and scheduler arguments may be run-size names
+(``total_steps``), filled in from the run when the builder is given its ``sizes``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -31,7 +36,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from ..errors import SpecError, suggest
 from . import problems as _builtin
 from .problems import Problem
-from .spec import Call, canonical_callable, parse_call
+from .spec import Call, RunSize, canonical_callable, parse_call
 
 Factory = Callable[..., Any]
 
@@ -344,34 +349,90 @@ def _check_result(result: Any, kind: str, text: str) -> Any:
 # -- builders ---------------------------------------------------------------------------------
 
 
-class Builder:
-    """A resolved, checked target with its literal arguments: call it to construct.
+#: First-parameter names that mark a model-aware optimizer factory.
+MODEL_PARAMETER_NAMES = ("model", "model_or_params")
 
+
+class Builder:
+    """A resolved, checked target with its arguments: call it to construct.
+
+    Arguments may hold nested scheduler builders (built first, on the same lead argument:
+    the optimizer) and run-size names (filled in from ``sizes``; see :meth:`with_sizes`).
     Any exception while constructing becomes a :class:`SpecError` that names the key and
     the value and quotes the original message (torch's ``Invalid learning rate: -1``),
     with the original kept as ``__cause__`` for whoever debugs their own factory.
     """
 
     def __init__(self, target: Any, kind: str, text: str, args: tuple[Any, ...] = (),
-                 kwargs: dict[str, Any] | None = None, lead_keyword: str | None = None) -> None:
+                 kwargs: dict[str, Any] | None = None, lead_keyword: str | None = None,
+                 sizes: Mapping[str, int] | None = None) -> None:
         self.target = target
         self.kind = kind
         self.text = text
         self.args = args
         self.kwargs = dict(kwargs or {})
         self.lead_keyword = lead_keyword
+        self.sizes = sizes
+
+    @property
+    def wants_model(self) -> bool:
+        """A model-aware optimizer factory: its first parameter is named ``model`` (or, as
+        in timm's ``create_optimizer_v2``, ``model_or_params``), so it gets the model — to
+        make its own parameter groups — not ``model.parameters()``."""
+        if self.kind != "optimizer":
+            return False
+        sig = _signature(self.target)
+        return sig is not None and next(iter(sig.parameters), None) in MODEL_PARAMETER_NAMES
+
+    def with_sizes(self, sizes: Mapping[str, int]) -> Builder:
+        """The same builder with the run's sizes for its run-size names."""
+        return Builder(self.target, self.kind, self.text, self.args, self.kwargs, self.lead_keyword, sizes)
+
+    def _fill(self, value: Any, lead: tuple[Any, ...]) -> Any:
+        if isinstance(value, Builder):
+            return value.with_sizes(self.sizes)(*lead) if self.sizes is not None else value(*lead)
+        if isinstance(value, RunSize):
+            if self.sizes is None:
+                raise SpecError(
+                    f"optcheck: {self.kind}={self.text!r} uses the run-size name {value.name!r}, which only "
+                    f"a run (train, lr_schedule, build) can give a value."
+                )
+            return self.sizes[value.name]
+        if isinstance(value, list):
+            return [self._fill(v, lead) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self._fill(v, lead) for v in value)
+        if isinstance(value, dict):
+            return {k: self._fill(v, lead) for k, v in value.items()}
+        return value
 
     def __call__(self, *lead: Any) -> Any:
+        args = self._fill(self.args, lead)
+        kwargs = self._fill(self.kwargs, lead)
         lead_kwargs: dict[str, Any] = {}
         if self.lead_keyword is not None and lead:
             lead_kwargs, lead = {self.lead_keyword: lead[0]}, lead[1:]
         try:
-            result = self.target(*lead, *self.args, **lead_kwargs, **self.kwargs)
+            result = self.target(*lead, *args, **lead_kwargs, **kwargs)
         except Exception as exc:
             raise SpecError(
                 f"optcheck: could not build {self.kind}={self.text!r}: {type(exc).__name__}: {exc}"
             ) from exc
         return _check_result(result, self.kind, self.text)
+
+    def nested(self) -> list[Builder]:
+        """This builder, then every builder nested in its arguments (at any depth)."""
+        found = [self]
+        stack: list[Any] = [self.args, list(self.kwargs.values())]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, Builder):
+                found += value.nested()
+            elif isinstance(value, (list, tuple)):
+                stack.extend(value)
+            elif isinstance(value, dict):
+                stack.extend(value.values())
+        return found
 
     def __repr__(self) -> str:
         return f"Builder({self.kind}={self.text!r})"
@@ -392,11 +453,36 @@ def _split(value: str | Callable[..., Any], kind: str) -> tuple[Any, str, tuple[
 
 def _resolve(value: str | Callable[..., Any], kind: str, lead: tuple[Any, ...] = ()) -> Builder:
     target, text, args, kwargs = _split(value, kind)
+    args, kwargs = _nest(args, kind, text), _nest(kwargs, kind, text)
     _check_class(target, kind, text)
     lead_keyword = _scheduler_lead_keyword(target) if kind == "scheduler" else None
     lead_kwargs = {lead_keyword: lead[0]} if lead_keyword else {}
     _check_call(target, kind, text, lead if not lead_keyword else (), lead_kwargs, args, kwargs)
     return Builder(target, kind, text, args, kwargs, lead_keyword)
+
+
+def _nest(value: Any, kind: str, text: str) -> Any:
+    """Resolve nested calls in arguments (schedulers only) and allow run-size names only
+    where the run gives them (optimizer and scheduler arguments)."""
+    if isinstance(value, Call):
+        if kind != "scheduler":
+            raise SpecError(
+                f"optcheck: {kind}={text!r}: the nested call {value} is not allowed here; only scheduler "
+                f"calls nest (SequentialLR(schedulers=[LinearLR(...), CosineAnnealingLR(...)]))."
+            )
+        return _resolve(str(value), "scheduler", (_LEAD,))
+    if isinstance(value, RunSize) and kind not in ("optimizer", "scheduler"):
+        raise SpecError(
+            f"optcheck: {kind}={text!r}: the run-size name {value.name!r} is only for optimizer and scheduler "
+            f"arguments."
+        )
+    if isinstance(value, list):
+        return [_nest(v, kind, text) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_nest(v, kind, text) for v in value)
+    if isinstance(value, dict):
+        return {k: _nest(v, kind, text) for k, v in value.items()}
+    return value
 
 
 def _scheduler_lead_keyword(target: Any) -> str | None:
@@ -421,14 +507,45 @@ def resolve_model(value: str | Callable[..., Any]) -> Callable[[], nn.Module]:
     return _resolve(value, "model")
 
 
-def resolve_optimizer(value: str | Callable[..., Any]) -> Callable[[Any], Optimizer]:
-    """A builder ``f(params) -> Optimizer`` (params: parameters or param-group dicts)."""
-    return _resolve(value, "optimizer", (_LEAD,))
+def resolve_optimizer(value: str | Callable[..., Any], sizes: Mapping[str, int] | None = None) -> Builder:
+    """A builder ``f(params) -> Optimizer`` (params: parameters or param-group dicts; the
+    model for a model-aware factory, see :attr:`Builder.wants_model`). ``sizes`` gives the
+    run-size names (:data:`~.spec.RUN_SIZE_NAMES`) their values."""
+    builder = _resolve(value, "optimizer", (_LEAD,))
+    return builder.with_sizes(sizes) if sizes is not None else builder
 
 
-def resolve_scheduler(value: str | Callable[..., Any] | None) -> Callable[[Optimizer], Any] | None:
+def resolve_scheduler(value: str | Callable[..., Any] | None, sizes: Mapping[str, int] | None = None) -> Builder | None:
     """A builder ``f(optimizer) -> scheduler``, or ``None`` for no scheduler."""
-    return None if value is None else _resolve(value, "scheduler", (_LEAD,))
+    if value is None:
+        return None
+    builder = _resolve(value, "scheduler", (_LEAD,))
+    return builder.with_sizes(sizes) if sizes is not None else builder
+
+
+def library_modules(spec: Any) -> list[str]:
+    """Top-level modules, other than torch's, that the spec's optimizer, scheduler and model
+    come from (``pytorch_optimizer`` for ``"pytorch_optimizer.Lion"`` or a partial of SAM):
+    their versions go into the golden's environment, since a new release can change a run."""
+    targets: list[Any] = []
+    for key, resolve in (("optimizer", resolve_optimizer), ("scheduler", resolve_scheduler), ("model", resolve_model)):
+        value = getattr(spec, key)
+        if value is None:
+            continue
+        builder = resolve(value)
+        targets += [b.target for b in builder.nested()]
+    modules: list[str] = []
+    while targets:
+        target = targets.pop(0)
+        if isinstance(target, functools.partial):
+            targets += [target.func, *target.args, *target.keywords.values()]
+            continue
+        if not callable(target):
+            continue
+        top = (getattr(target, "__module__", None) or "").split(".")[0]
+        if top and top not in ("torch", "builtins", "functools", "pytest_optcheck") and top not in modules:
+            modules.append(top)
+    return sorted(modules)
 
 
 def resolve_loss(value: str | Callable[..., Any] | None, problem: Problem | None = None) -> Callable[[Tensor, Tensor], Tensor]:
@@ -462,6 +579,7 @@ def resolve_problem(value: str | Callable[..., Any]) -> Callable[[torch.Generato
     which is wrapped (default loss ``mse``, or ``cross_entropy`` for integer targets).
     """
     target, text, args, kwargs = _split(value, "problem")
+    args, kwargs = _nest(args, "problem", text), _nest(kwargs, "problem", text)
     registered = isinstance(value, str) and parse_call(value, key="problem").name in _REGISTRIES["problem"]
     sig = _signature(target)
     wants = [k for k in ("generator", "dtype") if registered or (sig is not None and k in sig.parameters)]

@@ -287,9 +287,11 @@ def rank_run(spec: Spec, rank: int, world_size: int, device: str, threads: int |
 
 
 def _user_traceback(exc: BaseException) -> str:
-    """The exception with the user's and the libraries' frames, not optcheck's."""
+    """The exception with the user's and the libraries' frames, not optcheck's (a RunError
+    saying which call of the loop raised: its message, then its cause's frames)."""
     if isinstance(exc, OptcheckError):
-        return str(exc)
+        cause = exc.__cause__
+        return str(exc) if cause is None else f"{exc}\n{_user_traceback(cause)}"
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE)]
     return ("Traceback (most recent call last; optcheck's frames left out):\n"
             + "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(exc), exc)))

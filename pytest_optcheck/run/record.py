@@ -46,6 +46,20 @@ def group_momenta(optimizer: torch.optim.Optimizer) -> list[float]:
     return out
 
 
+def group_values(optimizer: torch.optim.Optimizer, key: str) -> list[float]:
+    """A numeric param-group key per group ("d" for Prodigy/D-Adaptation), read like lr."""
+    return [float(g[key]) for g in optimizer.param_groups]
+
+
+def group_keys(optimizer: torch.optim.Optimizer, record: Iterable[str]) -> tuple[str, ...]:
+    """The names in ``record`` that are numeric keys of every param group (not a series of its own)."""
+    def numeric(value: Any) -> bool:
+        return isinstance(value, (int, float, torch.Tensor)) and not isinstance(value, bool)
+
+    return tuple(n for n in record if n not in HOOKED_SERIES and n != "loss"
+                 and all(n in g and numeric(g[n]) for g in optimizer.param_groups))
+
+
 def _norm(tensors: list[torch.Tensor]) -> float:
     if not tensors:
         return 0.0
@@ -84,6 +98,9 @@ class Recorder:
         self.model = model
         self.record = tuple(record)
         self._values: dict[str, list[Any]] = {name: [] for name in self.record if name in HOOKED_SERIES}
+        # Param-group keys ("d"), recorded per group before each step like lr.
+        self._group_keys = group_keys(optimizer, self.record)
+        self._values.update({name: [] for name in self._group_keys})
         self._logged: dict[str, list[float]] = {}
         self._pending: dict[str, float] = {}
         self._epochs: list[int] = []
@@ -138,6 +155,8 @@ class Recorder:
             values["lr"].append(group_lrs(self.optimizer))
         if "momentum" in values:
             values["momentum"].append(group_momenta(self.optimizer))
+        for key in self._group_keys:
+            values[key].append(group_values(self.optimizer, key))
         if "grad_norm" in values:
             values["grad_norm"].append(_norm([p.grad for p in self._params() if p.grad is not None]))
         if "update_norm" in values:
@@ -189,7 +208,7 @@ class Recorder:
         for name in names:
             if name in self._values:
                 series[name] = np.asarray(self._values[name], dtype=np.float64).reshape(steps, -1) \
-                    if name in ("lr", "momentum") else np.asarray(self._values[name], dtype=np.float64)
+                    if name in ("lr", "momentum", *self._group_keys) else np.asarray(self._values[name], dtype=np.float64)
             elif name in self._logged:
                 logged = self._logged[name]
                 series[name] = np.asarray(logged + [math.nan] * (steps - len(logged)), dtype=np.float64)

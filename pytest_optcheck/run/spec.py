@@ -13,6 +13,10 @@ import dataclasses
 import functools
 import inspect
 import linecache
+import math
+import os
+import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -30,6 +34,11 @@ RECORDABLE = (
     "sparsity",
 )
 INTERVALS = ("epoch", "step")
+
+#: Bare names that may stand for an argument value in call syntax and take the run's
+#: values (PRODUCT.md, "Real training setups"): schedules sized to the run follow
+#: ``epochs``/``batch_size`` overrides instead of a hand-computed step count.
+RUN_SIZE_NAMES = ("total_steps", "steps_per_epoch", "epochs")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 #: Every key the marker accepts, with its default (``tolerance`` is not part of the
@@ -48,14 +57,31 @@ DEFAULTS: dict[str, Any] = {
     "l1": 0.0,
     "clip_grad_norm": None,
     "record": ("loss", "lr"),
+    "create_graph": False,
+    "param_groups": None,
     "tolerance": None,
 }
+
+#: Keys added after goldens were first recorded: left out of ``canonical()`` while at their
+#: default, so existing goldens' specs stay the same.
+_OMITTED_AT_DEFAULT = ("create_graph", "param_groups")
 KEYS = tuple(DEFAULTS)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
+class RunSize:
+    """A bare run-size name (``total_steps``) in call syntax, resolved when the run is built."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
 class Call:
-    """A parsed ``"Name(arg, key=value)"`` string: literal arguments only."""
+    """A parsed ``"Name(arg, key=value)"`` string: literal arguments, nested calls
+    (``SequentialLR(schedulers=[LinearLR(...), ...])``) and :class:`RunSize` names."""
 
     name: str
     args: tuple[Any, ...] = ()
@@ -69,6 +95,14 @@ class Call:
         parts = [repr(a) for a in self.args]
         parts += [f"{k}={v!r}" for k, v in sorted(self.kwargs)]
         return f"{self.name}({', '.join(parts)})"
+
+    __repr__ = __str__
+
+
+def run_sizes(n_examples: int, batch_size: int, epochs: int) -> dict[str, int]:
+    """The values of :data:`RUN_SIZE_NAMES` for a run over ``n_examples`` (last batch partial)."""
+    steps_per_epoch = math.ceil(n_examples / batch_size)
+    return {"total_steps": steps_per_epoch * epochs, "steps_per_epoch": steps_per_epoch, "epochs": epochs}
 
 
 def parse_call(text: str, *, key: str) -> Call:
@@ -91,14 +125,37 @@ def parse_call(text: str, *, key: str) -> Call:
         raise SpecError(
             f"optcheck: {key}={text!r} must be a name or a call like \"Name(arg=1)\"."
         )
+    return _call(node, text, key)
+
+
+def _call(node: ast.Call, text: str, key: str) -> Call:
     name = _dotted(node.func, text, key)
-    args = tuple(_literal(a, text, key) for a in node.args)
+    args = tuple(_value(a, text, key) for a in node.args)
     kwargs = []
     for kw in node.keywords:
         if kw.arg is None:
             raise SpecError(f"optcheck: {key}={text!r}: '**' is not allowed; name each argument.")
-        kwargs.append((kw.arg, _literal(kw.value, text, key)))
+        kwargs.append((kw.arg, _value(kw.value, text, key)))
     return Call(name, args, tuple(kwargs))
+
+
+def _value(node: ast.AST, text: str, key: str) -> Any:
+    """An argument: a literal, a nested call, a run-size name, or a container of those."""
+    if isinstance(node, ast.Call) and _is_dotted(node.func):
+        return _call(node, text, key)
+    if isinstance(node, ast.Name) and node.id in RUN_SIZE_NAMES:
+        return RunSize(node.id)
+    if isinstance(node, ast.List):
+        return [_value(e, text, key) for e in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_value(e, text, key) for e in node.elts)
+    if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
+        return {_literal(k, text, key): _value(v, text, key) for k, v in zip(node.keys, node.values)}
+    return _literal(node, text, key)
+
+
+def _is_dotted(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) or (isinstance(node, ast.Attribute) and _is_dotted(node.value))
 
 
 def _dotted(node: ast.AST, text: str, key: str) -> str:
@@ -115,8 +172,9 @@ def _literal(node: ast.AST, text: str, key: str) -> Any:
     except ValueError:
         raise SpecError(
             f"optcheck: {key}={text!r}: argument `{ast.unparse(node)}` is not a literal. "
-            f"Call syntax takes literals only (numbers, strings, tuples, lists, dicts, "
-            f"True/False/None); pass a callable (e.g. functools.partial) for anything else."
+            f"Call syntax takes literals (numbers, strings, tuples, lists, dicts, True/False/None), "
+            f"nested scheduler calls and the run-size names {', '.join(RUN_SIZE_NAMES)}; pass a "
+            f"callable (e.g. functools.partial) for anything else."
         ) from None
     return value
 
@@ -138,6 +196,8 @@ class Spec:
     l1: float = DEFAULTS["l1"]
     clip_grad_norm: float | None = DEFAULTS["clip_grad_norm"]
     record: tuple[str, ...] = DEFAULTS["record"]
+    create_graph: bool = DEFAULTS["create_graph"]
+    param_groups: Mapping[str, Mapping[str, Any]] | None = DEFAULTS["param_groups"]
     tolerance: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -171,7 +231,12 @@ class Spec:
             if key == "tolerance":
                 continue
             value = getattr(self, key)
-            if key in _CALL_KEYS and isinstance(value, str):
+            if key in _OMITTED_AT_DEFAULT and value == DEFAULTS[key]:
+                continue
+            if key == "param_groups":
+                # A list of pairs, not a dict: the first matching regex wins, so order matters.
+                value = [[regex, canonical_value(overrides)] for regex, overrides in value.items()]
+            elif key in _CALL_KEYS and isinstance(value, str):
                 value = str(parse_call(value, key=key))
             elif key == "record":
                 value = list(value)
@@ -276,10 +341,15 @@ def _record(value: Any, key: str) -> tuple[str, ...]:
     out: list[str] = []
     for name in names:
         name = aliases.get(name, name)
-        if name not in RECORDABLE:
+        if name not in RECORDABLE and (not isinstance(name, str) or not name.isidentifier()
+                                       or suggest(name, RECORDABLE)):
+            # Any other identifier may be a numeric key of the optimizer's param groups
+            # ("d" for Prodigy), checked when the optimizer is built; one close to a series
+            # name is taken for a typo now.
             raise SpecError(
                 f"optcheck: {key} names unknown series {name!r}.{suggest(str(name), RECORDABLE)} "
-                f"Recordable series: {', '.join(RECORDABLE)}."
+                f"Recordable series: {', '.join(RECORDABLE)}, or a numeric key of the optimizer's "
+                f"param groups (e.g. 'd', 'weight_decay')."
             )
         if name not in out:
             out.append(name)
@@ -301,6 +371,45 @@ def _tolerance(value: Any, key: str) -> Mapping[str, Any] | None:
         raise SpecError(str(exc)) from None
 
 
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(f"optcheck: {key}={value!r} must be True or False.")
+    return value
+
+
+def _param_groups(value: Any, key: str) -> dict[str, dict[str, Any]] | None:
+    """``{regex: {hyperparameter: value}}``; each regex must compile (matching is checked
+    against the model's parameter names when the optimizer is built)."""
+    if value is None:
+        return None
+    example = f'{key}={{"bias|norm": {{"weight_decay": 0.0}}}}'
+    if not isinstance(value, Mapping) or not value:
+        raise SpecError(
+            f"optcheck: {key}={value!r} must be a non-empty dict of regex to hyperparameter overrides, "
+            f"e.g. {example}."
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for regex, overrides in value.items():
+        if not isinstance(regex, str):
+            raise SpecError(f"optcheck: {key} has the key {regex!r}, which is not a regex string; e.g. {example}.")
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise SpecError(f"optcheck: {key} regex {regex!r} does not compile: {exc}.") from None
+        if not isinstance(overrides, Mapping) or not all(isinstance(k, str) for k in overrides):
+            raise SpecError(
+                f"optcheck: {key}[{regex!r}]={overrides!r} must be a dict of hyperparameter name to value, "
+                f"e.g. {example}."
+            )
+        if "params" in overrides:
+            raise SpecError(
+                f"optcheck: {key}[{regex!r}] sets 'params'; the regex chooses the parameters, the dict "
+                f"holds only hyperparameters (lr, weight_decay...)."
+            )
+        out[regex] = dict(overrides)
+    return out
+
+
 _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "model": _name_or_callable,
     "problem": _name_or_callable,
@@ -315,6 +424,8 @@ _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "l1": _non_negative,
     "clip_grad_norm": _optional_positive,
     "record": _record,
+    "create_graph": _bool,
+    "param_groups": _param_groups,
     "tolerance": _tolerance,
 }
 
@@ -343,12 +454,30 @@ def canonical_callable(obj: Any) -> str:
         parts += [_canonical_arg(a) for a in obj.args]
         parts += [f"{k}={_canonical_arg(v)}" for k, v in sorted(obj.keywords.items())]
         return f"partial({', '.join(parts)})"
-    module = getattr(obj, "__module__", None) or "?"
+    module = _stable_module_name(getattr(obj, "__module__", None) or "?")
     qualname = getattr(obj, "__qualname__", None) or type(obj).__qualname__
     name = f"{module}.{qualname}"
     if "<lambda>" in qualname:
         name += f" = {_lambda_source(obj)}"
     return name
+
+
+def _stable_module_name(module: str) -> str:
+    """A test file's module is named by its file's stem, whatever pytest's import mode.
+
+    ``--import-mode=importlib`` imports ``examples/test_x.py`` as ``examples.test_x``,
+    ``prepend`` as ``test_x``: naming by the module would turn every golden whose spec holds
+    a callable from a test file into "configuration changed". The stem is what the default
+    mode gives (so existing goldens keep their names) and is unique within the test file
+    that a golden belongs to. Other modules (torch, a library, the project's package) are
+    imported under one name whatever the mode and keep it."""
+    file = getattr(sys.modules.get(module), "__file__", None)
+    if not file:
+        return module
+    base = os.path.basename(file)
+    if base == "conftest.py" or (base.endswith(".py") and (base.startswith("test_") or base.endswith("_test.py"))):
+        return base[:-3]
+    return module
 
 
 def _canonical_arg(value: Any) -> str:

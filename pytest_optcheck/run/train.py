@@ -3,8 +3,10 @@
 The loop is the seed's: shuffle (from a generator seeded by the spec, never the global
 RNG), forward, loss (+ ``l1`` times the sum of absolute parameter values), zero_grad,
 backward, optional gradient clipping, step; LBFGS through a closure; the scheduler
-stepped per ``interval``. It records through the same :class:`~.record.Recorder` users
-put around their own loops.
+stepped per ``interval``. Other libraries' calling conventions (closures, train/eval
+modes, timm-style schedulers) are detected and followed by :mod:`.conventions`, through
+which every call into user or library code goes. It records through the same
+:class:`~.record.Recorder` users put around their own loops.
 
 What a step records as ``loss``: the objective evaluated *before* the update (data
 loss plus the L1 penalty) — for LBFGS the first closure evaluation of the step, which
@@ -27,6 +29,7 @@ from typing import Any
 import torch
 
 from ..engine.trajectory import Trajectory
+from . import conventions
 from .build import Built, build
 from .record import Recorder, group_lrs, group_momenta
 from .spec import Spec
@@ -54,19 +57,6 @@ def intra_op_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def is_plateau(scheduler: Any) -> bool:
-    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-
-
-def _step_scheduler(scheduler: Any, metric: float) -> None:
-    if scheduler is None:
-        return
-    if is_plateau(scheduler):
-        scheduler.step(metric)
-    else:
-        scheduler.step()
-
-
 def _l1_penalty(model: torch.nn.Module) -> torch.Tensor:
     return sum(p.abs().sum() for p in model.parameters())  # type: ignore[return-value]
 
@@ -77,23 +67,26 @@ class LoopState:
     besides the model, optimizer and scheduler.
 
     ``shuffle`` is the batch-order generator's state at the start of ``epoch``, so a resumed
-    loop draws the same order and skips the ``batch`` batches already taken;
-    ``epoch_losses`` are those batches' losses (an epoch-interval scheduler steps on their
+    loop draws the same order and skips the ``batch`` batches already taken; ``updates``
+    counts the optimizer steps so far (a timm scheduler is stepped with it);
+    ``epoch_losses`` are this epoch's losses so far (the end of the epoch steps on their
     mean). ``state_dict()`` holds tensors, numbers and lists only (``weights_only`` loads it).
     """
 
     epoch: int
     batch: int
     shuffle: torch.Tensor
+    updates: int
     epoch_losses: tuple[float, ...] = ()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "batch": self.batch, "shuffle": self.shuffle,
+        return {"epoch": self.epoch, "batch": self.batch, "shuffle": self.shuffle, "updates": self.updates,
                 "epoch_losses": list(self.epoch_losses)}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> LoopState:
-        return cls(int(state["epoch"]), int(state["batch"]), state["shuffle"], tuple(state["epoch_losses"]))
+        return cls(int(state["epoch"]), int(state["batch"]), state["shuffle"], int(state["updates"]),
+                   tuple(state["epoch_losses"]))
 
 
 def train(spec: Spec, device: str = "cpu", built: Built | None = None, threads: int | None = None,
@@ -125,9 +118,11 @@ def _train(spec: Spec, device: str, built: Built | None, start: LoopState | None
     shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
     if start is not None:
         shuffle.set_state(start.shuffle)
-    lbfgs = isinstance(optimizer, torch.optim.LBFGS)
+    conv = conventions.detect(optimizer, scheduler)
     stopped: LoopState | None = None
     model.train()
+    conventions.prepare(conv, optimizer)
+    num_updates = start.updates if start else 0
     with Recorder(optimizer, scheduler, model, record=spec.record) as rec:
         for epoch in range(start.epoch if start else 0, spec.epochs):
             rec.epoch = epoch
@@ -139,26 +134,23 @@ def _train(spec: Spec, device: str, built: Built | None, start: LoopState | None
             for batch, begin in enumerate(range(first * spec.batch_size, n, spec.batch_size), start=first):
                 index = order[begin : begin + spec.batch_size]
                 closure = _closure(built, inputs[index], targets[index], spec)
-                if lbfgs:
-                    loss = optimizer.step(closure)
-                else:
-                    loss = closure()
-                    optimizer.step()
+                where = f"step {batch} of epoch {epoch}"
+                loss = conventions.optimizer_step(conv, optimizer, closure, model.parameters(), f"at {where}",
+                                                  spec.create_graph)
                 value = float(loss.detach().item())
                 rec.log(loss=value)
                 epoch_losses.append(value)
-                if spec.interval == "step":
-                    _step_scheduler(scheduler, value)
-                if rec.steps == stop and begin + spec.batch_size < n:
-                    stopped = LoopState(epoch, batch + 1, epoch_start, tuple(epoch_losses))
+                num_updates += 1
+                conventions.after_step(conv, scheduler, spec.interval, num_updates, value, where)
+                if num_updates == stop and begin + spec.batch_size < n:
+                    stopped = LoopState(epoch, batch + 1, epoch_start, num_updates, tuple(epoch_losses))
                     break
             if stopped is not None:
                 break
-            if spec.interval == "epoch":
-                mean = math.fsum(epoch_losses) / len(epoch_losses)
-                _step_scheduler(scheduler, mean)
-            if rec.steps == stop:
-                stopped = LoopState(epoch + 1, 0, shuffle.get_state())
+            mean = math.fsum(epoch_losses) / len(epoch_losses)
+            conventions.end_of_epoch(conv, scheduler, spec.interval, epoch, mean)
+            if num_updates == stop:
+                stopped = LoopState(epoch + 1, 0, shuffle.get_state(), num_updates)
                 break
     trajectory = rec.trajectory
     trajectory.meta.update(kind="train", device=str(built.device))
@@ -173,7 +165,14 @@ def _closure(built: Built, x: torch.Tensor, y: torch.Tensor, spec: Spec) -> Call
         loss = loss_fn(model(x), y)
         if spec.l1:
             loss = loss + spec.l1 * _l1_penalty(model)
-        loss.backward()
+        if spec.create_graph:
+            with warnings.catch_warnings():
+                # Declared by the user for Hessian-based optimizers; the cycle it warns of is
+                # broken by zero_grad(set_to_none=True) on the next step.
+                warnings.filterwarnings("ignore", message=".*create_graph=True.*reference cycle.*")
+                loss.backward(create_graph=True)
+        else:
+            loss.backward()
         if spec.clip_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), spec.clip_grad_norm)
         return loss
@@ -198,6 +197,7 @@ def lr_schedule(
         raise ValueError(f"lr_schedule(steps={steps!r}): steps must be >= 1")
     built = built or build(spec, device)
     optimizer, scheduler = built.optimizer, built.scheduler
+    conv = conventions.detect(optimizer, scheduler)
     lrs, momenta = [], []
     with warnings.catch_warnings():
         # Stepping a scheduler with no optimizer.step() is the point here.
@@ -206,7 +206,7 @@ def lr_schedule(
             lrs.append(group_lrs(optimizer))
             momenta.append(group_momenta(optimizer))
             metric = 0.0 if metrics is None else (metrics(e) if callable(metrics) else metrics[e])
-            _step_scheduler(scheduler, float(metric))
+            conventions.schedule_step(conv, scheduler, spec.interval, e, float(metric))
     series: dict[str, Any] = {"lr": lrs}
     if "momentum" in spec.record:
         series["momentum"] = momenta
