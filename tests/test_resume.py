@@ -4,7 +4,6 @@ fresh objects) must continue exactly as the run without a checkpoint."""
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any
 
 import pytest
@@ -159,10 +158,22 @@ def test_fraction_rounds_to_a_step_inside_the_run() -> None:
         resume_step(0.5, 1)
 
 
-def test_the_checkpoint_goes_through_torch_load_weights_only() -> None:
-    from pytest_optcheck.run import checkpoint
+class Opaque:
+    """Not a tensor, number or container: torch.load(weights_only=True) refuses it."""
 
-    assert "weights_only=True" in inspect.getsource(checkpoint.load_checkpoint)
+
+class OpaqueStepLR(s.StepLR):
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "extra": Opaque()}
+
+
+def test_a_checkpoint_weights_only_loading_refuses_fails_with_torchs_reason() -> None:
+    spec = Spec(**SMALL, scheduler=functools.partial(OpaqueStepLR, step_size=2))
+    outcome = check_resume(spec, at=AT)
+    assert outcome.status is Status.FAILED
+    assert outcome.message.startswith("optcheck: the checkpoint taken after 5 steps does not round-trip: "
+                                      "torch.load(weights_only=True) refused the checkpoint: ")
+    assert "Opaque" in outcome.message
 
 
 def test_the_checks_leave_the_global_rng_alone() -> None:

@@ -93,13 +93,21 @@ def load_checkpoint(data: bytes, built: Built) -> LoopState:
     try:
         state = torch.load(io.BytesIO(data), weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"torch.load(weights_only=True) refused the checkpoint: {first}") from exc
+        raise CheckpointError(f"torch.load(weights_only=True) refused the checkpoint: {_reason(exc)}. Keep "
+                              f"tensors, numbers, strings and containers of them in state_dict().") from exc
     built.model.load_state_dict(state["model"])
     built.optimizer.load_state_dict(state["optimizer"])
     if built.scheduler is not None:
         built.scheduler.load_state_dict(state["scheduler"])
     return LoopState.from_state_dict(state["loop"])
+
+
+def _reason(exc: BaseException) -> str:
+    """torch's own reason (``WeightsUnpickler error: Unsupported global: ...``), without the
+    paragraphs around it."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = next((line for line in lines if "WeightsUnpickler error" in line), lines[0] if lines else repr(exc))
+    return reason.removeprefix("WeightsUnpickler error: ").split(". Please use")[0].rstrip(".")
 
 
 def _concatenate(first: Trajectory, second: Trajectory) -> Trajectory:
