@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from .run.build import Built
     from .run.record import Recorder
 
-Checker = Callable[["Trajectory", "str | None", "dict[str, dict[str, Any]]", bool], "Outcome"]
+#: ``checker(current, name, tolerance_layer, declarative, calibrate=, replicate=)``.
+Checker = Callable[..., "Outcome"]
 #: Receives the outcome of a check without a golden (resume, parity, distributed) and its name.
 Reporter = Callable[["str | None", "Outcome"], None]
 
@@ -79,6 +80,23 @@ class OptcheckHandle:
 
         return lr_schedule(self.with_spec(**overrides), steps, self._device, metrics=metrics)
 
+    def _replicate(self, run: Callable[..., Any] | None) -> Callable[[int], Any]:
+        """How to replicate the checked run from perturbed starts: the user's ``run``, else
+        the spec's reference run (a recorded trajectory cannot be re-run: no replicate)."""
+        spec, device, threads = self._spec, self._device, self._threads
+
+        def spec_replicas(n: int) -> Any:
+            from .run.calibrate import replicas
+
+            return replicas(spec, n, device, threads)
+
+        def loop_replicas(n: int) -> Any:
+            from .run.calibrate import replicas_of
+
+            return replicas_of(run, spec.seed, n, threads)
+
+        return loop_replicas if run is not None else spec_replicas
+
     def record(self, optimizer: Any, scheduler: Any = None, model: Any = None,
                record: Iterable[str] | None = None) -> Recorder:
         """A context manager that records a user's own loop (``rec.log(loss=loss)``)."""
@@ -87,8 +105,15 @@ class OptcheckHandle:
         return Recorder(optimizer, scheduler, model, record=record or self._spec.record)
 
     def check(self, trajectory: Trajectory | None = None, name: str | None = None,
-              tolerance: Mapping[str, Any] | None = None, **short: Any) -> Outcome:
+              tolerance: Mapping[str, Any] | None = None, *, calibrate: int | None = None,
+              run: Callable[[Callable[[Any], Any]], Trajectory] | None = None, **short: Any) -> Outcome:
         """Compare with the golden; train from the spec when no trajectory is given.
+
+        ``calibrate=N`` (wins over the marker key and the ini) records the golden with the
+        noise envelope of N replicas from ulp-perturbed starts. A user's own loop can be
+        calibrated too: pass it as ``run=fn`` instead of a trajectory, where ``fn(perturb)``
+        builds the model, passes it through ``perturb(model)`` (the identity for the checked
+        run, a one-ulp move for each replica) and returns the recorded Trajectory.
 
         ``tolerance={"loss": {"rtol": 1e-3, "mode": "final"}, "*": "atol=1e-9"}`` sets
         tolerances per series ('*': every series), as the marker key does. The short form
@@ -102,10 +127,21 @@ class OptcheckHandle:
 
         if self._checker is None:
             raise RuntimeError("optcheck: this handle has no checker; use the `optcheck` fixture.")
-        declarative = trajectory is None
-        current = self.train() if declarative else trajectory
+        if run is not None and trajectory is not None:
+            from .errors import OptcheckError
+
+            raise OptcheckError("optcheck: check() got both a trajectory and run=; pass one: run=fn to let "
+                                "optcheck run (and calibrate) your loop, or the trajectory you recorded.")
+        declarative = trajectory is None and run is None
+        replicate = None if trajectory is not None else self._replicate(run)
+        if run is not None:
+            from .run.calibrate import as_trajectory, unperturbed
+
+            current = as_trajectory(run(unperturbed), run)
+        else:
+            current = self.train() if declarative else trajectory
         layer = check_layer(tolerance, short, current.names, where="check()")
-        outcome = self._checker(current, name, layer, declarative)
+        outcome = self._checker(current, name, layer, declarative, calibrate=calibrate, replicate=replicate)
         if not outcome.ok:
             raise AssertionError(outcome.message)
         return outcome

@@ -27,6 +27,9 @@ def _warm_up_torch() -> None:
     for optimizer in ("Adam(lr=0.01)", "LBFGS(lr=0.01)"):
         train(Spec(optimizer=optimizer, epochs=1, batch_size=500, record=RECORDABLE))
     lr_schedule(Spec(scheduler="ReduceLROnPlateau(patience=1)"), 3)
+    from pytest_optcheck.run.calibrate import replicas
+
+    replicas(Spec(epochs=1, batch_size=500), 1)  # torch.func's vmap, loaded once here
     golden.environment()
 
 

@@ -90,7 +90,9 @@ def probe(spec: Spec, device: str, trajectory: Trajectory, outcome: Outcome, thr
     scale_steps(built.optimizer, STEP_SCALE)
     twin = train(spec, device, built=built, threads=threads)
     tolerances = {n: t for n, t in (outcome.tolerances or {}).items() if n in behaviour}
-    verdict = compare(_only(trajectory, behaviour), _only(twin, behaviour), tolerances)
+    golden = outcome.golden if outcome.golden is not None else outcome.current
+    calibration = golden.calibration if golden is not None else None  # a calibrated check's allowance
+    verdict = compare(_only(trajectory, behaviour), _only(twin, behaviour), tolerances, calibration)
     if not verdict.passed:
         return None
     worst = verdict.worst()

@@ -10,6 +10,9 @@ The element rule is the one of ``np.isclose`` and ``torch.testing.assert_close``
 
 NaN equals NaN and an infinity equals the same-signed infinity; a non-finite current
 value where the golden is finite is always a failure, whatever the tolerance.
+
+A calibrated golden (``calibrate=N``, :mod:`.calibration`) widens the rule per step: the
+right-hand side becomes ``max(atol + rtol * |golden|, factor * envelope[step])``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import Calibration
 from .tolerance import Tolerance, resolve_tolerances
 from .trajectory import Trajectory, as_2d, json_ready
 
@@ -60,6 +64,9 @@ class SeriesVerdict:
     nonfinite_value: str | None = None  # "NaN", "inf" or "-inf" at nonfinite_step
     nonfinite_epoch: int | None = None
     nonfinite_batch: int | None = None
+    #: Calibrated goldens: the envelope's factor, and the envelope at the first failure.
+    noise_factor: float | None = None
+    noise_envelope_at_failure: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -103,13 +110,17 @@ class Verdict:
 
 
 def compare(
-    golden: Trajectory, current: Trajectory, tolerances: Mapping[str, Tolerance] | None = None
+    golden: Trajectory,
+    current: Trajectory,
+    tolerances: Mapping[str, Tolerance] | None = None,
+    calibration: Calibration | None = None,
 ) -> Verdict:
     """Compare every series of ``golden`` with the same series of ``current``.
 
     Series without an entry in ``tolerances`` get their built-in default. A series in
     only one of the two is a failure (missing: the run no longer records it; extra:
-    the record changed and the golden must be updated).
+    the record changed and the golden must be updated). ``calibration`` (the golden's
+    noise envelope) widens each step's allowance where it is larger than the tolerance.
     """
     tolerances = dict(tolerances or {})
     names = [n for n in golden.names if n in current]
@@ -122,6 +133,8 @@ def compare(
             tolerances.get(name) or defaults[name],
             epoch=current.epoch,
             batch=current.batch,
+            allowance=calibration.allowance(name) if calibration is not None else None,
+            factor=calibration.factor if calibration is not None else None,
         )
         for name in names
     ]
@@ -132,11 +145,13 @@ def compare(
     )
 
 
-def outside_tolerance(golden: np.ndarray, current: np.ndarray, tol: Tolerance) -> np.ndarray:
+def outside_tolerance(golden: np.ndarray, current: np.ndarray, tol: Tolerance,
+                      allowance: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask, same shape as the inputs: which elements are outside tolerance.
 
     Both-finite elements follow the rtol/atol rule (one-sided for direction lower or
-    higher); a non-finite current where the golden is finite always fails; where the
+    higher), or ``allowance`` (a calibrated golden's absolute bound, same shape) where that
+    is larger; a non-finite current where the golden is finite always fails; where the
     golden is non-finite, only the same value (NaN, same-signed inf) passes.
     """
     g = np.asarray(golden, dtype=np.float64)
@@ -144,7 +159,10 @@ def outside_tolerance(golden: np.ndarray, current: np.ndarray, tol: Tolerance) -
     with np.errstate(invalid="ignore", over="ignore"):
         diff = c - g
         excess = np.abs(diff) if tol.direction == "both" else (diff if tol.direction == "lower" else -diff)
-        bad = excess > tol.atol + tol.rtol * np.abs(g)
+        bound = tol.atol + tol.rtol * np.abs(g)
+        if allowance is not None:
+            bound = np.maximum(bound, allowance)
+        bad = excess > bound
     fin_g = np.isfinite(g)
     fin_c = np.isfinite(c)
     bad &= fin_c
@@ -162,18 +180,22 @@ def compare_series(
     tol: Tolerance,
     epoch: np.ndarray | None = None,
     batch: np.ndarray | None = None,
+    allowance: np.ndarray | None = None,
+    factor: float | None = None,
 ) -> SeriesVerdict:
     """Compare one series (1-D, or 2-D steps x groups) and explain the result.
 
     Statistics always cover the common prefix of steps and common groups; a length or
-    group-count mismatch fails the series whatever the values say.
+    group-count mismatch fails the series whatever the values say. ``allowance`` (steps x
+    groups, from a calibrated golden: ``factor`` times its envelope) widens each step.
     """
     g_all = as_2d(golden)
     c_all = as_2d(current)
     n = min(g_all.shape[0], c_all.shape[0])
     k = min(g_all.shape[1], c_all.shape[1])
     g, c = g_all[:n, :k], c_all[:n, :k]
-    bad = outside_tolerance(g, c, tol)
+    allow = _fit(allowance, n, k)
+    bad = outside_tolerance(g, c, tol, allow)
     bad_steps = bad.any(axis=1)
     n_failed = int(np.count_nonzero(bad_steps))
     first = _first(bad_steps)
@@ -202,10 +224,27 @@ def compare_series(
         nonfinite_value=None if nonfinite is None else _nonfinite_name(c[nonfinite], g[nonfinite]),
         nonfinite_epoch=_position(nonfinite, epoch, batch)[0],
         nonfinite_batch=_position(nonfinite, epoch, batch)[1],
+        noise_factor=factor if allow is not None else None,
+        noise_envelope_at_failure=(float(allow[first, int(np.argmax(bad[first]))]) / factor
+                                   if allow is not None and first is not None and factor else None),
     )
-    values_ok = _judge_values(v, tol, g_all, c_all, k)
+    values_ok = _judge_values(v, tol, g_all, c_all, k, allow)
     v.passed = values_ok and not structural_failure(v)
     return v
+
+
+def _fit(allowance: np.ndarray | None, n: int, k: int) -> np.ndarray | None:
+    """The allowance over the compared ``n`` steps x ``k`` groups; steps it lacks get 0
+    (the tolerance alone), so a golden whose envelope is short is never looser."""
+    if allowance is None:
+        return None
+    a = as_2d(allowance)
+    out = np.zeros((n, k))
+    m, j = min(n, a.shape[0]), min(k, a.shape[1])
+    out[:m, :j] = a[:m, :j]
+    if j < k and j > 0:
+        out[:m, j:] = a[:m, j - 1 : j]
+    return out
 
 
 def structural_failure(v: SeriesVerdict) -> bool:
@@ -254,18 +293,27 @@ def _error_stats(g: np.ndarray, c: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def _judge_values(v: SeriesVerdict, tol: Tolerance, g_all: np.ndarray, c_all: np.ndarray, k: int) -> bool:
-    """Apply the mode's rule (setting ``v.summary`` for summary modes); pass or fail."""
+def _judge_values(v: SeriesVerdict, tol: Tolerance, g_all: np.ndarray, c_all: np.ndarray, k: int,
+                  allow: np.ndarray | None = None) -> bool:
+    """Apply the mode's rule (setting ``v.summary`` for summary modes); pass or fail.
+
+    A calibrated golden's allowance carries over to the ``final`` and ``auc`` summaries
+    (the mean / area of the allowed per-step deviation bounds the summary's deviation)."""
     if tol.mode == "step":
         allowed = math.floor(tol.budget * v.n_checked * (1 + 1e-12) + 1e-9)
         return v.n_failed <= allowed
     g_val, c_val = _summaries(tol, g_all[:, :k], c_all[:, :k])
+    summary_allow = None
+    if allow is not None and tol.mode != "reach" and allow.shape[0]:
+        summary_allow = _summaries(tol, allow, allow)[0]
     if tol.mode == "reach":
         bad = _reach_bad(g_val, c_val, tol)
     else:
-        bad = outside_tolerance(g_val, c_val, tol)
+        bad = outside_tolerance(g_val, c_val, tol, summary_allow)
     group = _worst_group(g_val, c_val, bad)
     v.summary = _summary_dict(g_val[group], c_val[group], tol, group if k > 1 else None)
+    if summary_allow is not None:
+        v.summary["allowed"] = max(v.summary["allowed"], float(summary_allow[group]))
     v.summary["failed"] = bool(bad.any())
     return not bad.any()
 

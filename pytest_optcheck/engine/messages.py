@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import Calibration
 from .compare import SeriesVerdict, Verdict, outside_tolerance
 from .differential import RunComparison, TensorDifference
 from .tolerance import Tolerance
@@ -40,11 +41,12 @@ def render_verdict(
     picture: str | None = None,
     context: int = 3,
     header: list[str] | None = None,
+    calibration: Calibration | None = None,
 ) -> str:
     """The whole failure message: headline, one block per failing series, then where to act."""
     lines = [*(header or []), _headline(verdict)]
     for sv in verdict.failed:
-        lines += ["", *_series_block(sv, golden, current, context)]
+        lines += ["", *_series_block(sv, golden, current, context, calibration)]
     lines += _missing_extra(verdict)
     footer = where_lines(golden_path, update_command, picture)
     if footer:
@@ -93,9 +95,11 @@ def rule_text(tol: Tolerance) -> str:
     return f"a step fails when {rule}" if tol.mode == "step" else f"fails when {rule} on the summary"
 
 
-def _series_block(sv: SeriesVerdict, golden: Trajectory, current: Trajectory, context: int) -> list[str]:
+def _series_block(sv: SeriesVerdict, golden: Trajectory, current: Trajectory, context: int,
+                  calibration: Calibration | None = None) -> list[str]:
     """Every fact about one failing series, most telling first, then a table."""
     details = [f"tolerance: {describe_tolerance(sv.tolerance)}", f"rule: {rule_text(sv.tolerance)}"]
+    details += _noise_lines(sv, calibration, golden[sv.name])
     details += _summary_lines(sv)
     if sv.n_failed:
         info = " (per step, for information)" if sv.tolerance.mode != "step" else ""
@@ -111,12 +115,73 @@ def _series_block(sv: SeriesVerdict, golden: Trajectory, current: Trajectory, co
     details += _shape_lines(sv)
     reason = series_reason(sv)
     lines = [f"{sv.name}: {reason}", *(f"  {d}" for d in details if d != reason)]
+    allowance = calibration.allowance(sv.name) if calibration is not None else None
     for center, group in _table_centers(sv, golden[sv.name], current[sv.name], context):
         lines += render_table(
             sv.name, golden[sv.name], current[sv.name], current.epoch, current.batch,
-            center, context, sv.tolerance, group=group,
+            center, context, sv.tolerance, group=group, allowance=allowance,
         )
     return lines
+
+
+def _noise_lines(sv: SeriesVerdict, calibration: Calibration | None, golden: np.ndarray) -> list[str]:
+    """A calibrated golden: the widened rule, and the envelope where the series left it."""
+    if sv.noise_factor is None or calibration is None:
+        return []
+    factor = format_number(sv.noise_factor)
+    rule = (f"calibrated: a step may also differ by up to {factor} x the noise envelope of "
+            f"{calibration.replicas} ulp-perturbed replicas, when that is larger")
+    lines = [rule]
+    step = sv.first_failure
+    if step is not None and sv.noise_envelope_at_failure is not None and step < len(golden):
+        g = float(np.max(np.abs(as_2d(golden)[step])))
+        tolerance_wins = sv.tolerance.atol + sv.tolerance.rtol * g > sv.noise_factor * sv.noise_envelope_at_failure
+        lines.append(noise_failure_text(sv.noise_factor, sv.noise_envelope_at_failure, step, tolerance_wins))
+    return lines
+
+
+def noise_failure_text(factor: float, envelope: float, step: int, tolerance_wins: bool = False) -> str:
+    """'outside 4 x noise envelope (2.1e-04) at step 140', saying so when the tolerance is
+    the larger allowance there (the envelope is tiny where the run is not chaotic yet)."""
+    text = f"outside {format_number(factor)} x noise envelope ({envelope:.2g}) at step {step}"
+    return text + " (and outside the tolerance, the larger there)" if tolerance_wins else text
+
+
+def not_repeatable_text(calibrate: int, source: str) -> str:
+    """calibrate asked of a check that was handed a recorded trajectory."""
+    return (f"optcheck: calibrate={calibrate!r} (from {source}) needs a run it can repeat from perturbed "
+            f"starts, but this check was given a trajectory already recorded. Let optcheck train it "
+            f"(optcheck.check() with no trajectory), pass your loop as optcheck.check(run=fn) where fn(perturb) "
+            f"builds the model, calls perturb(model) and returns the recorded trajectory, or set calibrate=0.")
+
+
+def unstable_text(facts: Mapping[str, Any], shown: str | None) -> str:
+    """The replicas of calibrate=N say the run is unstable at the rounding level."""
+    parts = []
+    if facts["diverged"]:
+        first = min(step for _, _, step in facts["diverged"])
+        parts.append(f"{len(facts['diverged'])} of {facts['replicas']} ulp-perturbed replicas went NaN/inf where "
+                     f"the run did not (first at step {first})")
+    for name, median in facts["wide"].items():
+        parts.append(f"{name}'s noise envelope is {median:.2g} x its value on the median step")
+    return (f"optcheck: calibrate={facts['replicas']}: {'; '.join(parts)}. The run is unstable at the rounding "
+            f"level: one ulp changes its outcome, so a calibrated golden would allow almost anything and no golden "
+            f"can tell noise from a change. Make the run stable (a smaller learning rate, more damping), or record "
+            f"it without calibrate. No golden was written" + (f" at {shown}." if shown else "."))
+
+
+def calibration_notes(calibration: Calibration | None, asked: int = 0) -> tuple[str, ...]:
+    """What a check says about calibration in the report: how the golden's envelope was
+    measured, or that the envelope asked for is not in the golden yet."""
+    notes = []
+    if calibration is not None:
+        how = f", {calibration.path}" if calibration.path else ""
+        notes.append(f"calibrated golden: allows {format_number(calibration.factor)} x the noise envelope of "
+                     f"{calibration.replicas} ulp-perturbed replicas{how}")
+    if asked and (calibration is None or calibration.replicas != asked):
+        held = f"an envelope of {calibration.replicas} replicas" if calibration is not None else "no noise envelope"
+        notes.append(f"calibrate={asked} asked, but the golden holds {held}: re-record it with --snapshot-update")
+    return tuple(notes)
 
 
 def _where(step: int, traj: Trajectory, sv: SeriesVerdict | None = None) -> str:
@@ -204,6 +269,7 @@ def render_table(
     tol: Tolerance | None = None,
     *,
     group: int = 0,
+    allowance: np.ndarray | None = None,
 ) -> list[str]:
     """Side-by-side rows of the steps around ``center``; '!' marks rows outside ``tol``.
 
@@ -216,7 +282,9 @@ def render_table(
     lo, hi = max(0, center - context), min(n, center + context + 1)
     if lo >= hi:
         return []
-    bad = outside_tolerance(g[lo:hi], c[lo:hi], tol) if tol is not None else np.zeros(hi - lo, bool)
+    fits = allowance is not None and len(allowance) >= hi and group < as_2d(allowance).shape[1]
+    allow = _column(allowance, group)[lo:hi] if fits else None
+    bad = outside_tolerance(g[lo:hi], c[lo:hi], tol, allow) if tol is not None else np.zeros(hi - lo, bool)
     rows = [("step", "epoch", "batch", "golden", "current", "abs err", "rel err", "")]
     for i in range(lo, hi):
         gv, cv = float(g[i]), float(c[i])

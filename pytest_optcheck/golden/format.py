@@ -6,6 +6,20 @@ series, so a review shows exactly which steps moved. Floats are written with Pyt
 shortest round-trip repr, so reading a golden gives back the very same float64 values;
 non-finite values are written as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
 Loading never executes code (plain ``json``, no pickle).
+
+A golden recorded with ``calibrate=N`` has one more header block, ``calibration`` (after
+``meta``; goldens without it read and compare exactly as before)::
+
+    "calibration": {
+      "factor": 4.0,                 # the check allows max(tolerance, factor x envelope)
+      "path": "stacked",             # how the replicas ran (or "sequential (<why>)")
+      "replicas": 8,                 # N, the ulp-perturbed replicas measured
+      "window": 4,                   # envelope[i] = max over steps i-4..i+4 ...
+      "envelope": {                  # ... of max over replicas |replica - this run|,
+        "loss": [1.2e-07, ...],      # per series and step, 3 significant digits rounded up
+        "lr": [[0.0], ...]           # (steps x groups for grouped series), one line each
+      }
+    },
 """
 
 from __future__ import annotations
@@ -17,6 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..engine.calibration import Calibration
 from ..engine.messages import ABSENT
 from ..engine.trajectory import Trajectory, encode_floats
 from ..errors import GoldenFileError
@@ -34,6 +49,8 @@ class Golden:
     environment: dict[str, Any] = dataclasses.field(default_factory=dict)
     test: str | None = None
     name: str | None = None
+    #: The noise envelope measured when the golden was recorded with ``calibrate=N``.
+    calibration: Calibration | None = None
 
     @property
     def label(self) -> str:
@@ -64,6 +81,8 @@ def dumps(golden: Golden) -> str:
     for key, value in head.items():
         block = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
         lines.append(f'  "{key}": ' + block.replace("\n", "\n  ") + ",")
+    if golden.calibration is not None:
+        lines += _calibration_lines(golden.calibration)
     lines.append(f'  "steps": {len(traj)},')
     lines.append(f'  "epoch": {json.dumps(traj.epoch.tolist())},')
     lines.append(f'  "batch": {json.dumps(traj.batch.tolist())},')
@@ -80,6 +99,19 @@ def dumps(golden: Golden) -> str:
     lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _calibration_lines(calibration: Calibration) -> list[str]:
+    """The calibration block: its scalars, then one line per series' envelope."""
+    data = calibration.to_dict()
+    envelope = data.pop("envelope")
+    lines = ['  "calibration": {']
+    lines += [f"    {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in data.items()]
+    lines.append('    "envelope": {')
+    rows = [f"      {json.dumps(name, ensure_ascii=False)}: {json.dumps(values)}" for name, values in envelope.items()]
+    lines += [row + ("," if i < len(rows) - 1 else "") for i, row in enumerate(rows)]
+    lines += ["    }", "  },"]
+    return lines
 
 
 def loads(text: str, path: str | os.PathLike[str] | None = None) -> Golden:
@@ -118,6 +150,7 @@ def loads(text: str, path: str | os.PathLike[str] | None = None) -> Golden:
         )
         if "steps" in data and data["steps"] != len(traj):
             raise ValueError(f"header says {data['steps']} steps but the series have {len(traj)}")
+        calibration = Calibration.from_dict(data["calibration"]) if "calibration" in data else None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         # any malformed content: a clean message naming the file, never a traceback
         raise GoldenFileError(f"optcheck: {where} is damaged: {exc}. {fix}") from None
@@ -127,6 +160,7 @@ def loads(text: str, path: str | os.PathLike[str] | None = None) -> Golden:
         environment=data.get("environment") or {},
         test=data.get("test"),
         name=data.get("name"),
+        calibration=calibration,
     )
 
 

@@ -24,6 +24,7 @@ from .gating import spec_for
 from .options import Settings
 
 if TYPE_CHECKING:
+    from ..checks.golden_check import Replicate
     from ..engine.outcome import Outcome
     from ..engine.trajectory import Trajectory
     from ..handle import OptcheckHandle
@@ -105,8 +106,10 @@ class TestChecks:
         index, self.unnamed = self.unnamed, self.unnamed + 1
         return None if index == 0 else str(index)
 
-    def check(self, current: Trajectory, name: str | None, layer: dict[str, Any], declarative: bool) -> Outcome:
-        """Check ``current`` against this test's golden called ``name``."""
+    def check(self, current: Trajectory, name: str | None, layer: dict[str, Any], declarative: bool,
+              calibrate: int | None = None, replicate: Replicate | None = None) -> Outcome:
+        """Check ``current`` against this test's golden called ``name``; ``replicate`` (None for
+        a recorded trajectory) re-runs it from perturbed starts when a golden is calibrated."""
         from ..checks.golden_check import check_golden
         from ..golden.environment import environment
         from ..golden.format import Golden
@@ -129,6 +132,8 @@ class TestChecks:
             update_command=self.update_command(),
             picture=self.picture(name),
             layout=self.layout,
+            calibrate=self.replicas_asked(calibrate, replicate is not None),
+            replicate=replicate,
         )
         self.outcomes.append((name, outcome))
         if declarative and settings.sensitivity and outcome.passed:
@@ -163,6 +168,24 @@ class TestChecks:
         from ..run.catalog import library_modules
 
         return library_modules(self.spec)
+
+    def replicas_asked(self, calibrate: int | None, repeatable: bool) -> int:
+        """``calibrate`` of check() wins over the marker's, the marker's over the ini's. The
+        ini's applies to the checks that can be re-run; asking check() or the marker to
+        calibrate a recorded trajectory is an error that says what to do instead."""
+        from ..run.spec import Spec
+
+        if calibrate is not None:
+            n, source = Spec(calibrate=calibrate).calibrate, "check()"
+        elif self.spec.calibrate is not None:
+            n, source = self.spec.calibrate, "the marker"
+        else:
+            return self.settings.calibrate if repeatable else 0
+        if n and not repeatable:
+            from ..engine.messages import not_repeatable_text
+
+            raise OptcheckError(not_repeatable_text(n, source))
+        return n or 0
 
     def update_command(self) -> str:
         command = f"pytest --optcheck --snapshot-update {shlex.quote(self.item.nodeid)}"

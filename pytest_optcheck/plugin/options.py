@@ -42,6 +42,7 @@ class Settings:
     prune: bool = False
     update: bool = False
     threads: int | None = None
+    calibrate: int = 0
 
 
 # -- value parsers: (value, where) -> setting -----------------------------------------------
@@ -78,6 +79,18 @@ def parse_threads(value: Any, where: str) -> int | None:
         return None
     if not text.isdigit() or int(text) < 1:
         raise OptcheckError(f"optcheck: {where}={value!r} must be a positive integer (or none).")
+    return int(text)
+
+
+def parse_calibrate(value: Any, where: str) -> int:
+    text = str(value if value is not None else "").strip()
+    if text == "":
+        return 0
+    if not text.isdigit():
+        raise OptcheckError(
+            f"optcheck: {where}={value!r} must be a whole number of replicas >= 0 (0: off), e.g. 8 to record "
+            f"goldens with the noise envelope of 8 ulp-perturbed replicas."
+        )
     return int(text)
 
 
@@ -150,6 +163,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("threads", "Intra-op threads for the reference loop (default: torch's). 1 makes CPU runs "
            "independent of the core count and suits pytest -n.", parse_threads,
            flag="--optcheck-threads", ini="optcheck_threads", metavar="N"),
+    Option("calibrate", "Record goldens of declarative checks with the noise envelope of N ulp-perturbed "
+           "replicas (0: off); the marker key calibrate wins.", parse_calibrate,
+           ini="optcheck_calibrate", ini_default="0"),
     Option("prune", "Delete orphaned goldens (no collected test owns them) on a full, green run.", parse_bool,
            flag="--optcheck-prune", action="store_true"),
 )

@@ -136,6 +136,8 @@ def _test_cell(record: Mapping[str, Any]) -> str:
     text = f'<span class="test">{_e(record.get("nodeid") or "")}</span>'
     if record.get("name"):
         text += f' <span class="name">[{_e(record["name"])}]</span>'
+    for note in record.get("notes") or ():  # how the check ran (a calibrated golden's replicas...)
+        text += f'<br><span class="name">{_e(note)}</span>'
     return text
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from ..engine.calibration import Calibration
     from ..engine.compare import SeriesVerdict
     from ..engine.outcome import Outcome
     from ..engine.tolerance import Tolerance
@@ -86,15 +87,49 @@ def draw_outcome(outcome: Outcome, title: str) -> Figure:
     compared = golden is not None and current is not None and any(n in golden and n in current for n in names)
     figure, axes = _grid(len(names) + (1 if compared else 0))
     first = _first_failure(outcome)
+    band = _noise_band(outcome)
     for axis, name in zip(axes, names):
         _draw_series(axis, name, golden, current, first)
+        if band is not None:
+            _draw_noise_band(axis, name, *band)
     if compared:
         _draw_relative_error(axes[len(names)], golden, current, outcome, first)
     if not names:
         axes[0].text(0.5, 0.5, "no trajectory was recorded", ha="center", va="center", transform=axes[0].transAxes)
         axes[0].set_axis_off()
     figure.suptitle(_title_text(outcome, title), color=STATUS_COLORS.get(outcome.status, "black"), fontsize=10)
+    if outcome.notes:  # a third title line: make room for it
+        figure.subplots_adjust(top=1 - 0.95 / figure.get_figheight())
     return figure
+
+
+def _noise_band(outcome: Outcome) -> tuple[Trajectory, Calibration] | None:
+    """The calibrated golden and its envelope: the one compared with, else the one written."""
+    for golden in (outcome.golden, outcome.current if outcome.golden is None else None):
+        if golden is not None and golden.calibration is not None:
+            return golden.trajectory, golden.calibration
+    return None
+
+
+def _draw_noise_band(axis: Axes, name: str, golden: Trajectory, calibration: Calibration) -> None:
+    """golden ± factor x envelope, shaded: where a calibrated check lets the run go (the
+    tolerance may allow more where the envelope is thinner than it)."""
+    allowance = calibration.allowance(name)
+    if name not in golden or allowance is None or not np.any(allowance > 0):
+        return
+    values = as_2d(golden[name])
+    n = min(values.shape[0], allowance.shape[0])
+    steps = np.arange(n)
+    log = axis.get_yscale() == "log"
+    for g in range(min(values.shape[1], allowance.shape[1])):
+        label = (f"{format_number(calibration.factor)} x noise envelope ({calibration.replicas} replicas)"
+                 if g == 0 else None)
+        low = values[:n, g] - allowance[:n, g]
+        if log:  # a band reaching below zero has no place on a log scale: open it downwards
+            low = np.where(low > 0, low, np.nanmin(values[:n, g][values[:n, g] > 0], initial=1.0) / 10)
+        axis.fill_between(steps, low, values[:n, g] + allowance[:n, g],
+                          color="0.6", alpha=0.35, linewidth=0, label=label)
+    axis.legend(fontsize=7, loc=LEGEND_LOC)
 
 
 def panel_series(golden: Trajectory | None, current: Trajectory | None) -> list[str]:
@@ -173,7 +208,7 @@ def _draw_relative_error(
         anything = True
         tol = tolerances.get(name)
         if tol is not None and tol.mode == "step":
-            allowed = allowed_relative(golden[name], tol, rel.size)
+            allowed = allowed_relative(golden[name], tol, rel.size, _allowance(outcome, name))
             if np.isfinite(allowed).any() and np.nanmax(allowed) > 0:
                 axis.plot(np.arange(rel.size), allowed, color=color, linestyle=":", linewidth=0.9,
                           label=f"{name} allowed")
@@ -210,11 +245,16 @@ def _mark_first_failure(axis: Axes, first: tuple[str, int], current: Trajectory)
     )
 
 
-def allowed_relative(golden: np.ndarray, tol: Tolerance, steps: int) -> np.ndarray:
-    """The relative error a step may have: rtol + atol / |golden| (smallest over groups)."""
+def allowed_relative(golden: np.ndarray, tol: Tolerance, steps: int,
+                     allowance: np.ndarray | None = None) -> np.ndarray:
+    """The relative error a step may have: rtol + atol / |golden|, or a calibrated golden's
+    allowance / |golden| where larger (smallest over groups)."""
     g = as_2d(golden)[:steps]
     with np.errstate(divide="ignore", invalid="ignore"):
         allowed = tol.rtol + np.where(g != 0, tol.atol / np.abs(g), np.inf)
+        if allowance is not None and allowance.shape[0] >= g.shape[0]:
+            a = allowance[: g.shape[0], : g.shape[1]] if allowance.shape[1] >= g.shape[1] else allowance[: g.shape[0]]
+            allowed = np.maximum(allowed, np.where(g != 0, a / np.abs(g), np.inf))
     return allowed.min(axis=1) if g.shape[1] else np.full(steps, np.nan)
 
 
@@ -223,6 +263,11 @@ def _any_difference(golden: Trajectory, current: Trajectory, names: Iterable[str
         if len(golden[name]) != len(current[name]) or relative_error(golden[name], current[name]).any():
             return True
     return False
+
+
+def _allowance(outcome: Outcome, name: str) -> np.ndarray | None:
+    calibration = outcome.golden.calibration if outcome.golden is not None else None
+    return calibration.allowance(name) if calibration is not None else None
 
 
 def _tolerances(outcome: Outcome) -> Mapping[str, Tolerance]:
@@ -260,7 +305,8 @@ def _title_text(outcome: Outcome, title: str) -> str:
     elif outcome.status is Status.CONFIG_CHANGED:
         changed = _changed_keys(outcome)
         line += f" · configuration changed{changed}: numbers not compared"
-    return f"{shorten(title, 110)}\n{line}"
+    notes = f"\n{shorten('; '.join(outcome.notes), 120)}" if outcome.notes else ""  # e.g. a calibrated golden
+    return f"{shorten(title, 110)}\n{line}{notes}"
 
 
 def _changed_keys(outcome: Outcome) -> str:

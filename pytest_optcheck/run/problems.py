@@ -279,6 +279,17 @@ def blobs(
     )
 
 
+def sine(n: int = 1024, frequency: float = 6.0, noise: float = 0.1, *, generator: torch.Generator,
+         dtype: torch.dtype) -> Problem:
+    """y = sin(frequency·x) + noise·N(0, 1) on ``n`` points of [-1, 1]: with ``mlp(1, 64, 64, 1,
+    activation='tanh')`` and SGD(lr=0.1, momentum=0.9) a run chaotic enough to amplify one
+    ulp past the default tolerance (docs/tolerances.md, "Calibrated tolerances")."""
+    _check_positive(n=n)
+    x = torch.unsqueeze(torch.linspace(-1, 1, n, dtype=_GEN_DTYPE), dim=1)
+    y = torch.sin(frequency * x) + noise * torch.randn(x.shape, generator=generator, dtype=_GEN_DTYPE)
+    return Problem("sine", cast(x, dtype), cast(y, dtype), loss="mse", model="mlp(1, 64, 64, 1, activation='tanh')")
+
+
 # -- the tables the catalog registers ------------------------------------------------
 
 MODELS: dict[str, Callable[..., nn.Module]] = {"mlp": mlp, "linear": linear, "point": point}
@@ -287,6 +298,7 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "rosenbrock": rosenbrock,
     "sparse_linear": sparse_linear,
     "blobs": blobs,
+    "sine": sine,
 }
 LOSSES: dict[str, Callable[..., Any]] = {
     "mse": nn.MSELoss,

@@ -41,8 +41,10 @@ INTERVALS = ("epoch", "step")
 RUN_SIZE_NAMES = ("total_steps", "steps_per_epoch", "epochs")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 
-#: Every key the marker accepts, with its default (``tolerance`` is not part of the
-#: run's configuration: it says how to compare, so it is kept out of ``canonical()``).
+#: Every key the marker accepts, with its default (``tolerance`` and ``calibrate`` are not
+#: part of the run's configuration: they say how to compare, so they are kept out of
+#: ``canonical()`` and existing goldens keep their configuration). ``calibrate`` None:
+#: not set here, the ini's ``optcheck_calibrate`` (default 0, off) decides.
 DEFAULTS: dict[str, Any] = {
     "model": "mlp(1, 10, 1)",
     "problem": "quadratic",
@@ -60,11 +62,14 @@ DEFAULTS: dict[str, Any] = {
     "create_graph": False,
     "param_groups": None,
     "tolerance": None,
+    "calibrate": None,
 }
 
 #: Keys added after goldens were first recorded: left out of ``canonical()`` while at their
 #: default, so existing goldens' specs stay the same.
 _OMITTED_AT_DEFAULT = ("create_graph", "param_groups")
+#: Keys that say how to compare, not what to run: left out of ``Spec.canonical()``.
+COMPARISON_KEYS = ("tolerance", "calibrate")
 KEYS = tuple(DEFAULTS)
 
 
@@ -199,6 +204,7 @@ class Spec:
     create_graph: bool = DEFAULTS["create_graph"]
     param_groups: Mapping[str, Mapping[str, Any]] | None = DEFAULTS["param_groups"]
     tolerance: Mapping[str, Any] | None = None
+    calibrate: int | None = None
 
     def __post_init__(self) -> None:
         # ``Spec(optimizer=...)`` validates exactly like a marker: every value goes through
@@ -228,7 +234,7 @@ class Spec:
         """
         out: dict[str, Any] = {}
         for key in KEYS:
-            if key == "tolerance":
+            if key in COMPARISON_KEYS:
                 continue
             value = getattr(self, key)
             if key in _OMITTED_AT_DEFAULT and value == DEFAULTS[key]:
@@ -410,6 +416,17 @@ def _param_groups(value: Any, key: str) -> dict[str, dict[str, Any]] | None:
     return out
 
 
+def _calibrate(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SpecError(
+            f"optcheck: {key}={value!r} must be a whole number of replicas >= 0 (0: off), "
+            f"e.g. {key}=8 to record the golden with the noise envelope of 8 ulp-perturbed replicas."
+        )
+    return value
+
+
 _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "model": _name_or_callable,
     "problem": _name_or_callable,
@@ -427,6 +444,7 @@ _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "create_graph": _bool,
     "param_groups": _param_groups,
     "tolerance": _tolerance,
+    "calibrate": _calibrate,
 }
 
 

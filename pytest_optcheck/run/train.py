@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -58,7 +58,12 @@ def intra_op_threads(threads: int | None) -> Iterator[None]:
 
 
 def _l1_penalty(model: torch.nn.Module) -> torch.Tensor:
-    return sum(p.abs().sum() for p in model.parameters())  # type: ignore[return-value]
+    return l1_penalty(model.parameters())
+
+
+def l1_penalty(params: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of absolute parameter values (the ``l1`` key's penalty, before its factor)."""
+    return sum(p.abs().sum() for p in params)  # type: ignore[return-value]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,47 +119,72 @@ def _train(spec: Spec, device: str, built: Built | None, start: LoopState | None
     built = built or build(spec, device)
     model, optimizer, scheduler = built.model, built.optimizer, built.scheduler
     inputs, targets = built.problem.inputs, built.problem.targets
-    n = inputs.shape[0]
-    shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
-    if start is not None:
-        shuffle.set_state(start.shuffle)
     conv = conventions.detect(optimizer, scheduler)
-    stopped: LoopState | None = None
     model.train()
     conventions.prepare(conv, optimizer)
-    num_updates = start.updates if start else 0
     with Recorder(optimizer, scheduler, model, record=spec.record) as rec:
-        for epoch in range(start.epoch if start else 0, spec.epochs):
+
+        def step(index: torch.Tensor, where: str) -> float:
+            closure = _closure(built, inputs[index], targets[index], spec)
+            loss = conventions.optimizer_step(conv, optimizer, closure, model.parameters(), f"at {where}",
+                                              spec.create_graph)
+            value = float(loss.detach().item())
+            rec.log(loss=value)
+            return value
+
+        def start_epoch(epoch: int) -> None:
             rec.epoch = epoch
-            resuming = start is not None and epoch == start.epoch
-            epoch_start = shuffle.get_state()
-            order = torch.randperm(n, generator=shuffle).to(inputs.device)
-            epoch_losses: list[float] = list(start.epoch_losses) if resuming and start else []
-            first = start.batch if resuming and start else 0
-            for batch, begin in enumerate(range(first * spec.batch_size, n, spec.batch_size), start=first):
-                index = order[begin : begin + spec.batch_size]
-                closure = _closure(built, inputs[index], targets[index], spec)
-                where = f"step {batch} of epoch {epoch}"
-                loss = conventions.optimizer_step(conv, optimizer, closure, model.parameters(), f"at {where}",
-                                                  spec.create_graph)
-                value = float(loss.detach().item())
-                rec.log(loss=value)
-                epoch_losses.append(value)
-                num_updates += 1
-                conventions.after_step(conv, scheduler, spec.interval, num_updates, value, where)
-                if num_updates == stop and begin + spec.batch_size < n:
-                    stopped = LoopState(epoch, batch + 1, epoch_start, num_updates, tuple(epoch_losses))
-                    break
-            if stopped is not None:
-                break
-            mean = math.fsum(epoch_losses) / len(epoch_losses)
-            conventions.end_of_epoch(conv, scheduler, spec.interval, epoch, mean)
-            if num_updates == stop:
-                stopped = LoopState(epoch + 1, 0, shuffle.get_state(), num_updates)
-                break
+
+        stopped = run_epochs(spec, inputs.shape[0], inputs.device, step, scheduler, start_epoch, conv,
+                             start=start, stop=stop)
     trajectory = rec.trajectory
     trajectory.meta.update(kind="train", device=str(built.device))
     return trajectory, stopped
+
+
+def run_epochs(
+    spec: Spec,
+    n: int,
+    device: torch.device,
+    step: Callable[[torch.Tensor, str], float],
+    scheduler: Any,
+    start_epoch: Callable[[int], None],
+    conv: conventions.Conventions,
+    *,
+    start: LoopState | None = None,
+    stop: int | None = None,
+) -> LoopState | None:
+    """The reference loop's schedule, shared with the stacked replicas of calibration: the
+    batch order (from a generator seeded by the spec), ``step(index, where)`` per batch
+    (returning the loss a plateau scheduler would see), and the scheduler driven by its
+    calling convention (:mod:`.conventions`) after every step and at every epoch's end.
+
+    With ``stop`` it returns after that many steps, with where it stood; with ``start`` it
+    continues from there (the resume check). Otherwise it runs the spec's epochs, returns None."""
+    shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
+    if start is not None:
+        shuffle.set_state(start.shuffle)
+    num_updates = start.updates if start else 0
+    for epoch in range(start.epoch if start else 0, spec.epochs):
+        start_epoch(epoch)
+        resuming = start is not None and epoch == start.epoch
+        epoch_start = shuffle.get_state()
+        order = torch.randperm(n, generator=shuffle).to(device)
+        epoch_losses: list[float] = list(start.epoch_losses) if resuming and start else []
+        first = start.batch if resuming and start else 0
+        for batch, begin in enumerate(range(first * spec.batch_size, n, spec.batch_size), start=first):
+            where = f"step {batch} of epoch {epoch}"
+            value = step(order[begin : begin + spec.batch_size], where)
+            epoch_losses.append(value)
+            num_updates += 1
+            conventions.after_step(conv, scheduler, spec.interval, num_updates, value, where)
+            if num_updates == stop and begin + spec.batch_size < n:
+                return LoopState(epoch, batch + 1, epoch_start, num_updates, tuple(epoch_losses))
+        mean = math.fsum(epoch_losses) / len(epoch_losses)
+        conventions.end_of_epoch(conv, scheduler, spec.interval, epoch, mean)
+        if num_updates == stop:
+            return LoopState(epoch + 1, 0, shuffle.get_state(), num_updates)
+    return None
 
 
 def _closure(built: Built, x: torch.Tensor, y: torch.Tensor, spec: Spec) -> Callable[[], torch.Tensor]:

@@ -1,0 +1,129 @@
+"""calibrate=N at the run layer: the perturbed replicas, their two paths, and the
+acceptance case of issue 11 (a chaotic MLP whose noise floor is far above rtol 1e-4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pytest_optcheck.engine.calibration import measure
+from pytest_optcheck.engine.compare import compare
+from pytest_optcheck.run.build import build
+from pytest_optcheck.run.calibrate import STACKED, perturb_, replicas, replicas_of, unperturbed
+from pytest_optcheck.run.problems import MLP
+from pytest_optcheck.run.spec import Spec
+from pytest_optcheck.run.train import train
+
+SMALL = Spec(epochs=2, batch_size=100, optimizer="SGD(lr=0.05, momentum=0.9)", record=("loss", "lr"))
+
+
+def test_perturbation_is_one_ulp_deterministic_and_leaves_the_global_rng_alone() -> None:
+    state = torch.get_rng_state()
+    a, b, c = (build(SMALL).model for _ in range(3))
+    perturb_(a, 0, 0)
+    perturb_(b, 0, 0)
+    perturb_(c, 0, 1)
+    assert torch.equal(torch.get_rng_state(), state)
+    base = build(SMALL).model
+    inf = torch.tensor(float("inf"))
+    for pa, pb, p0 in zip(a.parameters(), b.parameters(), base.parameters()):
+        assert torch.equal(pa, pb)  # same replica, same start
+        assert torch.all((pa == torch.nextafter(p0, inf)) | (pa == torch.nextafter(p0, -inf)))  # one ulp
+    flat = [torch.cat([p.detach().flatten() for p in m.parameters()]) for m in (a, c)]
+    assert not torch.equal(*flat)  # another replica, other signs
+
+
+class Quad(torch.nn.Module):
+    """Not an MLP nor a Sequential: stacked through vmap(functional_call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(1, 6)
+        self.b = torch.nn.Linear(6, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.tanh(self.a(x)) * x)
+
+
+@pytest.mark.parametrize("spec", [SMALL, SMALL.replace(model=Quad, optimizer="Adam(lr=0.01)", l1=1e-3)],
+                         ids=["batched-matmuls", "vmap"])
+def test_stacked_replicas_reproduce_sequential_ones(spec: Spec) -> None:
+    stacked, path = replicas(spec, 3)
+    sequential, other = replicas(spec, 3, stacked=False)
+    assert path == STACKED and other.startswith("sequential")
+    for s, q in zip(stacked, sequential):
+        assert s.names == q.names and np.array_equal(s.epoch, q.epoch) and np.array_equal(s.batch, q.batch)
+        np.testing.assert_array_equal(s["lr"], q["lr"])
+        np.testing.assert_allclose(s["loss"], q["loss"], rtol=2e-6)  # batched vs plain matmuls: ulps
+    # and the replicas differ from each other (each has its own start)
+    assert not np.array_equal(stacked[0]["loss"], stacked[1]["loss"])
+
+
+@pytest.mark.parametrize(("changes", "why"), [
+    ({"optimizer": "LBFGS(lr=0.1)"}, "optimizer LBFGS"),
+    ({"clip_grad_norm": 1.0}, "clip_grad_norm"),
+    ({"scheduler": "ReduceLROnPlateau(patience=1)"}, "ReduceLROnPlateau"),
+    ({"record": ("loss", "grad_norm")}, "grad_norm"),
+    ({"model": lambda: torch.nn.Sequential(torch.nn.Linear(1, 4), torch.nn.Dropout(0.1), torch.nn.Linear(4, 1))},
+     "dropout"),
+])
+def test_what_stacking_cannot_express_runs_sequentially(changes: dict, why: str) -> None:
+    spec = SMALL.replace(epochs=1, **changes)
+    runs, path = replicas(spec, 1)
+    assert path.startswith("sequential (") and why in path
+    assert runs[0].names == train(spec).names
+
+
+def test_a_users_loop_is_replicated_through_perturb() -> None:
+    def loop(perturb):  # a user's own loop, recorded with the plugin's Recorder
+        built = build(SMALL)
+        perturb(built.model)
+        return train(SMALL, built=built)
+
+    runs, path = replicas_of(loop, SMALL.seed, 2)
+    assert path == "sequential (your loop)"
+    np.testing.assert_array_equal(loop(unperturbed)["loss"], train(SMALL)["loss"])
+    np.testing.assert_array_equal(runs[0]["loss"], replicas(SMALL, 1, stacked=False)[0][0]["loss"])
+
+
+def _tanh_as_sigmoid() -> MLP:
+    model = MLP(1, 64, 64, 1, activation="tanh")
+    model._act = lambda x: 2 * torch.sigmoid(2 * x) - 1  # algebraically tanh, other rounding
+    return model
+
+
+def test_chaotic_mlp_calibrated_golden_passes_noise_and_fails_lr_changes() -> None:
+    """Issue 11's "Done when": 1-64-64-1 tanh MLP, sin(6x) + noise, SGD momentum 0.9, 384 steps."""
+    spec = Spec(problem="sine", optimizer="SGD(lr=0.1, momentum=0.9)", epochs=12, batch_size=32)
+    reference = train(spec, threads=1)
+    calibration = measure(reference, replicas(spec, 8, threads=1)[0], STACKED)
+    noise = {
+        "rerun": train(spec, threads=1),
+        "two threads": train(spec, threads=2),
+        "tanh as 2*sigmoid(2x)-1": train(spec.replace(model=_tanh_as_sigmoid), threads=1),
+    }
+    rewrite = noise["tanh as 2*sigmoid(2x)-1"]
+    assert not compare(reference, rewrite).passed  # the plain default is fooled by rounding
+    for what, run in noise.items():
+        assert compare(reference, run, calibration=calibration).passed, what
+    for lr in (0.1005, 0.102):  # a 0.5% and a 2% learning-rate change
+        changed = train(spec.replace(optimizer=f"SGD(lr={lr}, momentum=0.9)"), threads=1)
+        verdict = compare(reference, changed, calibration=calibration)
+        assert not verdict.passed and verdict.series[0].n_failed > 100, lr
+
+
+def test_the_sensitivity_probe_judges_with_the_goldens_envelope() -> None:
+    """--optcheck-sensitivity asks whether *this* check would notice lr x1.01: a calibrated
+    check allows its envelope, so a (planted) envelope wider than the change makes it vacuous."""
+    from pytest_optcheck.checks.sensitivity import probe
+    from pytest_optcheck.engine.calibration import Calibration
+    from pytest_optcheck.engine.outcome import Outcome, Status
+    from pytest_optcheck.golden.format import Golden
+
+    spec = SMALL.replace(epochs=1)
+    run = train(spec)
+    plain = Golden(run)
+    wide = Golden(run, calibration=Calibration(8, {"loss": np.ones(len(run))}))
+    assert probe(spec, "cpu", run, Outcome(Status.PASSED, "", golden=plain)) is None
+    assert "stays within tolerance" in probe(spec, "cpu", run, Outcome(Status.PASSED, "", golden=wide))
