@@ -20,17 +20,20 @@ if TYPE_CHECKING:
 
 #: ``checker(current, name, tolerance_layer, declarative, calibrate=, replicate=)``.
 Checker = Callable[..., "Outcome"]
+#: Receives the outcome of a check without a golden (resume, parity, distributed) and its name.
+Reporter = Callable[["str | None", "Outcome"], None]
 
 
 class OptcheckHandle:
     """Build, train, record and check what the test's ``optcheck`` markers declare."""
 
     def __init__(self, spec: Spec, device: str = "cpu", checker: Checker | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, reporter: Reporter | None = None) -> None:
         self._spec = spec
         self._device = device
         self._checker = checker
         self._threads = threads
+        self._reporter = reporter
 
     @property
     def spec(self) -> Spec:
@@ -139,6 +142,49 @@ class OptcheckHandle:
             current = self.train() if declarative else trajectory
         layer = check_layer(tolerance, short, current.names, where="check()")
         outcome = self._checker(current, name, layer, declarative, calibrate=calibrate, replicate=replicate)
+        if not outcome.ok:
+            raise AssertionError(outcome.message)
+        return outcome
+
+    # -- checks without goldens -----------------------------------------------------------
+
+    def check_resume(self, at: float = 0.5, name: str | None = None, **tolerances: Any) -> Outcome:
+        """Train straight through and with a checkpoint after step ``at`` (an int, or a
+        fraction of the run): saved with ``torch.save``, loaded into objects built afresh with
+        ``torch.load(weights_only=True)``, continued. The runs must agree (exactly on CPU)."""
+        __tracebackhide__ = True
+        from .checks.resume import check_resume
+
+        return self._conclude(name or "resume", check_resume(self._spec, self._device, at=at,
+                                                             threads=self._threads, **tolerances))
+
+    def check_parity(self, variants: Mapping[str, Mapping[str, Any]] | None = None, name: str | None = None,
+                     **tolerances: Any) -> Outcome:
+        """Each variant (``{name: {spec overrides}}``; default: the for-loop / foreach / fused
+        implementations the optimizer offers here) against the spec's run, step by step: loss,
+        parameters and every optimizer-state tensor."""
+        __tracebackhide__ = True
+        from .checks.parity import check_parity
+
+        return self._conclude(name or "parity", check_parity(self._spec, self._device, variants=variants,
+                                                             threads=self._threads, **tolerances))
+
+    def check_distributed(self, world_size: int = 2, backend: str = "gloo", name: str | None = None,
+                          timeout: float = 300.0, **tolerances: Any) -> Outcome:
+        """DistributedDataParallel over ``world_size`` local processes, each on its shard of every
+        global batch, against the one-process run; the ranks' parameters must agree exactly."""
+        __tracebackhide__ = True
+        from .checks.distributed import check_distributed
+
+        outcome = check_distributed(self._spec, self._device, world_size=world_size, backend=backend,
+                                    timeout=timeout, threads=self._threads, **tolerances)
+        return self._conclude(name or "distributed", outcome)
+
+    def _conclude(self, name: str, outcome: Outcome) -> Outcome:
+        """Hand the outcome to the reporter (the summary, the report); fail when it failed."""
+        __tracebackhide__ = True
+        if self._reporter is not None:
+            self._reporter(name, outcome)
         if not outcome.ok:
             raise AssertionError(outcome.message)
         return outcome

@@ -23,6 +23,7 @@ import numpy as np
 
 from .calibration import Calibration
 from .compare import SeriesVerdict, Verdict, outside_tolerance
+from .differential import RunComparison, TensorDifference
 from .tolerance import Tolerance
 from .trajectory import Trajectory, as_2d
 
@@ -499,3 +500,151 @@ def duplicate_golden_text(path: str) -> str:
 
 
 PASSED_TEXT = "optcheck: within tolerance"
+
+
+# ======================================================================================
+# Checks without goldens (differential): resume, parity, distributed.
+# One run is the reference, another must agree with it step by step; the sentences say
+# which run differs, from which step, in which series or tensor, and by how much.
+# ======================================================================================
+
+
+def tensor_difference_text(diff: TensorDifference, where: Trajectory, labels: tuple[str, str]) -> str:
+    """One line: the first tensor outside tolerance (or what is structurally different)."""
+    ref, oth = labels
+    step = _where(diff.step, where) if diff.step < len(where) else str(diff.step)
+    if diff.reason == "missing":
+        return f"{diff.name}: in the {ref} run after step {step}, absent in the {oth} run"
+    if diff.reason == "extra":
+        return f"{diff.name}: in the {oth} run after step {step}, absent in the {ref} run"
+    if diff.reason == "shape":
+        ref_shape, oth_shape = diff.detail.split(" | ")
+        return f"{diff.name} after step {step}: shape {ref_shape} in the {ref} run, {oth_shape} in the {oth} run"
+    if diff.reason == "steps":
+        return f"tensors: {int(diff.reference)} steps in the {ref} run, {int(diff.other)} in the {oth} run"
+    element = f"[{', '.join(map(str, diff.index))}]" if diff.index else ""
+    ref_text, oth_text = format_pair(diff.reference, diff.other)
+    tol = f"; tolerance {describe_tolerance(diff.tolerance)}" if diff.tolerance is not None else ""
+    return (f"{diff.name}{element} after step {step}: {ref} {ref_text}, {oth} {oth_text} "
+            f"(abs err {diff.abs_err:.3g}, rel err {format_number(diff.rel_err)}{tol})")
+
+
+def series_difference_text(sv: SeriesVerdict, reference: Trajectory, other: Trajectory,
+                           labels: tuple[str, str]) -> str:
+    """One line: a series' first step outside tolerance, with both values there."""
+    ref, oth = labels
+    if sv.first_failure is None or sv.length_mismatch:
+        return f"{sv.name}: {series_reason(sv)}"
+    step, group = sv.first_failure, sv.first_failure_group or 0
+    a, b = float(as_2d(reference[sv.name])[step, group]), float(as_2d(other[sv.name])[step, group])
+    ref_text, oth_text = format_pair(a, b)
+    a_err, r_err = _errors(a, b)
+    group_text = f", group {group}" if as_2d(reference[sv.name]).shape[1] > 1 else ""
+    return (f"{sv.name} at step {_where(step, reference)}{group_text}: {ref} {ref_text}, {oth} {oth_text} "
+            f"(abs err {a_err}, rel err {r_err}; tolerance {describe_tolerance(sv.tolerance)}; "
+            f"{steps_outside_text(sv)})")
+
+
+def run_difference_lines(comparison: RunComparison, reference: Trajectory, other: Trajectory,
+                         labels: tuple[str, str]) -> list[str]:
+    """Every series that differs (its first step), then the first tensor that does."""
+    lines = [series_difference_text(sv, reference, other, labels) for sv in comparison.series.failed]
+    lines += [f"{n}: recorded by the {labels[0]} run only" for n in comparison.series.missing_series]
+    lines += [f"{n}: recorded by the {labels[1]} run only" for n in comparison.series.extra_series]
+    if comparison.tensors.first is not None:
+        lines.append("first tensor outside tolerance: "
+                     + tensor_difference_text(comparison.tensors.first, reference, labels))
+    return [f"  {line}" for line in lines]
+
+
+def first_difference_step(comparison: RunComparison) -> int | None:
+    """The earliest step where anything differs (a tensor after step i counts at step i)."""
+    steps = [sv.first_failure for sv in comparison.series.failed if sv.first_failure is not None]
+    if comparison.tensors.first is not None:
+        steps.append(comparison.tensors.first.step)
+    return min(steps, default=None)
+
+
+def _from_step(comparison: RunComparison, where: Trajectory) -> str:
+    step = first_difference_step(comparison)
+    return f" from step {_where(step, where)} on" if step is not None else ""
+
+
+def resume_failed_text(stop: int, total: int, comparison: RunComparison, straight: Trajectory,
+                       resumed: Trajectory, lost: Sequence[str]) -> str:
+    """Resume changed the run: where, in what, and what the checkpoint did not bring back."""
+    lines = [(f"optcheck: resuming from a checkpoint taken after {stop} of {total} steps changes the run"
+             f"{_from_step(comparison, straight)} (checkpoint: state_dict() of the model, optimizer and "
+             f"scheduler and the batch-order generator, through torch.save / torch.load(weights_only=True))")]
+    lines += run_difference_lines(comparison, straight, resumed, ("straight", "resumed"))
+    if lost:
+        lines.append("not the same right after loading (before saving -> after loading into fresh objects):")
+        lines += [f"  {item}" for item in lost]
+    else:
+        lines.append("everything state_dict() holds came back identical: what differs lives elsewhere "
+                     "(a global, a cache rebuilt on first use, an attribute of an object not checkpointed)")
+    return "\n".join(lines)
+
+
+def resume_passed_text(stop: int, total: int) -> str:
+    return f"optcheck: resuming from a checkpoint taken after {stop} of {total} steps gives the same run"
+
+
+def lost_value_text(where: str, before: str, after: str, in_state_dict: bool) -> str:
+    """One piece of state that did not survive the round trip."""
+    hint = "" if in_state_dict else (" (not in state_dict(): keep it in the optimizer's self.state, or save it "
+                                     "in state_dict() and restore it in load_state_dict())")
+    return f"{where}: {before} -> {after}{hint}"
+
+
+def parity_failed_text(variant: str, setup: str, reference_setup: str, comparison: RunComparison,
+                       reference: Trajectory, other: Trajectory, others: Sequence[str]) -> str:
+    lines = [(f"optcheck: implementation {variant!r} ({setup}) differs from the reference ({reference_setup})"
+             f"{_from_step(comparison, reference)}")]
+    lines += run_difference_lines(comparison, reference, other, ("reference", variant))
+    if others:
+        lines.append(f"other implementations: {'; '.join(others)}")
+    return "\n".join(lines)
+
+
+def parity_variant_text(variant: str, comparison: RunComparison) -> str:
+    """'foreach: within tolerance (largest rel diff 0)' for the other variants' summary."""
+    verdict = "within tolerance" if comparison.passed else "differs"
+    return f"{variant}: {verdict} (largest rel diff {format_number(comparison.max_rel)})"
+
+
+def parity_skipped_text(variant: str, reason: str) -> str:
+    return f"{variant}: skipped, {reason}"
+
+
+def parity_passed_text(checked: Sequence[str], skipped: Sequence[str]) -> str:
+    lines = [f"optcheck: {len(checked)} implementation(s) agree with the reference step by step"]
+    lines += [f"  {line}" for line in [*checked, *skipped]]
+    return "\n".join(lines)
+
+
+def parity_none_text(optimizer: str, skipped: Sequence[str]) -> str:
+    """No variant to compare: the optimizer offers none here (or all were skipped)."""
+    reason = "; ".join(skipped) if skipped else "its signature has neither foreach nor fused"
+    return (f"optcheck: optimizer={optimizer} has no other implementation to compare on this device ({reason}); "
+            f"pass variants={{name: {{spec overrides}}}} to compare your own")
+
+
+def distributed_failed_text(world_size: int, backend: str, comparison: RunComparison, single: Trajectory,
+                            distributed: Trajectory, ranks: Sequence[str]) -> str:
+    lines = [f"optcheck: DistributedDataParallel over {world_size} processes ({backend}) differs from the "
+             f"one-process run{_from_step(comparison, single)}"
+             if not comparison.passed else
+             f"optcheck: the {world_size} processes ({backend}) hold different parameters"]
+    lines += run_difference_lines(comparison, single, distributed, ("one-process", "distributed"))
+    if ranks:
+        lines.append("ranks disagree (every rank must hold the same parameters after each step):")
+        lines += [f"  {line}" for line in ranks]
+    lines.append("(loss: each rank's loss weighted by its shard's size, summed: the one-process loss when "
+                 "the loss is a mean over the batch; a summed loss or a wrongly scaled gradient shows here)")
+    return "\n".join(lines)
+
+
+def distributed_passed_text(world_size: int, backend: str, comparison: RunComparison) -> str:
+    return (f"optcheck: DistributedDataParallel over {world_size} processes ({backend}) trains like one process "
+            f"(largest rel diff {format_number(comparison.max_rel)}); ranks agree exactly")

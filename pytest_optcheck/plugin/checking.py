@@ -61,7 +61,8 @@ class Checking:
         settings = self.settings
         for name, outcome in checks.outcomes:
             picture = None
-            if settings.report_dir is not None:
+            drawable = outcome.golden is not None or outcome.current is not None  # not a check without golden
+            if settings.report_dir is not None and drawable:
                 from ..report.picture import write_picture
 
                 target = settings.report_dir / picture_name(checks.item.nodeid, name)
@@ -93,7 +94,12 @@ class TestChecks:
         from ..run.catalog import validate_names
 
         validate_names(self.spec)  # a typo fails at set-up, naming its key
-        return OptcheckHandle(self.spec, self.device, self.check, threads=self.settings.threads)
+        return OptcheckHandle(self.spec, self.device, self.check, threads=self.settings.threads,
+                              reporter=self.report)
+
+    def report(self, name: str | None, outcome: Outcome) -> None:
+        """Keep the outcome of a check without a golden for the summary and the report."""
+        self.outcomes.append((name, outcome))
 
     def next_unnamed(self) -> str | None:
         """syrupy's naming of repeated unnamed assertions: none, then "1", "2"..."""
@@ -110,7 +116,8 @@ class TestChecks:
 
         item, settings = self.item, self.settings
         path = self.layout.golden_path(item.path, item.nodeid, name)
-        if any(self.layout.golden_path(item.path, item.nodeid, n) == path for n, _ in self.outcomes):
+        if any(o.path is not None and self.layout.golden_path(item.path, item.nodeid, n) == path
+               for n, o in self.outcomes):
             from ..engine.messages import duplicate_golden_text
 
             raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
@@ -135,7 +142,26 @@ class TestChecks:
             vacuous = probe(self.spec, self.device, current, outcome, threads=settings.threads)
             if vacuous:
                 self.vacuous.append({"nodeid": item.nodeid, "name": name, "detail": vacuous})
+        if declarative and outcome.ok and (settings.resume or settings.parity):
+            return self.differential(name) or outcome
         return outcome
+
+    def differential(self, name: str | None) -> Outcome | None:
+        """``--optcheck-resume`` / ``--optcheck-parity`` on a declarative check: each is kept
+        as its own outcome (named ``resume`` / ``parity``, after the check's name); the first
+        that fails is returned, so the test fails with its message."""
+        from ..checks.parity import check_parity, has_variants
+        from ..checks.resume import check_resume
+
+        settings = self.settings
+        outcomes = []
+        if settings.resume:
+            outcomes.append(("resume", check_resume(self.spec, self.device, threads=settings.threads)))
+        if settings.parity and has_variants(self.spec, self.device):
+            outcomes.append(("parity", check_parity(self.spec, self.device, threads=settings.threads)))
+        for kind, outcome in outcomes:
+            self.report(f"{name}:{kind}" if name else kind, outcome)
+        return next((outcome for _, outcome in outcomes if not outcome.ok), None)
 
     def libraries(self) -> list[str]:
         """The third-party modules the spec's optimizer, scheduler and model come from."""

@@ -37,6 +37,8 @@ class Settings:
     cli_tolerances: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     report_dir: Path | None = None
     sensitivity: bool = False
+    resume: bool = False
+    parity: bool = False
     prune: bool = False
     update: bool = False
     threads: int | None = None
@@ -152,6 +154,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("sensitivity", "Also run each declarative check with every optimizer step scaled by 1.01 and "
            "list checks whose tolerance would not notice it.", parse_bool,
            flag="--optcheck-sensitivity", action="store_true"),
+    Option("resume", "Also check that each declarative check's run resumes from a checkpoint (saved halfway, "
+           "loaded into fresh objects) exactly as it runs straight through.", parse_bool,
+           flag="--optcheck-resume", action="store_true"),
+    Option("parity", "Also check each declarative check's optimizer against its other implementations "
+           "(for-loop, foreach, fused), step by step.", parse_bool,
+           flag="--optcheck-parity", action="store_true"),
     Option("threads", "Intra-op threads for the reference loop (default: torch's). 1 makes CPU runs "
            "independent of the core count and suits pytest -n.", parse_threads,
            flag="--optcheck-threads", ini="optcheck_threads", metavar="N"),

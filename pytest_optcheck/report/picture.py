@@ -165,9 +165,14 @@ _FIGURES: dict[int, tuple[Figure, list[Axes]]] = {}
 
 def _grid(panels: int, reuse: bool = False) -> tuple[Figure, list[Axes]]:
     """One column up to three panels, two columns beyond: wide enough, never huge."""
+    from matplotlib.figure import Figure
+
     panels = max(panels, 1)
-    if reuse and panels in _FIGURES:
-        figure, axes = _FIGURES[panels]
+    cached = _FIGURES.get(panels)
+    # Only a figure of the matplotlib now imported: pytester's in-process runs drop modules
+    # first imported inside them, and a figure of the old module cannot be drawn on.
+    if reuse and cached is not None and type(cached[0]) is Figure:
+        figure, axes = cached
         for axis in axes:
             _clear(axis)
         for spare in axes[panels:]:

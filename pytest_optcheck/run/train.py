@@ -11,11 +11,16 @@ which every call into user or library code goes. It records through the same
 What a step records as ``loss``: the objective evaluated *before* the update (data
 loss plus the L1 penalty) — for LBFGS the first closure evaluation of the step, which
 is what ``LBFGS.step`` returns, so every optimizer's ``loss[i]`` means the same thing.
+
+The loop can stop after a given step and start again from a :class:`LoopState` (where
+it stood, and the batch order's generator): the resume check saves that with the model,
+optimizer and scheduler, and continues in fresh objects — the same loop, not a copy.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -60,13 +65,56 @@ def l1_penalty(params: Iterable[torch.Tensor]) -> torch.Tensor:
     return sum(p.abs().sum() for p in params)  # type: ignore[return-value]
 
 
-def train(spec: Spec, device: str = "cpu", built: Built | None = None, threads: int | None = None) -> Trajectory:
-    """Run the reference loop for ``spec`` and return the recorded Trajectory."""
+@dataclasses.dataclass(frozen=True)
+class LoopState:
+    """Where the reference loop stands between two steps: what a checkpoint must hold
+    besides the model, optimizer and scheduler.
+
+    ``shuffle`` is the batch-order generator's state at the start of ``epoch``, so a resumed
+    loop draws the same order and skips the ``batch`` batches already taken; ``updates``
+    counts the optimizer steps so far (a timm scheduler is stepped with it);
+    ``epoch_losses`` are this epoch's losses so far (the end of the epoch steps on their
+    mean). ``state_dict()`` holds tensors, numbers and lists only (``weights_only`` loads it).
+    """
+
+    epoch: int
+    batch: int
+    shuffle: torch.Tensor
+    updates: int
+    epoch_losses: tuple[float, ...] = ()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "batch": self.batch, "shuffle": self.shuffle, "updates": self.updates,
+                "epoch_losses": list(self.epoch_losses)}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> LoopState:
+        return cls(int(state["epoch"]), int(state["batch"]), state["shuffle"], int(state["updates"]),
+                   tuple(state["epoch_losses"]))
+
+
+def train(spec: Spec, device: str = "cpu", built: Built | None = None, threads: int | None = None,
+          *, start: LoopState | None = None) -> Trajectory:
+    """Run the reference loop for ``spec`` and return the recorded Trajectory.
+
+    With ``start`` (and ``built`` holding the loaded objects) the loop continues from there;
+    the trajectory then holds the remaining steps only."""
     with intra_op_threads(threads):
-        return _train(spec, device, built)
+        return _train(spec, device, built, start, None)[0]
 
 
-def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
+def train_until(spec: Spec, stop: int, device: str = "cpu", built: Built | None = None,
+                threads: int | None = None) -> tuple[Trajectory, LoopState]:
+    """Run the reference loop for its first ``stop`` steps; also return where it stopped."""
+    with intra_op_threads(threads):
+        trajectory, state = _train(spec, device, built, None, stop)
+    if state is None:
+        raise ValueError(f"train_until(stop={stop!r}): the run has only {len(trajectory)} steps")
+    return trajectory, state
+
+
+def _train(spec: Spec, device: str, built: Built | None, start: LoopState | None,
+           stop: int | None) -> tuple[Trajectory, LoopState | None]:
     built = built or build(spec, device)
     model, optimizer, scheduler = built.model, built.optimizer, built.scheduler
     inputs, targets = built.problem.inputs, built.problem.targets
@@ -88,10 +136,11 @@ def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
         def start_epoch(epoch: int) -> None:
             rec.epoch = epoch
 
-        run_epochs(spec, inputs.shape[0], inputs.device, step, scheduler, start_epoch, conv)
+        stopped = run_epochs(spec, inputs.shape[0], inputs.device, step, scheduler, start_epoch, conv,
+                             start=start, stop=stop)
     trajectory = rec.trajectory
     trajectory.meta.update(kind="train", device=str(built.device))
-    return trajectory
+    return trajectory, stopped
 
 
 def run_epochs(
@@ -102,26 +151,42 @@ def run_epochs(
     scheduler: Any,
     start_epoch: Callable[[int], None],
     conv: conventions.Conventions,
-) -> None:
+    *,
+    start: LoopState | None = None,
+    stop: int | None = None,
+) -> LoopState | None:
     """The reference loop's schedule, shared with the stacked replicas of calibration: the
     batch order (from a generator seeded by the spec), ``step(index, where)`` per batch
     (returning the loss a plateau scheduler would see: a float, or a :class:`~.record.HostFloat`
     that stays on the device until a scheduler reads it), and the scheduler driven by its
-    calling convention (:mod:`.conventions`) after every step and at every epoch's end."""
+    calling convention (:mod:`.conventions`) after every step and at every epoch's end.
+
+    With ``stop`` it returns after that many steps, with where it stood; with ``start`` it
+    continues from there (the resume check). Otherwise it runs the spec's epochs, returns None."""
     shuffle = torch.Generator().manual_seed(spec.seed + SHUFFLE_SEED_OFFSET)
-    num_updates = 0
-    for epoch in range(spec.epochs):
+    if start is not None:
+        shuffle.set_state(start.shuffle)
+    num_updates = start.updates if start else 0
+    for epoch in range(start.epoch if start else 0, spec.epochs):
         start_epoch(epoch)
+        resuming = start is not None and epoch == start.epoch
+        epoch_start = shuffle.get_state()
         order = torch.randperm(n, generator=shuffle).to(device)
-        epoch_losses: list[float | HostFloat] = []
-        for batch, start in enumerate(range(0, n, spec.batch_size)):
+        epoch_losses: list[float | HostFloat] = list(start.epoch_losses) if resuming and start else []
+        first = start.batch if resuming and start else 0
+        for batch, begin in enumerate(range(first * spec.batch_size, n, spec.batch_size), start=first):
             where = f"step {batch} of epoch {epoch}"
-            value = step(order[start : start + spec.batch_size], where)
+            value = step(order[begin : begin + spec.batch_size], where)
             epoch_losses.append(value)
             num_updates += 1
             conventions.after_step(conv, scheduler, spec.interval, num_updates, value, where)
+            if num_updates == stop and begin + spec.batch_size < n:
+                return LoopState(epoch, batch + 1, epoch_start, num_updates, tuple(float(v) for v in epoch_losses))
         mean = HostFloat.mean(epoch_losses)  # math.fsum(losses) / len(losses), one transfer
         conventions.end_of_epoch(conv, scheduler, spec.interval, epoch, mean)
+        if num_updates == stop:
+            return LoopState(epoch + 1, 0, shuffle.get_state(), num_updates)
+    return None
 
 
 def _closure(built: Built, x: torch.Tensor, y: torch.Tensor, spec: Spec) -> Callable[[], torch.Tensor]:

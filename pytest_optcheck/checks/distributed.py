@@ -1,0 +1,61 @@
+"""Distributed against one process: DistributedDataParallel over ``world_size`` local
+processes with the same global batches must train like the one-process run.
+
+Compared step by step: the loss of each global batch (the ranks' losses combined, see
+``run/distributed.py``) and every parameter and optimizer-state tensor of rank 0 against
+the one-process run, within measured tolerances (the ranks' gradients are averaged in
+another order than one process sums them); and every rank's tensors against rank 0's,
+exactly: DDP exists to keep them identical. A summed loss, a gradient scaled by the
+world size or an unsynchronised buffer shows as a difference from the first steps on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..engine import messages
+from ..engine.differential import TENSOR_KINDS, compare_runs, compare_tensors
+from ..engine.outcome import Outcome, Status
+from ..engine.tolerance import Tolerance
+from ..run.spec import Spec
+from .differential import differential_tolerances
+
+#: Measured (docs/tolerances.md, benchmarks/measure_parity.py --distributed; torch 2.13 CPU,
+#: gloo, the seed's optimizers over 384 steps, 2 and 4 ranks): the loss differs by <= 6e-8
+#: abs (rtol 0 needed at atol 1e-7), parameters and state need rtol <= 1e-7 at atol 1e-6
+#: (7.8e-5 at atol 1e-7: momentum buffers near zero). The same defaults as parity: tensors
+#: rtol 1e-4, atol 1e-6; series their golden defaults. The ranks agree exactly.
+DISTRIBUTED_DEFAULTS: Mapping[str, Mapping[str, Any]] = {kind: {"rtol": 1e-4, "atol": 1e-6} for kind in TENSOR_KINDS}
+
+EXACT_TOLERANCE = Tolerance(rtol=0.0, atol=0.0)
+
+
+def check_distributed(spec: Spec, device: str = "cpu", world_size: int = 2, backend: str = "gloo",
+                      timeout: float = 300.0, threads: int | None = None, **tolerances: Any) -> Outcome:
+    """DDP over ``world_size`` processes against the one-process run of ``spec``."""
+    from ..run.build import build
+    from ..run.distributed import check_shards, check_world, distributed_runs
+    from ..run.states import record_run
+
+    check_world(spec, world_size, backend, device)
+    built = build(spec, device)
+    check_shards(len(built.problem), spec.batch_size, world_size)
+    single = record_run(spec, device, threads, built=built)
+    tols = differential_tolerances(single.trajectory.names, DISTRIBUTED_DEFAULTS, tolerances,
+                                   where="check_distributed()")
+    ranks = distributed_runs(spec, world_size, backend, device, timeout, threads)
+    comparison = compare_runs(single, ranks[0], tols)
+    exact = {"params": EXACT_TOLERANCE, "state": EXACT_TOLERANCE}
+    disagreeing = []
+    for rank, run in enumerate(ranks[1:], start=1):
+        verdict = compare_tensors(ranks[0].tensors, run.tensors, exact)
+        if verdict.first is not None:
+            labels = ("rank 0", f"rank {rank}")
+            disagreeing.append(messages.tensor_difference_text(verdict.first, single.trajectory, labels))
+    if comparison.passed and not disagreeing:
+        return Outcome(Status.PASSED, messages.distributed_passed_text(world_size, backend, comparison),
+                       tolerances=tols)
+    message = messages.distributed_failed_text(world_size, backend, comparison, single.trajectory,
+                                               ranks[0].trajectory, disagreeing)
+    return Outcome(Status.FAILED, message, verdict=comparison.series, tolerances=tols)
