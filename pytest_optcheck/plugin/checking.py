@@ -70,6 +70,26 @@ class Checking:
         self.results.vacuous.extend(checks.vacuous)
 
 
+def golden_configuration(current: Trajectory, spec: Spec, marked: bool,
+                         declarative: bool) -> tuple[dict[str, Any] | None, Trajectory]:
+    """The configuration a golden stores for ``current``, and the trajectory it stores.
+
+    A declarative run was built from the marker: its spec is the configuration. A recorded
+    run (a user's loop, a framework's trainer) describes itself in ``meta["run"]``
+    (:mod:`~pytest_optcheck.run.describe`): that description is the configuration, moved out
+    of the trajectory's meta, and the marker's keys — which that run never used — are not.
+    Any other trajectory in a marked test keeps the marker's spec; unmarked, none."""
+    if "run" in current.meta:
+        from ..engine.trajectory import Trajectory
+
+        meta = dict(current.meta)
+        run = meta.pop("run")
+        current = Trajectory(current.series, current.epoch, current.batch, meta)
+        if not declarative:
+            return run, current
+    return (spec.canonical() if (marked or declarative) else None), current
+
+
 @dataclasses.dataclass
 class TestChecks:
     """The checks one test makes, in order; shared by its ``optcheck`` handle and its
@@ -111,10 +131,9 @@ class TestChecks:
             from ..engine.messages import duplicate_golden_text
 
             raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
-        spec = self.spec if (self.marked or declarative) else None
-        golden = Golden(current, spec.canonical() if spec is not None else None,
-                        environment(self.device, self.spec.dtype), item.nodeid, name)
-        marker_layer = dict(self.spec.tolerance or {}) if spec is not None else {}
+        configuration, recorded = golden_configuration(current, self.spec, self.marked, declarative)
+        golden = Golden(recorded, configuration, environment(self.device, self.spec.dtype), item.nodeid, name)
+        marker_layer = dict(self.spec.tolerance or {})
         outcome = check_golden(
             golden, path,
             tolerance_layers=(settings.ini_tolerances, settings.cli_tolerances, marker_layer, layer),
