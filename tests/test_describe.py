@@ -90,3 +90,20 @@ def test_own_loop_golden_describes_the_loop_and_ignores_unused_marker_keys(proje
     result.stdout.fnmatch_lines(["*configuration changed*", "*optimizer: 'Adam()' -> 'Adam(betas=(0.8, 0.999))'*"])
     shown = project.run("optcheck", "show", path)
     shown.stdout.fnmatch_lines(["*run (as recorded):*", "*optimizer*Adam()*", "*source*loop*"])
+
+
+def test_reference_run_with_overrides_golden_names_the_spec_that_ran(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.optcheck(epochs=1, batch_size=500)
+        def test_variant(optcheck):
+            optcheck.check(optcheck.train(optimizer="Adam(lr=0.1)"), name="adam")
+        """
+    )
+    project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=1)
+    (path,) = golden_files(project.path)
+    golden = read_golden(project.path / path)
+    assert (golden["spec"]["optimizer"], golden["spec"]["epochs"]) == ("Adam(lr=0.1)", 1)
+    assert set(golden["meta"]) == {"kind", "device"}

@@ -232,3 +232,15 @@ def test_hf_train_golden_reruns_and_planted_changes(project: pytest.Pytester, tr
     result.assert_outcomes(failed=1)
     changed = "*optimizer: 'AdamW(fused=True, weight_decay=0.0)' -> 'AdamW(betas=(0.9, 0.99), fused=True, weight_decay=0.0)'*"
     result.stdout.fnmatch_lines(["*configuration changed*", changed])
+
+
+def test_callbacks_say_what_is_missing(lightning: Any, transformers: Any) -> None:
+    from pytest_optcheck.errors import OptcheckError, SpecError
+    from pytest_optcheck.integrations import hf
+    from pytest_optcheck.integrations import lightning as pl_integration
+
+    for module in (pl_integration, hf):
+        with pytest.raises(OptcheckError, match=r"recorded nothing: pass it to the Trainer"):
+            module.OptcheckCallback().trajectory  # noqa: B018
+        with pytest.raises(SpecError, match=r"OptcheckCallback\(record=...\) names unknown series 'los'. Did you mean: loss\?"):
+            module.OptcheckCallback(record=["los"])

@@ -74,20 +74,19 @@ def golden_configuration(current: Trajectory, spec: Spec, marked: bool,
                          declarative: bool) -> tuple[dict[str, Any] | None, Trajectory]:
     """The configuration a golden stores for ``current``, and the trajectory it stores.
 
-    A declarative run was built from the marker: its spec is the configuration. A recorded
-    run (a user's loop, a framework's trainer) describes itself in ``meta["run"]``
-    (:mod:`~pytest_optcheck.run.describe`): that description is the configuration, moved out
-    of the trajectory's meta, and the marker's keys — which that run never used — are not.
-    Any other trajectory in a marked test keeps the marker's spec; unmarked, none."""
-    if "run" in current.meta:
-        from ..engine.trajectory import Trajectory
+    A run describes itself in ``meta["run"]``: the reference loop and ``lr_schedule`` by the
+    spec that built them (the marker's, or ``train(**overrides)``'s), a recorded run — a
+    user's loop, a framework's trainer — by :mod:`~pytest_optcheck.run.describe`, so the
+    marker's keys, which that run never used, are not its configuration. The description
+    moves out of the trajectory's meta into the golden's header. Any other trajectory keeps
+    the marker's spec in a marked test; unmarked, it has none."""
+    if "run" not in current.meta:
+        return (spec.canonical() if (marked or declarative) else None), current
+    from ..engine.trajectory import Trajectory
 
-        meta = dict(current.meta)
-        run = meta.pop("run")
-        current = Trajectory(current.series, current.epoch, current.batch, meta)
-        if not declarative:
-            return run, current
-    return (spec.canonical() if (marked or declarative) else None), current
+    meta = dict(current.meta)
+    run = meta.pop("run")
+    return run, Trajectory(current.series, current.epoch, current.batch, meta)
 
 
 @dataclasses.dataclass

@@ -20,13 +20,12 @@ from ..engine.trajectory import Trajectory
 from ..errors import OptcheckError
 from .describe import describe_run, unwrap_optimizer, unwrap_scheduler
 from .record import HOOKED_SERIES, Recorder
-from .spec import Spec
+from .spec import _record as validate_record
 
 
 def check_record(record: Iterable[str] | str) -> tuple[str, ...]:
-    """The series a callback records, validated (and named in errors) like the marker's
-    ``record`` key."""
-    return Spec(record=record if isinstance(record, str) else tuple(record)).record
+    """The series a callback records, validated like the marker's ``record`` key."""
+    return validate_record(record if isinstance(record, str) else list(record), "OptcheckCallback(record=...)")
 
 
 class FrameworkRecording:

@@ -102,7 +102,9 @@ def _train(spec: Spec, device: str, built: Built | None) -> Trajectory:
                 mean = math.fsum(epoch_losses) / len(epoch_losses)
                 _step_scheduler(scheduler, mean)
     trajectory = rec.trajectory
-    trajectory.meta.update(kind="train", device=str(built.device))
+    # the run is described by the spec that built it (the golden's configuration), also when
+    # ``optcheck.train(**overrides)`` made it from a spec the marker does not hold
+    trajectory.meta.update(kind="train", device=str(built.device), run=spec.canonical())
     return trajectory
 
 
@@ -153,4 +155,4 @@ def lr_schedule(
         series["momentum"] = momenta
     epochs = list(range(steps)) if spec.interval == "epoch" else [0] * steps
     batches = [0] * steps if spec.interval == "epoch" else list(range(steps))
-    return Trajectory(series, epochs, batches, meta={"kind": "lr_schedule"})
+    return Trajectory(series, epochs, batches, meta={"kind": "lr_schedule", "run": spec.canonical()})
