@@ -129,16 +129,16 @@ def test_fit(optcheck):
 
 
 def test_lightning_fit_golden_reruns_and_planted_changes(project: pytest.Pytester, lightning: Any) -> None:
-    project.makepyfile(test_fit=LIGHTNING_TEST.format(lr=0.1, momentum=0.9))
+    project.makepyfile(test_lightning_recorded=LIGHTNING_TEST.format(lr=0.1, momentum=0.9))
     project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=1)
     (path,) = golden_files(project.path)
     assert read_golden(project.path / path)["spec"]["optimizer"] == "SGD(momentum=0.9)"
     project.runpytest("--optcheck").assert_outcomes(passed=1)
-    project.makepyfile(test_fit=LIGHTNING_TEST.format(lr=0.102, momentum=0.9))
+    project.makepyfile(test_lightning_recorded=LIGHTNING_TEST.format(lr=0.102, momentum=0.9))
     result = project.runpytest("--optcheck")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*series differ from the golden*", "*lr*", "*first*step*"])
-    project.makepyfile(test_fit=LIGHTNING_TEST.format(lr=0.1, momentum=0.8))
+    project.makepyfile(test_lightning_recorded=LIGHTNING_TEST.format(lr=0.1, momentum=0.8))
     result = project.runpytest("--optcheck")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*configuration changed*", "*optimizer: 'SGD(momentum=0.9)' -> 'SGD(momentum=0.8)'*"])
@@ -216,18 +216,18 @@ def test_train(optcheck, tmp_path):
 
 
 def test_hf_train_golden_reruns_and_planted_changes(project: pytest.Pytester, transformers: Any) -> None:
-    project.makepyfile(test_train=HF_TEST.format(lr=0.05, beta2=0.999))
+    project.makepyfile(test_hf_recorded=HF_TEST.format(lr=0.05, beta2=0.999))
     project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=1)
     (path,) = golden_files(project.path)
     golden = read_golden(project.path / path)
     assert (golden["spec"]["source"], golden["spec"]["optimizer"], golden["steps"]) == (
         "transformers", "AdamW(fused=True, weight_decay=0.0)", 8)
     project.runpytest("--optcheck").assert_outcomes(passed=1)
-    project.makepyfile(test_train=HF_TEST.format(lr=0.051, beta2=0.999))
+    project.makepyfile(test_hf_recorded=HF_TEST.format(lr=0.051, beta2=0.999))
     result = project.runpytest("--optcheck")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*series differ from the golden*", "*lr*", "*first*step*"])
-    project.makepyfile(test_train=HF_TEST.format(lr=0.05, beta2=0.99))
+    project.makepyfile(test_hf_recorded=HF_TEST.format(lr=0.05, beta2=0.99))
     result = project.runpytest("--optcheck")
     result.assert_outcomes(failed=1)
     changed = "*optimizer: 'AdamW(fused=True, weight_decay=0.0)' -> 'AdamW(betas=(0.9, 0.99), fused=True, weight_decay=0.0)'*"
