@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-
-
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Two workers on two cores: one intra-op thread each, or they spin against each other
     # (measured: a 300-step run took 0.3 s alone and 1.4-2.4 s under contention).

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pytest_optcheck.errors import OptcheckError, SpecError
 from pytest_optcheck.run import problems
 from pytest_optcheck.run.build import (
     Built,
@@ -21,7 +22,6 @@ from pytest_optcheck.run.build import (
     resolve_device,
     torch_dtype,
 )
-from pytest_optcheck.errors import OptcheckError, SpecError
 from pytest_optcheck.run.spec import Spec
 
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from pytest_optcheck.errors import SpecError
 from pytest_optcheck.run import catalog
 from pytest_optcheck.run.catalog import (
     loss_names,
@@ -31,7 +32,6 @@ from pytest_optcheck.run.catalog import (
     resolve_scheduler,
     scheduler_names,
 )
-from pytest_optcheck.errors import SpecError
 from pytest_optcheck.run.problems import Problem
 
 SEED_OPTIMIZERS = ["SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "Adamax", "AdamW", "LBFGS"]

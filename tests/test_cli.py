@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pytest_optcheck.cli import main, short_labels, split_call
-from pytest_optcheck.golden.format import Golden, dumps
 from pytest_optcheck.engine.trajectory import Trajectory
+from pytest_optcheck.golden.format import Golden, dumps
 
 STEPS = 64
 ENV = {"torch": "2.13.0", "numpy": "2.3.0", "python": "3.11.9", "device": "cpu", "device_name": "x86_64",

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from pytest_optcheck.engine import messages
+from pytest_optcheck.engine.trajectory import Trajectory
+from pytest_optcheck.errors import GoldenFileError
 from pytest_optcheck.golden import environment as env_module
 from pytest_optcheck.golden import layout as layouts
-from pytest_optcheck.errors import GoldenFileError
 from pytest_optcheck.golden.files import write_atomic
 from pytest_optcheck.golden.format import Golden, dumps, loads, spec_changes
 from pytest_optcheck.golden.format import read_golden as read
 from pytest_optcheck.golden.layout import GoldenLayout, device_of, safe_filename
-from pytest_optcheck.engine.trajectory import Trajectory
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = {"optimizer": "Adam(lr=0.01)", "epochs": 2, "record": ["loss", "lr"], "scheduler": None}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from pytest_optcheck.engine.compare import compare
-from pytest_optcheck.engine.tolerance import Tolerance, resolve_tolerances
 from pytest_optcheck.engine.messages import render_table, render_verdict, rule_text
+from pytest_optcheck.engine.tolerance import Tolerance, resolve_tolerances
 from pytest_optcheck.engine.trajectory import Trajectory
 
 STEPS = 384

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_optcheck.golden.format import Golden, dumps
+from pytest_optcheck.checks.golden_check import check_golden
+from pytest_optcheck.checks.golden_check import judge as evaluate
 from pytest_optcheck.engine.compare import relative_error
+from pytest_optcheck.engine.trajectory import Trajectory
+from pytest_optcheck.golden.format import Golden, dumps
 from pytest_optcheck.report.index import write_index
 from pytest_optcheck.report.picture import write_picture
 from pytest_optcheck.report.results import Results
-from pytest_optcheck.engine.trajectory import Trajectory
-from pytest_optcheck.checks.golden_check import check_golden
-from pytest_optcheck.checks.golden_check import judge as evaluate
 
 STEPS = 64
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
