@@ -20,6 +20,7 @@ GOLDEN = np.array([[1.0, 2.0], [0.0, 0.0], [NAN, 4.0], [INF, -2.0], [5.0, 1.0]])
 CURRENT = np.array([[1.5, 2.0], [0.0, 1e-9], [NAN, 2.0], [INF, INF], [5.0, 1.0], [9.0, 9.0]])
 
 
+@pytest.mark.filterwarnings("error")
 def test_relative_error_per_step_over_the_common_prefix_and_groups() -> None:
     np.testing.assert_array_equal(relative_error(GOLDEN, CURRENT), [0.5, INF, 0.5, INF, 0.0])
     np.testing.assert_array_equal(relative_error(GOLDEN[:, :1], CURRENT), [0.5, 0.0, 0.0, 0.0, 0.0])
@@ -27,6 +28,9 @@ def test_relative_error_per_step_over_the_common_prefix_and_groups() -> None:
     np.testing.assert_array_equal(relative_error(np.array([-2.0, 0.0]), np.array([-1.0, NAN])), [0.5, INF])
     np.testing.assert_array_equal(relative_error(np.zeros((3, 0)), CURRENT), [0.0, 0.0, 0.0])
     assert relative_error(GOLDEN, CURRENT[:0]).shape == (0,)
+    # zero against non-zero, opposite infinities, NaN against a number, an overflowing difference
+    golden, current = np.array([0.0, INF, NAN, 1e308, 0.0]), np.array([1.0, -INF, 1.0, -1e308, 0.0])
+    np.testing.assert_array_equal(relative_error(golden, current), [INF, INF, INF, INF, 0.0])
 
 
 @pytest.mark.filterwarnings("error")
@@ -40,6 +44,37 @@ def test_nonfinite_values_fail_without_a_numpy_warning(tol: Tolerance) -> None:
     verdict = compare_series("loss", GOLDEN, CURRENT[:5], tol)
     assert not verdict.passed and verdict.nonfinite_value == "inf"
     assert (verdict.max_abs, verdict.max_abs_at, verdict.max_rel, verdict.max_rel_at) == (2.0, (2, 1), INF, (1, 1))
+    if tol.mode in ("final", "auc"):  # the worst group: the one whose current went to inf
+        assert verdict.summary["group"] == 1 and verdict.summary["current"] == INF and np.isnan(verdict.summary["abs"])
+    overflow = compare_series("loss", np.array([1e308, 1.0]), np.array([-1e308, 1.0]), tol)  # c - g overflows
+    assert overflow.max_abs == INF or tol.mode != "step"
+
+
+def test_steps_and_groups_that_decide_the_verdict() -> None:
+    epoch, batch = np.array([0, 0, 1]), np.array([0, 1, 0])
+    tol = Tolerance(rtol=0.0, atol=0.0)
+    one = compare_series("loss", np.array([1.0]), np.array([2.0]), tol, epoch, batch)
+    assert one.first_failure == 0 and one.n_failed == 1 and one.first_failure_group == 0
+    passing = compare_series("loss", np.array([1.0, 1.0]), np.array([1.0, 1.0]), tol)
+    assert passing.passed and passing.first_failure is None and passing.first_failure_group is None
+    # a NaN golden step does not hide a failing finite step
+    hidden = compare_series("loss", np.array([1.0, NAN]), np.array([2.0, NAN]), tol)
+    assert hidden.n_failed == 1 and not hidden.passed
+    # the step where a value went non-finite, located, and which infinity
+    nonfinite = compare_series("loss", np.array([[1.0, 1.0]] * 3), np.array([[1.0, 1.0], [1.0, 1.0], [2.0, -INF]]),
+                               Tolerance(rtol=0.5), epoch, batch)
+    assert (nonfinite.nonfinite_step, nonfinite.nonfinite_epoch, nonfinite.nonfinite_batch) == (2, 1, 0)
+    assert nonfinite.nonfinite_value == "-inf"
+    short = compare_series("loss", np.array([1.0, 1.0]), np.array([1.0, 2.0]), tol, epoch[:1], batch[:1])
+    assert (short.first_failure, short.first_failure_epoch, short.first_failure_batch) == (1, None, None)
+    empty = compare_series("loss", np.zeros((0, 1)), np.zeros((0, 1)), tol)
+    assert empty.passed and empty.fraction_failed == 0.0 and empty.max_abs == 0.0
+    # 29 of 100 steps outside tolerance with budget=0.29: 0.29 * 100 is 28.999999999999996 in floats
+    budget = compare_series("loss", np.zeros(100), np.r_[np.ones(29), np.zeros(71)], tol.merged({"budget": 0.29}))
+    assert budget.passed and budget.n_failed == 29
+    # a non-finite step does not count in the largest errors
+    small = compare_series("loss", np.array([1.0, 1.0]), np.array([1.1, NAN]), Tolerance(rtol=0.5))
+    assert small.max_abs == pytest.approx(0.1) and small.max_rel == pytest.approx(0.1) and small.max_abs_at == (0, 0)
 
 
 def test_summary_of_a_summary_mode_names_the_worst_group() -> None:
@@ -51,8 +86,17 @@ def test_summary_of_a_summary_mode_names_the_worst_group() -> None:
     assert same.summary == {"golden": 1.0, "current": 1.0, "abs": 0.0, "rel": 0.0, "allowed": 0.6, "failed": False}
     zero = compare_series("loss", golden[:, 1:], golden[:, 1:], Tolerance(mode="final"))
     assert zero.summary["rel"] == 0.0 and zero.passed
+    half = compare_series("loss", np.array([2.0]), np.array([3.0]), Tolerance(mode="final"))
+    assert (half.summary["abs"], half.summary["rel"]) == (1.0, 0.5)
+    # both groups fail; the worst is the larger difference (1.0 in group 0), not the larger values
+    both = compare_series("loss", np.array([[1.0, 10.0]]), np.array([[2.0, 10.5]]), Tolerance(mode="final", rtol=0))
+    assert both.summary["group"] == 0
+    # inf is worse than a difference that is NaN? No: NaN counts as the worst, inf first in order
+    odd = compare_series("loss", np.array([[1.0, 1.0]]), np.array([[INF, NAN]]), Tolerance(mode="final"))
+    assert odd.summary["group"] == 0
 
 
+@pytest.mark.filterwarnings("error")
 def test_reach_never_reached_on_one_side() -> None:
     never = np.array([1.0, 0.9, 0.8])
     reaches = np.array([1.0, 0.4, 0.3])
@@ -61,8 +105,19 @@ def test_reach_never_reached_on_one_side() -> None:
     assert not lost.passed and lost.summary["golden"] == 1.0 and lost.summary["current"] == INF
     assert not compare_series("loss", never, reaches, tol).passed  # a change, and direction=both
     assert compare_series("loss", never, reaches, tol.merged({"direction": "lower"})).passed
+    assert compare_series("loss", never, never, tol).passed  # inf - inf inside, without a warning
     exact = compare_series("loss", np.array([1.0, 0.5]), np.array([1.0, 0.5]), tol)
     assert exact.passed and exact.summary["golden"] == 1.0  # <= target counts as reaching it
+    edge = compare_series("loss", np.array([1.0, 1.0, 0.4]), np.array([1.0, 1.0, 1.0, 0.4]), tol.merged({"atol": 1}))
+    assert edge.summary["abs"] == 1.0 and edge.summary["failed"] is False  # exactly the allowed difference passes
+    empty = compare_series("loss", np.zeros((0, 2)), np.zeros((0, 2)), tol)
+    assert empty.passed and empty.summary["golden"] == INF
+    # per group: group 1 never reaches it in the golden, reaches it at step 2 now
+    golden = np.array([[1.0, 1.0], [0.4, 1.0], [0.3, 1.0]])
+    now = np.array([[1.0, 1.0], [0.4, 1.0], [0.3, 0.2]])
+    grouped = compare_series("loss", golden, now, tol)
+    assert not grouped.passed and (grouped.summary["group"], grouped.summary["golden"], grouped.summary["current"]) == (
+        1, INF, 2.0)
 
 
 def test_verdict_dict_keys_are_those_summary_json_documents() -> None:
@@ -76,3 +131,4 @@ def test_verdict_dict_keys_are_those_summary_json_documents() -> None:
                                    "last": 1, "target": None}
     assert (series["fraction_failed"], series["first_failure_group"], series["passed"]) == (0.5, 0, False)
     assert compare(golden, golden).to_dict()["worst"] == "loss"  # nothing failed: the largest change overall
+    assert compare(Trajectory({}, [], []), Trajectory({}, [], [])).to_dict()["worst"] is None

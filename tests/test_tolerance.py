@@ -53,6 +53,7 @@ def test_string_form(text: str, fields: dict) -> None:
         ("rtol=", f"cannot read 'rtol=' in 'rtol=': {PAIRS}"),
         ("rtol", f"cannot read 'rtol' in 'rtol': {PAIRS}"),
         ("mode=a=b", "mode='a=b' is not a valid mode. Use one of: step, final, auc, reach."),
+        ("mode=finalX", "mode='finalX' is not a valid mode. Did you mean: final? Use one of: step, final, auc, reach."),
         ({"mode": "fnal"}, "mode='fnal' is not a valid mode. Did you mean: final? Use one of: step, final, auc, reach."),
         ({"direction": "up"}, "direction='up' is not a valid direction. Use one of: both, lower, higher."),
         ({"last": "abc"}, ("last='abc' must be a whole number of steps >= 1 (the final value is the mean of the last "
