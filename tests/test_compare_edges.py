@@ -69,9 +69,10 @@ def test_steps_and_groups_that_decide_the_verdict() -> None:
     assert (short.first_failure, short.first_failure_epoch, short.first_failure_batch) == (1, None, None)
     empty = compare_series("loss", np.zeros((0, 1)), np.zeros((0, 1)), tol)
     assert empty.passed and empty.fraction_failed == 0.0 and empty.max_abs == 0.0
-    # 29 of 100 steps outside tolerance with budget=0.29: 0.29 * 100 is 28.999999999999996 in floats
-    budget = compare_series("loss", np.zeros(100), np.r_[np.ones(29), np.zeros(71)], tol.merged({"budget": 0.29}))
-    assert budget.passed and budget.n_failed == 29
+    # 29% of the steps outside tolerance with budget=0.29: 0.29 * 100000 is 28999.999999999996 in floats
+    budget = compare_series("loss", np.zeros(100_000), np.r_[np.ones(29_000), np.zeros(71_000)],
+                            tol.merged({"budget": 0.29}))
+    assert budget.passed and budget.n_failed == 29_000
     # a non-finite step does not count in the largest errors
     small = compare_series("loss", np.array([1.0, 1.0]), np.array([1.1, NAN]), Tolerance(rtol=0.5))
     assert small.max_abs == pytest.approx(0.1) and small.max_rel == pytest.approx(0.1) and small.max_abs_at == (0, 0)
@@ -108,7 +109,8 @@ def test_reach_never_reached_on_one_side() -> None:
     assert compare_series("loss", never, never, tol).passed  # inf - inf inside, without a warning
     exact = compare_series("loss", np.array([1.0, 0.5]), np.array([1.0, 0.5]), tol)
     assert exact.passed and exact.summary["golden"] == 1.0  # <= target counts as reaching it
-    edge = compare_series("loss", np.array([1.0, 1.0, 0.4]), np.array([1.0, 1.0, 1.0, 0.4]), tol.merged({"atol": 1}))
+    edge = compare_series("loss", np.array([1.0, 1.0, 0.4]), np.array([1.0, 1.0, 1.0, 0.4]),
+                          tol.merged({"atol": 1, "rtol": 0}))
     assert edge.summary["abs"] == 1.0 and edge.summary["failed"] is False  # exactly the allowed difference passes
     empty = compare_series("loss", np.zeros((0, 2)), np.zeros((0, 2)), tol)
     assert empty.passed and empty.summary["golden"] == INF
@@ -118,6 +120,9 @@ def test_reach_never_reached_on_one_side() -> None:
     grouped = compare_series("loss", golden, now, tol)
     assert not grouped.passed and (grouped.summary["group"], grouped.summary["golden"], grouped.summary["current"]) == (
         1, INF, 2.0)
+    # the first step reaching it is found per group, not over the flattened array
+    per_group = compare_series("loss", np.array([[1.0, 0.4], [0.4, 0.4]]), np.array([[1.0, 1.0], [0.4, 0.4]]), tol)
+    assert (per_group.summary["group"], per_group.summary["golden"], per_group.summary["current"]) == (1, 0.0, 1.0)
 
 
 def test_verdict_dict_keys_are_those_summary_json_documents() -> None:
