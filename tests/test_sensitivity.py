@@ -66,4 +66,4 @@ def test_the_twin_trains_at_1_01_times_the_lr() -> None:
 
     vacuous = probe(spec, "cpu", current, outcome)
     assert vacuous is not None
-    assert vacuous.startswith(f"lr x1.01 stays within tolerance (largest relative change {worst.max_rel:.3g} in 'loss'")
+    assert vacuous.startswith(f"every step x1.01 stays within tolerance (largest relative change {worst.max_rel:.3g} in 'loss'")

@@ -14,7 +14,11 @@ from pytest_optcheck.errors import SpecError
 from pytest_optcheck.run.spec import Call, Spec, _lambda_source, canonical_callable, canonical_value, merge_levels
 
 RECORDABLE = "loss, lr, momentum, grad_norm, param_norm, update_norm, sparsity"
-KEYS = "model, problem, loss, optimizer, scheduler, interval, epochs, batch_size, seed, dtype, l1, clip_grad_norm, record, tolerance"
+KEYS = ("model, problem, loss, optimizer, scheduler, interval, epochs, batch_size, seed, dtype, l1, clip_grad_norm, "
+        "record, create_graph, param_groups, tolerance, calibrate")
+NOT_LITERAL = ("literals (numbers, strings, tuples, lists, dicts, True/False/None), nested scheduler calls and the "
+               "run-size names total_steps, steps_per_epoch, epochs; pass a callable (e.g. functools.partial) for "
+               "anything else.")
 
 SHORT = lambda x, y=2: x  +  y
 LONG = (lambda é: é + "a first line of the body, longer than the last"
@@ -44,19 +48,17 @@ WIDE = lambda a: (a + 1, a + 2, a + 3, a + 4, a + 5, a + 6, a + 7, a + 8, a + 9,
         ({"clip_grad_norm": True}, "clip_grad_norm=True must be a number > 0, or None for no clipping."),
         ({"record": []}, f"record=[] must be a non-empty list of series names from {RECORDABLE}."),
         ({"record": 5}, f"record=5 must be a non-empty list of series names from {RECORDABLE}."),
-        ({"record": ["loss", "los"]}, f"record names unknown series 'los'. Did you mean: loss? Recordable series: {RECORDABLE}."),
+        ({"record": ["loss", "los"]}, (f"record names unknown series 'los'. Did you mean: loss? Recordable series: "
+                                       f"{RECORDABLE}, or a numeric key of the optimizer's param groups "
+                                       f"(e.g. 'd', 'weight_decay').")),
         ({"optimizer": 5}, "optimizer=5 must be a name in call syntax (a string) or a callable; got int."),
         ({"scheduler": 5}, "scheduler=5 must be a name in call syntax (a string) or a callable; got int."),
         ({"optimizer": "a.b(c)(1)"}, "optimizer='a.b(c)(1)': the callee must be a plain name."),
         ({"optimizer": "x[0].Adam(lr=1)"}, "optimizer='x[0].Adam(lr=1)': the callee must be a plain name."),
         ({"optimizer": "x[0].Adam"}, "optimizer='x[0].Adam': the callee must be a plain name."),
-        ({"optimizer": "Adam(lr=x)"}, ("optimizer='Adam(lr=x)': argument `x` is not a literal. Call syntax takes "
-                                      "literals only (numbers, strings, tuples, lists, dicts, True/False/None); pass a "
-                                      "callable (e.g. functools.partial) for anything else.")),
+        ({"optimizer": "Adam(lr=x)"}, f"optimizer='Adam(lr=x)': argument `x` is not a literal. Call syntax takes {NOT_LITERAL}"),
         ({"optimizer": "(lambda: 1)()"}, "optimizer='(lambda: 1)()': the callee must be a plain name."),
-        ({"model": "mlp(1, x)"}, ("model='mlp(1, x)': argument `x` is not a literal. Call syntax takes literals only "
-                                 "(numbers, strings, tuples, lists, dicts, True/False/None); pass a callable "
-                                 "(e.g. functools.partial) for anything else.")),
+        ({"model": "mlp(1, x)"}, f"model='mlp(1, x)': argument `x` is not a literal. Call syntax takes {NOT_LITERAL}"),
         ({"tolerance": {"loss": "rtol=-1"}}, ("marker key 'tolerance' for 'loss': rtol='-1' is negative; "
                                              "tolerances must be >= 0 (e.g. rtol=1).")),
         ({"bogus": 1}, f"unknown key 'bogus' in the marker. Valid keys: {KEYS}."),
