@@ -25,7 +25,7 @@ import numpy as np
 from .engine import messages
 from .engine.trajectory import Trajectory, use_log_scale
 from .errors import OptcheckError, suggest
-from .golden.format import SCHEMA_KEY, Golden, loads, spec_changes
+from .golden.format import SCHEMA_KEY, Golden, is_run_description, loads, spec_changes
 
 PROG = "optcheck"
 #: Spec keys holding call syntax ("Adam(lr=0.01)"), shortened argument by argument in labels.
@@ -180,7 +180,7 @@ def describe(path: str, golden: Golden) -> list[str]:
     lines.append(f"test:        {golden.test or '-'}" + (f"  [{golden.name}]" if golden.name else ""))
     if golden.spec:
         lines.append(f"label:       {golden.label}")
-        lines.append("spec:")
+        lines.append("run (as recorded):" if is_run_description(golden.spec) else "spec:")
         width = max(len(k) for k in golden.spec)
         lines += [f"  {k.ljust(width)}  {_spec_value(v)}" for k, v in golden.spec.items()]
     else:

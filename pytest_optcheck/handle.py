@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from .run.build import Built
     from .run.record import Recorder
 
+#: The frameworks ``callback()`` knows: ``pytest_optcheck.integrations.<name>``.
+FRAMEWORKS = ("lightning", "hf")
+
 #: ``checker(current, name, tolerance_layer, declarative, calibrate=, replicate=)``.
 Checker = Callable[..., "Outcome"]
 #: Receives the outcome of a check without a golden (resume, parity, distributed) and its name.
@@ -99,10 +102,23 @@ class OptcheckHandle:
 
     def record(self, optimizer: Any, scheduler: Any = None, model: Any = None,
                record: Iterable[str] | None = None) -> Recorder:
-        """A context manager that records a user's own loop (``rec.log(loss=loss)``)."""
-        from .run.record import Recorder
+        """A context manager that records a user's own loop (``rec.log(loss=loss)``); its
+        trajectory describes the optimizer and scheduler it watched, for the golden."""
+        from .run.own_loop import LoopRecorder
 
-        return Recorder(optimizer, scheduler, model, record=record or self._spec.record)
+        return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record)
+
+    def callback(self, framework: str, record: Iterable[str] | None = None) -> Any:
+        """An ``OptcheckCallback`` for ``"lightning"`` or ``"hf"`` (Hugging Face ``Trainer``)
+        that records the marker's ``record`` series (or ``record``): pass it to the trainer,
+        then ``optcheck.check(callback.trajectory)``."""
+        import importlib
+
+        if framework not in FRAMEWORKS:
+            raise ValueError(f"optcheck: callback({framework!r}): no integration for {framework!r}; "
+                             f"use one of {', '.join(map(repr, FRAMEWORKS))}.")
+        module = importlib.import_module(f".integrations.{framework}", __package__)
+        return module.OptcheckCallback(record=record or self._spec.record)
 
     def check(self, trajectory: Trajectory | None = None, name: str | None = None,
               tolerance: Mapping[str, Any] | None = None, *, calibrate: int | None = None,

@@ -470,3 +470,41 @@ def test_update_rewrites_only_goldens_out_of_tolerance(project: pytest.Pytester)
     assert {p: (project.path / p).stat().st_mtime_ns for p in (ONE, THREE)} == {p: stat[p] for p in (ONE, THREE)}
     assert (project.path / TWO).stat().st_mtime_ns != stat[TWO]
     assert not [p for p in after if not p.endswith(".json")]  # no temporary files left behind
+
+
+WITHIN = """
+import pytest
+
+@pytest.mark.optcheck(optimizer="Adam(lr=0.01)", epochs=1, batch_size=250)
+def test_checked(optcheck):
+    optcheck.check()
+
+@pytest.mark.optcheck(optimizer="SGD(lr=0.1)", epochs=1, batch_size=250)
+def test_snapped(optcheck, trajectory_snapshot):
+    assert optcheck.train() == trajectory_snapshot
+"""
+
+
+def test_update_keeps_the_bytes_of_goldens_within_tolerance_that_differ(project: pytest.Pytester) -> None:
+    """A golden within tolerance keeps its bytes under --snapshot-update even when they are
+    not the bytes this run would write — hand-edited, another key order, a last digit moved
+    on another machine — through ``check()`` and ``trajectory_snapshot`` alike. (Every other
+    update test uses byte-identical or far-out goldens, so a comparator that also demanded
+    identical bytes would rewrite these and call them "updated (were out of tolerance)".)"""
+    project.makepyfile(test_w=WITHIN)
+    project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=2)
+    checked = project.path / "golden/test_w/test_checked[cpu].json"
+    snapped = project.path / "golden/test_w/test_snapped[cpu].json"
+    recorded = {p: p.read_bytes() for p in (checked, snapped)}
+    for path, order in ((checked, list), (snapped, reversed)):  # the same data in another key order
+        data = read_golden(path)
+        data["series"]["loss"] = [v * (1 + 1e-9) for v in data["series"]["loss"]]  # far inside rtol=1e-4
+        path.write_text(json.dumps(dict(order(list(data.items()))), indent=1) + "\n", encoding="utf-8")
+    before = tree(project.path)
+    assert all(before[p.relative_to(project.path).as_posix()] != recorded[p] for p in recorded)
+
+    result = project.runpytest("--optcheck", "--snapshot-update")
+    result.assert_outcomes(passed=2)
+    assert tree(project.path) == before
+    text = summary(result)
+    assert "goldens updated" not in text and "test_checked" not in text and "test_snapped" not in text, text

@@ -48,6 +48,40 @@ def test_plateau_steps_on_the_epoch_mean_loss() -> None:
     assert trained["lr"][-1, 0] == 0.0
 
 
+def test_plateau_gets_each_epochs_mean_training_loss() -> None:
+    """The LR in effect in epoch e+1 is what ReduceLROnPlateau makes of the *mean* loss of
+    epoch e: replaying those means through ``lr_schedule`` gives the trained LRs exactly.
+    SGD lr=0.1 keeps improving on the mean, so the LR stays 0.1; fed the last batch's loss
+    instead, the same run would see plateaus and halve it (asserted, so this test cannot
+    pass vacuously)."""
+    spec = sched("ReduceLROnPlateau(mode='min', factor=0.5, patience=0)", epochs=10, batch_size=250)
+    trained = train(spec)
+    loss, epoch = trained["loss"], trained.epoch
+    means = [math.fsum(loss[epoch == e]) / np.count_nonzero(epoch == e) for e in range(10)]
+    last_batch = [loss[epoch == e][-1] for e in range(10)]
+    per_epoch_lr = [trained["lr"][epoch == e, 0] for e in range(10)]
+    assert all(len(set(lrs)) == 1 for lrs in per_epoch_lr)  # stepped per epoch only
+    replayed = lr_schedule(spec, 10, metrics=means)["lr"][:, 0]
+    np.testing.assert_array_equal([lrs[0] for lrs in per_epoch_lr], replayed)
+    assert trained["lr"][-1, 0] == 0.1
+    assert lr_schedule(spec, 10, metrics=last_batch)["lr"][-1, 0] < 0.1
+
+
+def test_seed_seeds_the_batch_order() -> None:
+    """Same data, same initial weights, another ``seed``: another batch order, so other
+    losses from the very first step. (Every pinned trajectory uses seed 0, so a shuffle
+    that ignored the seed would pass everything else.)"""
+    from pytest_optcheck.run.build import build
+
+    seed0 = Spec.from_kwargs({"optimizer": "SGD(lr=0.1)", "epochs": 2, "batch_size": 250})
+    seed1 = seed0.replace(seed=1)
+    first = train(seed0, built=build(seed0))
+    assert train(seed0, built=build(seed0)) == first  # same built, same seed: the same run
+    other_order = train(seed1, built=build(seed0))  # seed 0's data and weights, seed 1's order
+    assert len(other_order) == len(first) == 8
+    assert np.all(other_order["loss"] != first["loss"]), (first["loss"], other_order["loss"])
+
+
 def test_lbfgs_records_the_first_closure_loss() -> None:
     spec = Spec.from_kwargs({"optimizer": "LBFGS(lr=0.01, max_iter=10, max_eval=10)", "epochs": 1, "batch_size": 250})
     loss = train(spec)["loss"]

@@ -175,9 +175,18 @@ def read_golden(path: str | os.PathLike[str]) -> Golden:
     return loads(text, path)
 
 
+def is_run_description(configuration: Mapping[str, Any] | None) -> bool:
+    """Whether a golden's configuration describes a recorded run (``run/describe.py``: it
+    names its ``source``) rather than holding a marker's spec."""
+    return configuration is not None and "source" in configuration
+
+
 def spec_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[tuple[str, Any, Any]]:
-    """Keys whose canonical values differ, as ``(key, old, new)`` (ABSENT for a missing key)."""
-    if old is None or new is None:
+    """Keys whose canonical values differ, as ``(key, old, new)`` (ABSENT for a missing key).
+
+    Configurations of two kinds are not compared: a golden recorded before recorded runs
+    described themselves holds the marker's spec, whose keys that run never used."""
+    if old is None or new is None or is_run_description(old) != is_run_description(new):
         return []
     keys = list(dict.fromkeys([*old, *new]))
     return [(k, old.get(k, ABSENT), new.get(k, ABSENT)) for k in keys if old.get(k, ABSENT) != new.get(k, ABSENT)]

@@ -72,6 +72,25 @@ class Checking:
         self.results.vacuous.extend(checks.vacuous)
 
 
+def golden_configuration(current: Trajectory, spec: Spec, marked: bool,
+                         declarative: bool) -> tuple[dict[str, Any] | None, Trajectory]:
+    """The configuration a golden stores for ``current``, and the trajectory it stores.
+
+    A run describes itself in ``meta["run"]``: the reference loop and ``lr_schedule`` by the
+    spec that built them (the marker's, or ``train(**overrides)``'s), a recorded run — a
+    user's loop, a framework's trainer — by :mod:`~pytest_optcheck.run.describe`, so the
+    marker's keys, which that run never used, are not its configuration. The description
+    moves out of the trajectory's meta into the golden's header. Any other trajectory keeps
+    the marker's spec in a marked test; unmarked, it has none."""
+    if "run" not in current.meta:
+        return (spec.canonical() if (marked or declarative) else None), current
+    from ..engine.trajectory import Trajectory
+
+    meta = dict(current.meta)
+    run = meta.pop("run")
+    return run, Trajectory(current.series, current.epoch, current.batch, meta)
+
+
 @dataclasses.dataclass
 class TestChecks:
     """The checks one test makes, in order; shared by its ``optcheck`` handle and its
@@ -121,10 +140,10 @@ class TestChecks:
             from ..engine.messages import duplicate_golden_text
 
             raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
-        spec = self.spec if (self.marked or declarative) else None
-        golden = Golden(current, spec.canonical() if spec is not None else None,
-                        environment(self.device, self.spec.dtype, self.libraries()), item.nodeid, name)
-        marker_layer = dict(self.spec.tolerance or {}) if spec is not None else {}
+        configuration, recorded = golden_configuration(current, self.spec, self.marked, declarative)
+        golden = Golden(recorded, configuration, environment(self.device, self.spec.dtype, self.libraries()),
+                        item.nodeid, name)
+        marker_layer = dict(self.spec.tolerance or {})
         outcome = check_golden(
             golden, path,
             tolerance_layers=(settings.ini_tolerances, settings.cli_tolerances, marker_layer, layer),

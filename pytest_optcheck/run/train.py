@@ -139,7 +139,9 @@ def _train(spec: Spec, device: str, built: Built | None, start: LoopState | None
         stopped = run_epochs(spec, inputs.shape[0], inputs.device, step, scheduler, start_epoch, conv,
                              start=start, stop=stop)
     trajectory = rec.trajectory
-    trajectory.meta.update(kind="train", device=str(built.device))
+    # the run is described by the spec that built it (the golden's configuration), also when
+    # ``optcheck.train(**overrides)`` made it from a spec the marker does not hold
+    trajectory.meta.update(kind="train", device=str(built.device), run=spec.canonical())
     return trajectory, stopped
 
 
@@ -244,4 +246,4 @@ def lr_schedule(
         series["momentum"] = momenta
     epochs = list(range(steps)) if spec.interval == "epoch" else [0] * steps
     batches = [0] * steps if spec.interval == "epoch" else list(range(steps))
-    return Trajectory(series, epochs, batches, meta={"kind": "lr_schedule"})
+    return Trajectory(series, epochs, batches, meta={"kind": "lr_schedule", "run": spec.canonical()})

@@ -1,0 +1,87 @@
+"""Recording a framework's trainer: what the Lightning and Hugging Face callbacks share.
+
+A trainer owns the loop, so the callback cannot call ``rec.log`` where a user would. The
+split: a :class:`~.record.Recorder` on the *unwrapped* optimizer records the hooked series
+(``lr``, ``momentum``, norms) at each optimizer step, exactly as for a user's own loop; the
+framework's callback events say, per step, the loss as the framework computed it and the
+epoch and batch as the trainer counts them (:meth:`FrameworkRecording.stepped`). The
+trajectory joins both and describes the run (:mod:`.describe`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..engine.trajectory import Trajectory
+from ..errors import OptcheckError
+from .describe import describe_run, unwrap_optimizer, unwrap_scheduler
+from .record import HOOKED_SERIES, Recorder
+from .spec import _record as validate_record
+
+
+def check_record(record: Iterable[str] | str) -> tuple[str, ...]:
+    """The series a callback records, validated like the marker's ``record`` key."""
+    return validate_record(record if isinstance(record, str) else list(record), "OptcheckCallback(record=...)")
+
+
+class FrameworkRecording:
+    """One trainer run being recorded; made when training starts, closed when it ends."""
+
+    def __init__(self, optimizer: Any, scheduler: Any, model: Any, record: tuple[str, ...], source: str) -> None:
+        self.optimizer = unwrap_optimizer(optimizer)
+        self.scheduler = unwrap_scheduler(scheduler)
+        self.record = record
+        self.source = source
+        if not callable(getattr(self.optimizer, "register_step_pre_hook", None)):
+            raise OptcheckError(
+                f"optcheck: the {source} trainer's optimizer is a {type(optimizer).__name__}, which is no torch "
+                f"optimizer and wraps none (no .optimizer); its steps cannot be watched.")
+        hooked = [name for name in record if name in HOOKED_SERIES]
+        self.recorder = Recorder(self.optimizer, self.scheduler, model, record=hooked)
+        self.recorder.__enter__()
+        self.losses: list[float] = []
+        self.epochs: list[int] = []
+        self.batches: list[int] = []
+
+    def close(self) -> None:
+        """Remove the hooks (training ended, or raised)."""
+        self.recorder.close()
+
+    def stepped(self, epoch: int, batch: int, loss: float = math.nan) -> int:
+        """Called after each batch: give the optimizer steps taken since the last call (0 when
+        the batch only accumulated gradients) this epoch, batch and loss; return how many."""
+        new = self.recorder.steps - len(self.epochs)
+        for _ in range(new):
+            self.epochs.append(int(epoch))
+            self.batches.append(int(batch))
+            self.losses.append(float(loss))
+        return new
+
+    def set_last_loss(self, loss: float) -> None:
+        """The loss of the latest step, known only after it (the Hugging Face Trainer's log)."""
+        if self.losses:
+            self.losses[-1] = float(loss)
+
+    def trajectory(self) -> Trajectory:
+        """The series in the order of ``record``, one row per optimizer step."""
+        steps = len(self.epochs)
+        if steps == 0:
+            raise OptcheckError(
+                f"optcheck: the {self.source} run recorded no optimizer step: the watched "
+                f"{type(self.optimizer).__name__} never stepped (did training run, and does the trainer step "
+                f"this optimizer?). Check that fit/train ran at least one batch with the callback attached.")
+        hooked = self.recorder.trajectory
+        series: dict[str, Any] = {}
+        for name in self.record:
+            if name == "loss":
+                series[name] = np.asarray(self.losses, dtype=np.float64)
+            elif name in hooked:
+                series[name] = hooked[name][:steps]
+        epochs = len(set(self.epochs))
+        run = describe_run(self.optimizer, self.scheduler, self.source, steps, epochs, self.record)
+        return Trajectory(series, self.epochs, self.batches, meta={"run": run})
+

@@ -1,0 +1,25 @@
+"""A user's own loop, recorded: the :class:`~.record.Recorder` whose trajectory describes
+the run it watched (``meta["run"]``, see :mod:`.describe`), so its golden names the real
+optimizer and scheduler rather than the marker's defaults.
+
+Interim: once ``Recorder.trajectory`` attaches the description itself, this module goes
+and ``OptcheckHandle.record`` returns a plain Recorder.
+"""
+
+from __future__ import annotations
+
+from ..engine.trajectory import Trajectory
+from .describe import describe_run
+from .record import Recorder
+
+
+class LoopRecorder(Recorder):
+    """A Recorder for a user's own loop (``optcheck.record(...)``)."""
+
+    @property
+    def trajectory(self) -> Trajectory:
+        trajectory = super().trajectory
+        epochs = len(set(trajectory.epoch.tolist()))
+        trajectory.meta["run"] = describe_run(self.optimizer, self.scheduler, "loop", len(trajectory), epochs,
+                                              self.record)
+        return trajectory
