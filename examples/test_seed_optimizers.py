@@ -26,7 +26,7 @@ pytestmark = pytest.mark.optcheck(problem="quadratic", epochs=12, batch_size=32,
 
 #: LBFGS's line search amplifies rounding: on two x86-64 CPU models with the same torch, numpy
 #: and python, its run differed by up to 1.2e-4 (loss, 1 of 384 steps), 1.1e-3 (grad_norm) and
-#: 5e-6 (param_norm) relative, while every other optimizer was bit-identical. A 1% LR change
+#: 5e-6 (param_norm) relative, while the other optimizers moved by at most 7.5e-6. A 1% LR change
 #: moves LBFGS's loss by 0.13 and its grad_norm by 2.1, so these stay 100x below that signal
 #: (docs/tolerances.md, "Across CPU models").
 LBFGS_TOLERANCE = {"loss": "rtol=1e-3", "grad_norm": "rtol=1e-2"}

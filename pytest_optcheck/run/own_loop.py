@@ -2,8 +2,8 @@
 the run it watched (``meta["run"]``, see :mod:`.describe`), so its golden names the real
 optimizer and scheduler rather than the marker's defaults.
 
-Interim: once ``Recorder.trajectory`` attaches the description itself, this module goes
-and ``OptcheckHandle.record`` returns a plain Recorder.
+The plain Recorder describes nothing: the reference loop describes its run by the spec that
+built it, and the framework callbacks by what the framework ran.
 """
 
 from __future__ import annotations
