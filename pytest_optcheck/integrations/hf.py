@@ -29,7 +29,7 @@ from transformers import TrainerCallback
 
 from ..engine.trajectory import Trajectory
 from ..errors import OptcheckError
-from ..run.framework import FrameworkRecording, check_record
+from ..run.framework import FrameworkRecording, check_record, require_recording
 
 
 class OptcheckCallback(TrainerCallback):
@@ -84,7 +84,4 @@ class OptcheckCallback(TrainerCallback):
         return self._require().trajectory()
 
     def _require(self) -> FrameworkRecording:
-        if self._recording is None:
-            raise OptcheckError("optcheck: this OptcheckCallback has recorded nothing: pass it to the Trainer "
-                                "(Trainer(..., callbacks=[callback])) and call trainer.train() first.")
-        return self._recording
+        return require_recording(self._recording, "trainer.train()")

@@ -28,7 +28,7 @@ from lightning.pytorch.callbacks import Callback
 
 from ..engine.trajectory import Trajectory
 from ..errors import OptcheckError
-from ..run.framework import FrameworkRecording, check_record
+from ..run.framework import FrameworkRecording, check_record, require_recording
 
 
 class OptcheckCallback(Callback):
@@ -70,10 +70,7 @@ class OptcheckCallback(Callback):
         return self._require().trajectory()
 
     def _require(self) -> FrameworkRecording:
-        if self._recording is None:
-            raise OptcheckError("optcheck: this OptcheckCallback has recorded nothing: pass it to the Trainer "
-                                "(Trainer(..., callbacks=[callback])) and call trainer.fit(...) first.")
-        return self._recording
+        return require_recording(self._recording, "trainer.fit(...)")
 
 
 def _loss_of(outputs: Any) -> float:

@@ -85,3 +85,12 @@ class FrameworkRecording:
         run = describe_run(self.optimizer, self.scheduler, self.source, steps, epochs, self.record)
         return Trajectory(series, self.epochs, self.batches, meta={"run": run})
 
+
+
+def require_recording(recording: FrameworkRecording | None, start: str) -> FrameworkRecording:
+    """The callback's recording, or the error that says how to make one (``start``: the call
+    that trains, ``trainer.fit(...)`` / ``trainer.train()``)."""
+    if recording is None:
+        raise OptcheckError("optcheck: this OptcheckCallback has recorded nothing: pass it to the Trainer "
+                            f"(Trainer(..., callbacks=[callback])) and call {start} first.")
+    return recording
