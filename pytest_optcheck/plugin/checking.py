@@ -16,10 +16,8 @@ import pytest
 
 from ..errors import OptcheckError
 from ..golden.files import relative_to_cwd
-from ..golden.layout import GoldenLayout, picture_name
 from ..report.results import Results
 from ..run.devices import device_available, device_summary
-from ..run.spec import Spec
 from .gating import spec_for
 from .options import Settings
 
@@ -27,7 +25,9 @@ if TYPE_CHECKING:
     from ..checks.golden_check import Replicate
     from ..engine.outcome import Outcome
     from ..engine.trajectory import Trajectory
+    from ..golden.layout import GoldenLayout
     from ..handle import OptcheckHandle
+    from ..run.spec import Spec
 
 
 class Checking:
@@ -45,6 +45,8 @@ class Checking:
             from ..golden.environment import torch_minor_key
 
             key = torch_minor_key() if self.settings.golden_key == "torch-minor" else None
+            from ..golden.layout import GoldenLayout
+
             self._layout = GoldenLayout(self.settings.golden_root, self.settings.rootdir, key)
         return self._layout
 
@@ -63,6 +65,7 @@ class Checking:
             picture = None
             drawable = outcome.golden is not None or outcome.current is not None  # not a check without golden
             if settings.report_dir is not None and drawable:
+                from ..golden.layout import picture_name
                 from ..report.picture import write_picture
 
                 target = settings.report_dir / picture_name(checks.item.nodeid, name)
@@ -212,4 +215,8 @@ class TestChecks:
 
     def picture(self, name: str | None) -> str | None:
         report_dir = self.settings.report_dir
-        return relative_to_cwd(report_dir / picture_name(self.item.nodeid, name)) if report_dir else None
+        if report_dir is None:
+            return None
+        from ..golden.layout import picture_name
+
+        return relative_to_cwd(report_dir / picture_name(self.item.nodeid, name))

@@ -7,13 +7,15 @@ class, function, or only on one of its ``pytest.param`` values.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..golden.files import relative_to_cwd
-from ..run.spec import Spec, merge_levels
 from .options import Settings
+
+if TYPE_CHECKING:
+    from ..run.spec import Spec
 
 MARKER = "optcheck"
 DEVICE_FIXTURE = "_optcheck_device"
@@ -72,11 +74,17 @@ def marker_kwargs(item: pytest.Item) -> dict[str, Any] | None:
     """Merged ``optcheck`` marker keywords, farthest level first; None when unmarked."""
     levels = [(mark.args, mark.kwargs) for node in item.listchain() for mark in node.own_markers
               if mark.name == MARKER]
-    return merge_levels(levels) if levels else None
+    if not levels:
+        return None
+    from ..run.spec import merge_levels  # only once an optcheck test exists: plain sessions stay cheap
+
+    return merge_levels(levels)
 
 
 def spec_for(item: pytest.Item) -> tuple[Spec, bool]:
     """The item's Spec and whether it was marked. A bad key or value raises a SpecError,
     which the plugin reports as its message alone (see :mod:`.failures`)."""
+    from ..run.spec import Spec
+
     kwargs = marker_kwargs(item)
     return Spec.from_kwargs(kwargs or {}), kwargs is not None

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..golden.files import relative_to_cwd
-from ..golden.layout import GoldenLayout
 from ..report.results import Results
 from .gating import MARKER
 from .options import Settings
@@ -40,6 +39,8 @@ class Pruning:
         self.collected_files.add(str(item.path))
         if item.get_closest_marker(MARKER) is not None or any(
                 f in getattr(item, "fixturenames", ()) for f in USES_GOLDENS):
+            from ..golden.layout import GoldenLayout
+
             plain = GoldenLayout(self.settings.golden_root, self.settings.rootdir)
             self.owners.add(plain.owner(item.path, item.nodeid))
 
