@@ -27,8 +27,8 @@ from ..run.spec import Spec
 if TYPE_CHECKING:
     from ..engine.outcome import Outcome
 
+#: The smallest regression a check must notice: steps (or the LR) 1% larger.
 STEP_SCALE = 1.01
-LR_SCALE = 1.01
 
 
 def scaled_lr(optimizer_factory: Any, scale: float) -> Any:
@@ -48,7 +48,7 @@ def scaled_lr(optimizer_factory: Any, scale: float) -> Any:
     return make
 
 
-def twin_spec(spec: Spec, scale: float = LR_SCALE) -> Spec:
+def twin_spec(spec: Spec, scale: float = STEP_SCALE) -> Spec:
     from ..run.catalog import resolve_optimizer
 
     return spec.replace(optimizer=scaled_lr(resolve_optimizer(spec.optimizer), scale))

@@ -56,10 +56,6 @@ def intra_op_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _l1_penalty(model: torch.nn.Module) -> torch.Tensor:
-    return l1_penalty(model.parameters())
-
-
 def l1_penalty(params: Iterable[torch.Tensor]) -> torch.Tensor:
     """The sum of absolute parameter values (the ``l1`` key's penalty, before its factor)."""
     return sum(p.abs().sum() for p in params)  # type: ignore[return-value]
@@ -198,7 +194,7 @@ def _closure(built: Built, x: torch.Tensor, y: torch.Tensor, spec: Spec) -> Call
         optimizer.zero_grad()
         loss = loss_fn(model(x), y)
         if spec.l1:
-            loss = loss + spec.l1 * _l1_penalty(model)
+            loss = loss + spec.l1 * l1_penalty(model.parameters())
         if spec.create_graph:
             with warnings.catch_warnings():
                 # Declared by the user for Hessian-based optimizers; the cycle it warns of is
