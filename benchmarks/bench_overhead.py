@@ -1,6 +1,6 @@
 """What optcheck costs a training loop, a plain test suite, and a report, in one run.
 
-    python benchmarks/bench_overhead.py [--repeat 21] [--load-runs 9] [--clock thread|wall]
+    python benchmarks/bench_overhead.py [--repeat 21] [--load-runs 9] [--clock thread|wall] [--device cpu|cuda]
 
 1. Recording: the seed's net (``mlp(1, 10, 1)`` on the quadratic data, SGD, batch 32,
    12 epochs: 384 steps) and a small CNN (two conv layers on 12x12 images, 64 steps),
@@ -18,6 +18,10 @@ The clock is the thread's CPU time by default (``--clock thread``): with one int
 thread all of torch's work runs on it, and time spent waiting for a core another process
 holds is not counted, so the ratios hold on a busy machine. ``--clock wall`` uses
 ``time.perf_counter``.
+
+``--device cuda`` runs the recording part on the GPU, wall clock, with the GPU's queue
+drained (``torch.cuda.synchronize()``) before each run starts and after it ends: a
+recorder that synchronised per step would stall the queue there and show in the ratio.
 """
 
 from __future__ import annotations
@@ -90,20 +94,24 @@ def setups() -> list[Setup]:
     ]
 
 
-def timed_run(setup: Setup, state: dict, record: tuple[str, ...] | None, clock: Callable[[], float]) -> float:
+def timed_run(setup: Setup, state: dict, record: tuple[str, ...] | None, clock: Callable[[], float],
+              device: torch.device) -> float:
     """One training run (the seed's loop), bare or recorded; the clock covers the loop and,
     when recorded, reading the trajectory."""
-    model = setup.make_model()
+    model = setup.make_model().to(device)
     model.load_state_dict(state)
     optimizer = setup.make_optimizer(model)
     shuffle = torch.Generator().manual_seed(3)
-    x, y, n, size = setup.inputs, setup.targets, len(setup.inputs), setup.batch_size
+    x, y = setup.inputs.to(device), setup.targets.to(device)
+    n, size = len(setup.inputs), setup.batch_size
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
     start = clock()
     rec = Recorder(optimizer, model=model, record=record).__enter__() if record else None
     for epoch in range(setup.epochs):
         if rec is not None:
             rec.epoch = epoch
-        order = torch.randperm(n, generator=shuffle)
+        order = torch.randperm(n, generator=shuffle).to(device)
         for first in range(0, n, size):
             index = order[first:first + size]
             loss = setup.loss_fn(model(x[index]), y[index])
@@ -115,23 +123,24 @@ def timed_run(setup: Setup, state: dict, record: tuple[str, ...] | None, clock: 
     if rec is not None:
         rec.close()
         assert len(rec.trajectory) == setup.steps
+    sync()
     return clock() - start
 
 
-def recording(repeat: int, clock: Callable[[], float]) -> None:
-    print(f"recording: median over {repeat} interleaved rounds of recorded / bare, one intra-op thread")
+def recording(repeat: int, clock: Callable[[], float], device: torch.device) -> None:
+    print(f"recording on {device}: median over {repeat} interleaved rounds of recorded / bare, one intra-op thread")
     torch.set_num_threads(1)
     variants: dict[str, tuple[str, ...] | None] = {"bare": None, "default": DEFAULT, "all series": ALL}
     for setup in setups():
         torch.manual_seed(0)
         state = {k: v.clone() for k, v in setup.make_model().state_dict().items()}
         for record in variants.values():  # warm-up: lazy imports, allocator, first-call paths
-            timed_run(setup, state, record, clock)
+            timed_run(setup, state, record, clock, device)
         times: dict[str, list[float]] = {name: [] for name in variants}
         names = list(variants)
         for r in range(repeat):
             for name in names[r % 3:] + names[:r % 3]:
-                times[name].append(timed_run(setup, state, variants[name], clock))
+                times[name].append(timed_run(setup, state, variants[name], clock, device))
         bare = times["bare"]
         line = f"  {setup.name:9s} ({setup.steps} steps): bare {statistics.median(bare) / setup.steps * 1e6:6.1f} us/step"
         for name in names[1:]:
@@ -188,12 +197,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=21, help="interleaved rounds per training setup")
     parser.add_argument("--load-runs", type=int, default=9, help="interleaved pairs of plain-suite runs (0: skip)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="thread")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default=None,
+                        help="thread CPU time (default on cpu) or wall clock (default, and the only sense, on cuda)")
+    parser.add_argument("--device", default="cpu", help="where the recording runs: cpu (default) or cuda")
     args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available here")
+    args.clock = args.clock or ("wall" if device.type == "cuda" else "thread")
+    if device.type == "cuda" and args.clock != "wall":
+        parser.error("--device cuda needs --clock wall: the GPU's time is not the thread's")
     clock = CLOCKS[args.clock]
     print(f"machine: {platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads available, "
           f"python {platform.python_version()}, torch {torch.__version__}; clock: {args.clock}")
-    recording(args.repeat, clock)
+    if device.type == "cuda":
+        print(f"device: {torch.cuda.get_device_name(device)}")
+    recording(args.repeat, clock, device)
     if args.load_runs:
         plain_suite(args.load_runs)
     pictures(clock)
