@@ -183,6 +183,54 @@ def test_norms_match_independent_norms(big, monkeypatch) -> None:
     np.testing.assert_array_equal(t["sparsity"], sparse)
 
 
+class SparseAndFrozen(torch.nn.Module):
+    """A sparse-gradient embedding, a layer used every other step (so its gradient is
+    None on the others), and a plain one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(6, 3, sparse=True)
+        self.unused = torch.nn.Linear(3, 3)
+        self.head = torch.nn.Linear(3, 1)
+
+    def forward(self, ids: torch.Tensor, extra: bool) -> torch.Tensor:
+        hidden = self.embed(ids)
+        return self.head(self.unused(hidden) if extra else hidden).squeeze(-1)
+
+
+@pytest.mark.parametrize("path", ["history", "history, blocks of 2", "foreach"])
+def test_norms_with_sparse_and_missing_gradients_across_blocks_and_reads(path, monkeypatch) -> None:
+    """Missing gradients count as zero and sparse ones as their dense values, on every
+    reduction path; a history reduced in blocks, and read halfway through the run (then
+    recorded on), gives the same series as the obvious computation."""
+    if path == "foreach":
+        monkeypatch.setattr("pytest_optcheck.run.record.FLAT_NUMEL", 0)
+    if path.endswith("blocks of 2"):
+        monkeypatch.setattr("pytest_optcheck.run.record.HISTORY_ROWS", 2)
+    torch.manual_seed(0)
+    model = SparseAndFrozen()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    ids, target = torch.tensor([0, 2, 2, 5]), torch.tensor([1.0, -1.0, 0.5, 2.0])
+    grads, params, updates = [], [], []
+    with Recorder(opt, model=model, record=("grad_norm", "param_norm", "update_norm")) as rec:
+        for step in range(5):
+            before = [p.detach().clone() for p in model.parameters()]
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(ids, extra=step % 2 == 0), target).backward()
+            assert (model.unused.weight.grad is None) == (step % 2 == 1) and model.embed.weight.grad.is_sparse
+            grads.append(independent_norm([p.grad.to_dense() for p in model.parameters() if p.grad is not None]))
+            opt.step()
+            params.append(independent_norm(model.parameters()))
+            updates.append(independent_norm([a - b for a, b in zip(model.parameters(), before)]))
+            if step == 2:
+                np.testing.assert_allclose(rec.trajectory["grad_norm"], grads, rtol=1e-12)
+    t = rec.trajectory
+    np.testing.assert_allclose(t["grad_norm"], grads, rtol=1e-12)
+    np.testing.assert_allclose(t["param_norm"], params, rtol=1e-12)
+    np.testing.assert_allclose(t["update_norm"], updates, rtol=1e-9)
+    assert updates[0] > 0
+
+
 def test_reference_loop_lbfgs_grad_norm_is_the_first_closure_gradient() -> None:
     """The reference loop's LBFGS (several closure evaluations per step): grad_norm[i] is
     the norm after step i's first backward, seen by the test through the parameters'

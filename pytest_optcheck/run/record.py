@@ -16,12 +16,11 @@ Recording stays out of the training loop's way, on the CPU and on an accelerator
   tensor per :data:`CHUNK` steps, still without a synchronisation). So recording adds no
   host-device synchronisation per step. Python numbers (``lr``, a logged ``float``) are
   kept as they are.
-* Norms go through as few kernels as the device allows: on a CPU, parameters small
-  enough (:data:`FLAT_NUMEL`) are concatenated once per step and shared by
-  ``param_norm``, ``update_norm`` and ``sparsity``; otherwise ``torch._foreach_norm``
-  (one fused kernel per device and dtype on CUDA). ``update_norm`` keeps the step's
-  starting point in buffers allocated once (or reuses the previous step's copy when no
-  parameter changed in between), never a fresh ``clone()`` per parameter per step.
+* Norms go through as few kernels as the device allows. Parameters small enough
+  (:data:`FLAT_NUMEL`) on one device are copied, three calls a step, into a row of a
+  history buffer, and a few kernels reduce :data:`HISTORY_ROWS` steps at a time; larger models go through ``torch._foreach_norm`` (one fused kernel per device
+  and dtype on CUDA) each step. ``update_norm`` keeps the step's starting point in
+  buffers allocated once, never a fresh ``clone()`` per parameter per step.
 
 What the series mean:
 
@@ -76,10 +75,14 @@ DEFAULT_REDUCE = "mean"
 #: Tensor values of one series are stacked into one device tensor every CHUNK steps, so a
 #: long run holds a few large tensors rather than one small allocation per step.
 CHUNK = 4096
-#: On a CPU, parameters with at most this many elements in all are concatenated once per
-#: step and reduced by one kernel per series: for small models the cost of a step is the
-#: number of kernels launched, not the bytes they read.
+#: Parameters with at most this many elements in all (on one device, of one dtype) are
+#: copied into a history buffer each step and reduced many steps at a time: for small
+#: models the cost of a step is the number of kernels launched, not the bytes they read.
 FLAT_NUMEL = 1 << 16
+#: The history of such a model is reduced every HISTORY_ROWS steps, sooner where its rows
+#: would hold more than HISTORY_BYTES.
+HISTORY_ROWS = 256
+HISTORY_BYTES = 8 << 20
 
 
 def group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
@@ -182,71 +185,110 @@ def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.cpu().numpy().astype(np.float64, copy=False).reshape(-1)
 
 
+def _stack_scalars(tensors: list[torch.Tensor]) -> Any:
+    """One-element tensors as one 1-d tensor on their device (no synchronisation), or as a
+    list of 1-element tensors where they sit on several devices; None for none."""
+    if not tensors:
+        return None
+    try:
+        return torch.stack(tensors).reshape(-1)
+    except RuntimeError:
+        pass
+    try:  # shapes () and (1,) mixed
+        return torch.stack([t.reshape(()) for t in tensors])
+    except RuntimeError:  # several devices: kept apart
+        return [t.reshape(1) for t in tensors]
+
+
+def _scalars_to_host(stacked: list[Any]) -> np.ndarray:
+    """What :func:`_stack_scalars` made, in order, as float64: one transfer where the
+    tensors share a device, one per tensor where they do not."""
+    flat: list[torch.Tensor] = []
+    for item in stacked:
+        flat.extend(item) if isinstance(item, list) else flat.append(item)
+    try:
+        flat = [torch.cat(flat)] if len(flat) > 1 else flat
+    except RuntimeError:  # several devices
+        pass
+    return np.concatenate([_to_numpy(t) for t in flat])
+
+
 class _Column:
-    """One recorded series: (step, value) entries, values Python numbers or device tensors.
+    """One recorded series: (step, value) entries, values Python floats or device tensors.
 
-    Adding an entry is a few list appends; tensors are stacked on their device every
-    :data:`CHUNK` entries (no synchronisation) and go to the host in :meth:`host`."""
+    Adding an entry is three list appends (the common call, ``rec.log(loss=loss)``, runs
+    inside the training loop, so it does as little as it can). Every :data:`CHUNK` entries
+    the block's tensors are stacked on their device (no synchronisation); they go to the
+    host in :meth:`host`, one transfer for the whole series where its tensors share a
+    device."""
 
-    __slots__ = ("chunks", "floats", "last", "name", "reduce", "slots", "steps", "tensors", "versions")
+    __slots__ = ("blocks", "last", "name", "reduce", "steps", "values", "versions")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.steps: list[int] = []
-        self.floats: list[float] = []  # NaN where the entry is a tensor
-        self.slots: list[int] = []  # entry index of each tensor, in order
-        self.tensors: list[torch.Tensor] = []  # not yet stacked
-        self.versions: list[int] = []  # each tensor's version counter when it was logged
-        self.chunks: list[torch.Tensor] = []  # stacked, in order
+        self.steps: list[int] = []  # the step of each entry
+        self.values: list[Any] = []  # the open block: floats and tensors, in entry order
+        self.versions: list[int] = []  # the open block: each tensor's version counter when logged; -1 else
+        self.blocks: list[tuple[np.ndarray, Any, np.ndarray]] = []  # closed: (tensor slots, stacked, floats)
         self.last = -1  # the step of the latest entry
         self.reduce: str | None = None
 
-    def add(self, step: int, value: Any) -> None:
-        self.steps.append(step)
-        self.last = step
+    def add(self, steps: int, value: Any) -> None:
+        """Add ``value`` to the step it belongs to: before ``step()`` (or a second value of a
+        step), the next step's; right after a step that has no value of this name, that
+        step's. ``steps`` is the number of steps counted so far."""
+        step = steps if self.last >= steps - 1 else steps - 1
         if isinstance(value, torch.Tensor):
-            self.floats.append(math.nan)
-            self.slots.append(len(self.steps) - 1)
-            self.tensors.append(value)
-            self.versions.append(-1 if value.is_inference() else value._version)
-            if len(self.tensors) >= CHUNK:
-                self._stack()
-        else:
-            self.floats.append(value)
-
-    def _check_versions(self) -> None:
-        now = [t._version if v >= 0 else v for t, v in zip(self.tensors, self.versions)]
-        if now != self.versions:
-            raise OptcheckError(
-                    f"optcheck: a tensor logged as {self.name!r} was modified in place after "
-                    f"rec.log() (e.g. `loss /= n` or `loss.mul_(...)`), so its logged value is "
-                    f"lost. Log it after the change, or log a copy: rec.log({self.name}=x.clone())."
+            if value.numel() != 1:
+                raise OptcheckError(
+                    f"optcheck: rec.log({self.name}=...) needs one number per call; got a tensor of shape "
+                    f"{tuple(value.shape)}. Reduce it first (e.g. {self.name}=x.mean())."
                 )
+            if value.requires_grad:
+                value = value.detach()  # the value, not the graph that made it
+            try:
+                self.versions.append(value._version)
+            except RuntimeError:  # an inference tensor keeps no version counter
+                self.versions.append(-1)
+        else:
+            if type(value) is not float:
+                value = _as_float(self.name, value)
+            self.versions.append(-1)
+        self.last = step
+        self.steps.append(step)
+        self.values.append(value)
+        if len(self.values) >= CHUNK:
+            self._close_block()
 
-    def _stack(self) -> None:
-        self._check_versions()
-        tensors, self.tensors, self.versions = self.tensors, [], []
-        try:
-            self.chunks.append(torch.stack(tensors))
-        except RuntimeError:  # values on several devices: keep them apart
-            self.chunks.extend(t.reshape(1) for t in tensors)
+    def _close_block(self) -> None:
+        values, versions = self.values, self.versions
+        self.values, self.versions = [], []
+        slots = [i for i, v in enumerate(values) if type(v) is not float]
+        tensors = [values[i] for i in slots]
+        logged = [versions[i] for i in slots]
+        if [t._version if v >= 0 else v for t, v in zip(tensors, logged)] != logged:
+            raise OptcheckError(
+                f"optcheck: a tensor logged as {self.name!r} was modified in place after "
+                f"rec.log() (e.g. `loss /= n` or `loss.mul_(...)`), so its logged value is "
+                f"lost. Log it after the change, or log a copy: rec.log({self.name}=x.clone())."
+            )
+        floats = np.array([v if type(v) is float else math.nan for v in values], dtype=np.float64)
+        self.blocks.append((np.asarray(slots, dtype=np.int64), _stack_scalars(tensors), floats))
 
     def host(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
         """(step, value) of every entry for steps < ``steps``, values as float64. The
         tensors go to the host here, once: one transfer per device."""
-        if self.tensors:
-            self._stack()
-        if self.chunks:
-            try:
-                tensors = [torch.cat(self.chunks)] if len(self.chunks) > 1 else self.chunks
-            except RuntimeError:  # several devices: one transfer each
-                tensors = self.chunks
-            values = np.asarray(self.floats, dtype=np.float64)
-            values[self.slots] = np.concatenate([_to_numpy(t) for t in tensors])
-            self.floats = values.tolist()  # on the host from now on
-            self.chunks, self.slots = [], []
-        else:
-            values = np.asarray(self.floats, dtype=np.float64)
+        if self.values:
+            self._close_block()
+        pending = [stacked for _, stacked, _ in self.blocks if stacked is not None]
+        if pending:
+            numbers_ = _scalars_to_host(pending)
+            for slots, _, floats in self.blocks:
+                floats[slots] = numbers_[:len(slots)]
+                numbers_ = numbers_[len(slots):]
+            whole = np.concatenate([floats for _, _, floats in self.blocks])
+            self.blocks = [(np.empty(0, dtype=np.int64), None, whole)]  # on the host from now on
+        values = np.concatenate([floats for _, _, floats in self.blocks]) if self.blocks else np.empty(0)
         step_of = np.asarray(self.steps, dtype=np.int64)
         keep = step_of < steps
         return step_of[keep], values[keep]
@@ -284,6 +326,14 @@ class _Vectors:
         if len(self.tensors) >= CHUNK:
             self.chunks.append(torch.stack(self.tensors))
             self.tensors = []
+
+    def add_rows(self, steps: list[int], rows: torch.Tensor) -> None:
+        """Many steps' vectors at once, as the rows of one (len(steps), width) tensor."""
+        if self.tensors:
+            self.chunks.append(torch.stack(self.tensors))
+            self.tensors = []
+        self.steps.extend(steps)
+        self.chunks.append(rows)
 
     def host(self, steps: int, width: int) -> np.ndarray:
         """(steps, width) float64; NaN for a step whose post-step hook never ran (it raised)."""
@@ -330,7 +380,7 @@ class _Norms:
     """The norm series of one recording: each step reduced to one small vector on the
     parameters' device, its entries the wanted ones of :data:`NORM_ROWS` in that order
     (``sparsity`` as the square root of the count of small weights: see :meth:`values`).
-    Two ways, one meaning: :class:`_FlatNorms` (small models on a CPU) and
+    Two ways, one meaning: :class:`_HistoryNorms` (small models) and
     :class:`_ForeachNorms` (the rest)."""
 
     def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
@@ -347,8 +397,8 @@ class _Norms:
         devices = {p.device for p in params}
         dtypes = {p.dtype for p in params}
         small = sum(p.numel() for p in params) <= FLAT_NUMEL
-        if params and devices == {torch.device("cpu")} and len(dtypes) == 1 and small:
-            return _FlatNorms(params, want)
+        if params and len(devices) == 1 and len(dtypes) == 1 and small:
+            return _HistoryNorms(params, want)
         return _ForeachNorms(params, want)
 
     def before_step(self, grads: bool) -> None:
@@ -360,8 +410,12 @@ class _Norms:
     def take_grads(self) -> None:
         """Take the gradients the step uses (just before it, or after its closure ran)."""
 
-    def after_step(self) -> torch.Tensor:
-        """This step's vector (see the class doc)."""
+    def after_step(self, step: int) -> None:
+        """Take this step's values (see the class doc); ``step`` is its index."""
+        raise NotImplementedError
+
+    def series(self, steps: int) -> dict[str, np.ndarray]:
+        """The series of the first ``steps`` steps, on the host (one transfer)."""
         raise NotImplementedError
 
     def values(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
@@ -373,20 +427,34 @@ class _Norms:
         return out
 
 
-class _FlatNorms(_Norms):
-    """Small models on a CPU, where a step costs kernels launched, not bytes read: the
-    parameters after the step, the update, the gradients and the small-weight indicator
-    are copied into the rows of one buffer allocated once (``torch._foreach_copy_`` into
-    views made once), and one kernel takes every norm."""
+class _HistoryNorms(_Norms):
+    """Small models on one device, where a step costs the kernels launched, not the bytes
+    read. Each step copies what the series need — the starting point and the gradients
+    before the step (one ``torch._foreach_copy_``), the parameters after it (another) — into
+    a staging block of views made once, and the block into one row of a history buffer; it
+    reduces nothing. Every :data:`HISTORY_ROWS` steps (and when the trajectory is read) a
+    few kernels reduce all the rows at once: norms of rows, of differences of rows, counts.
+
+    update_norm copies each step's starting point rather than taking the previous step's
+    row: that would hold only if nothing touched the parameters in between, and an edit
+    through ``.data`` (weight clipping) leaves no trace to check that by."""
+
+    PARTS = ("before", "grads", "after")
 
     def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
         super().__init__(params, want)
-        self.buffer = torch.empty((len(self.rows), self.numel), dtype=params[0].dtype)
-        self.row = {name: self.buffer[i] for i, name in enumerate(self.rows)}
-        if want & {"update_norm", "sparsity"} and "param_norm" not in self.row:
-            self.row["param_norm"] = torch.empty(self.numel, dtype=params[0].dtype)  # "after", not normed
-        self.views = {name: self._views(row) for name, row in self.row.items() if name != "sparsity"}
-        self.missing: list[int] = []
+        needed = {"before": "update_norm" in want, "grads": "grad_norm" in want,
+                  "after": bool(want & {"param_norm", "update_norm", "sparsity"})}
+        self.part = {name: i for i, name in enumerate(n for n in self.PARTS if needed[n])}
+        p0 = params[0]
+        self.staging = torch.empty((len(self.part), self.numel), dtype=p0.dtype, device=p0.device)
+        self.views = {name: self._views(self.staging[i]) for name, i in self.part.items()}
+        per_row = max(1, self.staging.numel() * p0.element_size())
+        capacity = max(1, min(HISTORY_ROWS, HISTORY_BYTES // per_row))
+        self.history = torch.empty((capacity, *self.staging.shape), dtype=p0.dtype, device=p0.device)
+        self.row = 0
+        self.steps: list[int] = []  # the step of each filled row
+        self.vectors = _Vectors()
 
     def _views(self, row: torch.Tensor) -> list[torch.Tensor]:
         """``row`` cut into one view per parameter, shaped like it."""
@@ -397,20 +465,22 @@ class _FlatNorms(_Norms):
         return views
 
     def before_step(self, grads: bool) -> None:
-        update = "update_norm" in self.views
-        if grads and update:  # the usual case: one call copies both
-            taken = [p.grad for p in self.params]
-            if all(g is not None and g.layout == torch.strided for g in taken):
-                torch._foreach_copy_(self.views["update_norm"] + self.views["grad_norm"], self.params + taken)
+        update = "before" in self.views
+        if update and grads:  # the usual case: one call copies both
+            try:
+                torch._foreach_copy_(self.views["before"] + self.views["grads"],
+                                     self.params + [p.grad for p in self.params])
                 return
+            except (TypeError, RuntimeError):  # a parameter without a gradient, or a sparse one
+                pass
         if update:
-            torch._foreach_copy_(self.views["update_norm"], self.params)
+            torch._foreach_copy_(self.views["before"], self.params)
         if grads:
             self.take_grads()
 
     def take_grads(self) -> None:
         grads = [p.grad for p in self.params]
-        views = self.views["grad_norm"]
+        views = self.views["grads"]
         if any(g is None or g.layout != torch.strided for g in grads):
             pairs = [(v, _dense(g)) for v, g in zip(views, grads) if g is not None]
             for v, g in zip(views, grads):
@@ -421,15 +491,38 @@ class _FlatNorms(_Norms):
             return
         torch._foreach_copy_(views, grads)
 
-    def after_step(self) -> torch.Tensor:
-        row = self.row
-        if "param_norm" in row:
-            torch._foreach_copy_(self.views["param_norm"], self.params)
-        if "update_norm" in row:
-            torch.sub(row["param_norm"], row["update_norm"], out=row["update_norm"])
-        if "sparsity" in row:
-            torch.abs(row["param_norm"], out=row["sparsity"]).le_(SPARSITY_EPS)  # 1.0 where small
-        return torch.linalg.vector_norm(self.buffer, dim=1, dtype=self.acc)
+    def after_step(self, step: int) -> None:
+        if "after" in self.views:
+            torch._foreach_copy_(self.views["after"], self.params)
+        self.history[self.row].copy_(self.staging)
+        self.steps.append(step)
+        self.row += 1
+        if self.row == len(self.history):
+            self._reduce_block()
+
+    def _reduce_block(self) -> None:
+        """The norm vectors of the filled rows, kept on the device; the rows are free again."""
+        n, acc = self.row, self.acc
+        if n == 0:
+            return
+        block = self.history[:n]
+        part = {name: block[:, i] for name, i in self.part.items()}
+        columns = []
+        for name in self.rows:
+            if name == "param_norm":
+                columns.append(torch.linalg.vector_norm(part["after"], dim=1, dtype=acc))
+            elif name == "grad_norm":
+                columns.append(torch.linalg.vector_norm(part["grads"], dim=1, dtype=acc))
+            elif name == "update_norm":
+                columns.append(torch.linalg.vector_norm(part["after"] - part["before"], dim=1, dtype=acc))
+            else:  # sparsity, as the square root of the count (see _Norms.values)
+                columns.append(part["after"].abs().le_(SPARSITY_EPS).sum(dim=1, dtype=acc).sqrt_())
+        self.vectors.add_rows(self.steps, torch.stack(columns, dim=1))
+        self.steps, self.row = [], 0
+
+    def series(self, steps: int) -> dict[str, np.ndarray]:
+        self._reduce_block()
+        return self.values(self.vectors.host(steps, len(self.rows)))
 
 
 class _ForeachNorms(_Norms):
@@ -441,6 +534,7 @@ class _ForeachNorms(_Norms):
         super().__init__(params, want)
         self.snapshot: list[torch.Tensor] | None = None
         self.grad_norm: torch.Tensor | None = None
+        self.vectors = _Vectors()
 
     def total_norm(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         """The L2 norm of all ``tensors`` together, as a 0-d tensor on the first device."""
@@ -465,7 +559,7 @@ class _ForeachNorms(_Norms):
     def take_grads(self) -> None:
         self.grad_norm = self.total_norm([_dense(p.grad) for p in self.params if p.grad is not None])
 
-    def after_step(self) -> torch.Tensor:
+    def after_step(self, step: int) -> None:
         values = []
         for name in self.rows:
             if name == "param_norm":
@@ -480,7 +574,10 @@ class _ForeachNorms(_Norms):
                 self.grad_norm = None
             else:
                 values.append(self.small_count().sqrt())
-        return torch.stack(values)
+        self.vectors.add(step, torch.stack(values))
+
+    def series(self, steps: int) -> dict[str, np.ndarray]:
+        return self.values(self.vectors.host(steps, len(self.rows)))
 
     def small_count(self) -> torch.Tensor:
         if not self.params:
@@ -561,7 +658,6 @@ class Recorder:
         self._rows: dict[str, list[list[Any]]] = {
             n: [] for n in self.record if n in ("lr", "momentum") or n in self._group_keys}
         self._norms = frozenset(n for n in TENSOR_SERIES if n in hooked)
-        self._vectors = _Vectors()  # one vector of the norm series per step
         self._want_grad = "grad_norm" in hooked
         self._logged: dict[str, _Column] = {}
         self._log_calls = 0
@@ -626,13 +722,13 @@ class Recorder:
             groups = self.optimizer.param_groups
             for name, series in rows.items():
                 if name == "lr":
-                    row = [g["lr"] for g in groups]
+                    row = [groups[0]["lr"]] if len(groups) == 1 else [g["lr"] for g in groups]
                 elif name == "momentum":
                     row = _momenta(self.optimizer)
                 else:
                     row = [g.get(name, math.nan) for g in groups]
                 for value in row:
-                    if type(value) is not float:
+                    if type(value) is not float and type(value) is not int:  # bool is neither
                         row = [_snapshot_number(v, name) for v in row]
                         break
                 series.append(row)
@@ -672,7 +768,7 @@ class Recorder:
         if self._want_grad and not self._grad_seen:
             self._take_grads()  # a closure the step never called: the gradients now
         with self._no_grad:
-            self._vectors.add(self.steps - 1, self._reduce().after_step())
+            self._reduce().after_step(self.steps - 1)
 
     # -- user values --------------------------------------------------------------
     def log(self, reduce: str | None = None, **values: Any) -> None:
@@ -703,20 +799,7 @@ class Recorder:
             column = logged.get(name)
             if column is None or reduce is not None:
                 column = self._column(name, reduce)
-            if isinstance(value, torch.Tensor):
-                if value.numel() != 1:
-                    raise OptcheckError(
-                        f"optcheck: rec.log({name}=...) needs one number per call; got a tensor of shape "
-                        f"{tuple(value.shape)}. Reduce it first (e.g. {name}=x.mean())."
-                    )
-                value = value.detach()
-                if value.dim():
-                    value = value.reshape(())
-            elif type(value) is not float:
-                value = _as_float(name, value)
-            # Before step() (or a second value of a step): the next step's. Right after a
-            # step that has no value of this name: that step's.
-            column.add(steps if column.last >= steps - 1 else steps - 1, value)
+            column.add(steps, value)
 
     def _column(self, name: str, reduce: str | None) -> _Column:
         """The column of a logged name (made on its first value), its reduction set once."""
@@ -756,7 +839,7 @@ class Recorder:
         series: dict[str, Any] = {}
         norms = {}
         if self._reducer is not None:
-            norms = self._reducer.values(self._vectors.host(steps, len(self._reducer.rows)))
+            norms = self._reducer.series(steps)
         names = list(self.record) + [n for n in self._logged if n not in self.record]
         for name in names:
             if name in self._rows:
@@ -871,8 +954,9 @@ def _rows_array(rows: list[list[Any]], steps: int) -> np.ndarray:
     """Per-group rows (numbers or tensors) as a (steps, groups) float64 array; groups
     added during the run read NaN before they existed."""
     rows = rows[:steps]
-    width = max((len(r) for r in rows), default=0)
-    if all(len(r) == width for r in rows):
+    lengths = set(map(len, rows))
+    width = max(lengths, default=0)
+    if len(lengths) <= 1:
         try:  # numbers only, as a rule: one conversion
             return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
         except (TypeError, ValueError, RuntimeError):
