@@ -4,7 +4,8 @@
 # on CUDA. Logs go to $OUT (default ./cuda-out); each part has its own time limit, so one
 # that hangs does not cost the others.
 #
-#   bash benchmarks/cuda_checks.sh            # from the repository root
+#   bash benchmarks/cuda_checks.sh [PART...]   # from the repository root; PART: cuda-tests suite
+#                                              # bench record-cuda check-cuda (default: all)
 #
 # Where pip cannot reach an index, put the wheels the dev requirements name (syrupy, pytest,
 # pytest-xdist, the third-party optimizers) in .whl/ first: they are installed from there.
@@ -22,9 +23,11 @@ if [ -d .whl ]; then
     export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH  # the optcheck command, for the CLI tests
 fi
 
+WANTED=" ${*:-cuda-tests suite bench record-cuda check-cuda} "
 part() {  # part NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, say how it ended
     local name=$1 limit=$2
     shift 2
+    [[ $WANTED == *" $name "* ]] || return 0
     echo "== $name: $*"
     local start=$SECONDS
     timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
@@ -38,12 +41,12 @@ $PY -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.is_
 
 part cuda-tests 60 $PY -m pytest -p no:cacheprovider -rs -v tests/test_record_sync.py tests/test_build.py \
     tests/test_golden_safety.py tests/test_plugin.py -k "cuda or sync or device"
-part suite 180 $PY -m pytest -n 8 -p no:cacheprovider -q -rfs
+part suite 180 $PY -m pytest -n 8 -p no:cacheprovider -q -rfs ${SUITE_ARGS:-}
 part bench 100 $PY benchmarks/bench_overhead.py --device cuda --repeat 11 --load-runs 0
 # The main job on CUDA: record goldens there, then check a re-run against them.
-part record-cuda 90 $PY -m pytest examples -n 4 -p no:cacheprovider -q --optcheck --optcheck-device=cuda \
-    --snapshot-update
-part check-cuda 90 $PY -m pytest examples -n 4 -p no:cacheprovider -q --optcheck --optcheck-device=cuda \
+part record-cuda 200 $PY -m pytest examples -n 8 -p no:cacheprovider -q -rfE --durations=5 --optcheck \
+    --optcheck-device=cuda --snapshot-update
+part check-cuda 200 $PY -m pytest examples -n 8 -p no:cacheprovider -q -rfE --optcheck --optcheck-device=cuda \
     --optcheck-report="$OUT/report-cuda"
-tar czf "$OUT/report-cuda.tgz" -C "$OUT" report-cuda 2>/dev/null && rm -rf "$OUT/report-cuda"
+[ -d "$OUT/report-cuda" ] && tar czf "$OUT/report-cuda.tgz" -C "$OUT" report-cuda && rm -rf "$OUT/report-cuda"
 exit 0

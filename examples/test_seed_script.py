@@ -25,6 +25,7 @@ def test_seed_training_loop(optcheck):
         for epoch in range(12):
             rec.epoch = epoch
             for batch_x, batch_y in loader:
+                batch_x, batch_y = batch_x.to(optcheck.device), batch_y.to(optcheck.device)  # --optcheck-device
                 prediction = net(batch_x)
                 loss = loss_func(prediction, batch_y)
                 optimizer.zero_grad()
