@@ -368,7 +368,7 @@ def test_no_step_names_the_optimizer_watched_and_the_one_to_watch() -> None:
         _ = rec.trajectory
     text = str(info.value)
     assert "saw no optimizer step" in text and "test_record.Wrapper" in text
-    assert "rec.log() was called 3 time(s)" in text
+    assert "rec.log() took 3 value(s)" in text
     assert "wraps SGD in `.base_optimizer`" in text and "Recorder(optimizer.base_optimizer" in text
 
 

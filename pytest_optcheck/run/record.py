@@ -660,7 +660,6 @@ class Recorder:
         self._norms = frozenset(n for n in TENSOR_SERIES if n in hooked)
         self._want_grad = "grad_norm" in hooked
         self._logged: dict[str, _Column] = {}
-        self._log_calls = 0
         self._epochs: list[int] = []
         self._batch_starts: list[int] = []  # steps at which the batch count restarts
         self._epoch = 0
@@ -792,7 +791,6 @@ class Recorder:
                 f"optcheck: rec.log(reduce={reduce!r}): unknown reduction.{suggest(str(reduce), REDUCTIONS)} "
                 f"Known: {', '.join(REDUCTIONS)}."
             )
-        self._log_calls += 1
         steps = len(self._epochs)
         logged = self._logged
         for name, value in values.items():
@@ -896,8 +894,9 @@ class Recorder:
         if not self._entered:
             lines.append("The recorder was never entered: use it as `with Recorder(optimizer, ...) as rec:` "
                          "(or optcheck.record(...)) around the loop.")
-        if self._log_calls:
-            lines.append(f"rec.log() was called {self._log_calls} time(s), so the loop ran, but it stepped "
+        logged = sum(len(column.steps) for column in self._logged.values())
+        if logged:
+            lines.append(f"rec.log() took {logged} value(s), so the loop ran, but it stepped "
                          f"another optimizer.")
         inner = _inner_optimizers(self.optimizer)
         if inner:
