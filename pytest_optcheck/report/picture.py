@@ -117,10 +117,12 @@ def draw_outcome(outcome: Outcome, title: str, *, reuse: bool = False) -> Figure
     figure, axes = _grid(len(names) + (1 if compared else 0), reuse=reuse)
     first = _first_failure(outcome)
     band = _noise_band(outcome)
+    keys: set[tuple[str, ...]] = set()
     for axis, name in zip(axes, names):
         _draw_series(axis, name, golden, current, first)
         if band is not None:
             _draw_noise_band(axis, name, *band)
+        _legend_once(axis, keys)
     if compared:
         _draw_relative_error(axes[len(names)], golden, current, outcome, first)
     if not names:
@@ -158,7 +160,20 @@ def _draw_noise_band(axis: Axes, name: str, golden: Trajectory, calibration: Cal
             low = np.where(low > 0, low, np.nanmin(values[:n, g][values[:n, g] > 0], initial=1.0) / 10)
         axis.fill_between(steps, low, values[:n, g] + allowance[:n, g],
                           color="0.6", alpha=0.35, linewidth=0, label=label)
-    axis.legend(fontsize=7, loc=LEGEND_LOC)
+
+
+def _legend_once(axis: Axes, shown: set[tuple[str, ...]]) -> None:
+    """A series panel's legend, unless an earlier panel of the picture has the same one.
+
+    A label names one style on every panel ("golden" dashed grey, "current" blue, "group 1"
+    orange), so one key serves them all, and every repeat would cost as much to draw as
+    the panel's curves and ticks (a legend measures each label several times to lay it
+    out) and hide part of a curve. A panel whose key differs (a series only one side has,
+    param groups, the noise band) keeps its legend."""
+    labels = tuple(axis.get_legend_handles_labels()[1])
+    if labels and labels not in shown:
+        shown.add(labels)
+        axis.legend(fontsize=7, loc=LEGEND_LOC)
 
 
 def panel_series(golden: Trajectory | None, current: Trajectory | None) -> list[str]:
@@ -203,8 +218,12 @@ def _clear(axis: Axes) -> None:
         artist.remove()
     if axis.legend_ is not None:
         axis.legend_.remove()
-    axis.set_xscale("linear")
-    axis.set_yscale("linear")
+    # Setting a scale makes new locators and formatters and autoscales: only a log y axis
+    # needs it (the x axis is always linear, and _label sets the linear y axis' locator).
+    if axis.get_xscale() != "linear":
+        axis.set_xscale("linear")
+    if axis.get_yscale() != "linear":
+        axis.set_yscale("linear")
     axis.relim()
     axis.set_xlim(0, 1)  # a new Axes' limits, for a panel that draws nothing
     axis.set_ylim(0, 1)
@@ -256,7 +275,6 @@ def _draw_series(
         _log_scale(axis)
     if first is not None and first[0] == name:
         axis.axvline(first[1], color=STATUS_COLORS["failed"], linewidth=0.9, linestyle=":")
-    axis.legend(fontsize=7, loc=LEGEND_LOC)
 
 
 def _draw_relative_error(
@@ -349,6 +367,7 @@ def _label(axis: Axes, title: str) -> None:
     axis.yaxis.set_label_coords(-0.1, 0.5)
     # An offset ("1e-5+1e-2") at the top right: on the left it covers the title.
     axis.yaxis.set_offset_position("right")
+    axis.yaxis.get_offset_text().set_fontsize(7)
     axis.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
     if axis.get_yscale() == "linear":
         axis.yaxis.set_major_locator(MaxNLocator(nbins=4))
