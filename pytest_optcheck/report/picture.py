@@ -278,7 +278,6 @@ def _clear(axis: Axes) -> None:
     axis.set_ylim(0, 1)
     axis.set_autoscale_on(True)
     axis.set_title("", loc="left")
-    axis.set_xlabel("")
     axis.set_axis_on()
 
 
@@ -297,6 +296,8 @@ def _new_grid(panels: int) -> tuple[Figure, list[Axes]]:
                            hspace=0.9 / 2.5, wspace=0.18)
     grid = figure.subplots(rows, cols, squeeze=False)
     axes = list(grid.flat)
+    for axis in axes:
+        _style(axis)
     for spare in axes[panels:]:
         spare.set_axis_off()
     return figure, axes
@@ -402,11 +403,20 @@ def thin(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _label(axis: Axes, title: str) -> None:
-    """Title, "step" and tick labels at fixed places, and few ticks: every tick is several
-    artists to make and draw, and a placed title or label needs no pass measuring them."""
+    """The panel's title at a fixed place, and few ticks: every tick is several artists to
+    make and draw, and a placed title needs no pass measuring them."""
     from matplotlib.ticker import MaxNLocator
 
     axis.set_title(title, fontsize=9, loc="left", y=1.0, pad=4)
+    axis.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    if axis.get_yscale() == "linear":
+        axis.yaxis.set_major_locator(MaxNLocator(nbins=4))
+
+
+def _style(axis: Axes) -> None:
+    """What every panel shares, set once when its Axes is made (a reused one keeps it):
+    "step" and the tick labels at fixed places, so no draw measures them to place them.
+    Setting the tick label size walks every tick: done per picture it cost 2 ms."""
     axis.set_xlabel("step", fontsize=8)
     axis.xaxis.set_label_coords(1.0, -0.085)
     axis.xaxis.label.set_horizontalalignment("right")
@@ -417,9 +427,6 @@ def _label(axis: Axes, title: str) -> None:
     # An offset ("1e-5+1e-2") at the top right: on the left it covers the title.
     axis.yaxis.set_offset_position("right")
     axis.yaxis.get_offset_text().set_fontsize(7)
-    axis.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-    if axis.get_yscale() == "linear":
-        axis.yaxis.set_major_locator(MaxNLocator(nbins=4))
     axis.tick_params(labelsize=7)
 
 
