@@ -22,7 +22,6 @@ from the canvas by :func:`encode_png`, not through Pillow's slower encoder.
 
 from __future__ import annotations
 
-import itertools
 import math
 import struct
 import warnings
@@ -381,24 +380,26 @@ def _mark_first_failure(axis: Axes, first: tuple[str, int], current: Trajectory)
 def thin(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) to draw: all of them up to MAX_POINTS, else the first and the last
     step and, in between, each slice's minimum and maximum in step order (NaN gaps kept
-    where a whole slice is NaN), so a spike or a NaN never disappears from the picture."""
+    where a whole slice is NaN), so a spike or a NaN never disappears from the picture.
+
+    Vectorised, with no loop over slices: a loop cost 11 ms a curve at any length, and a
+    long run's picture has a dozen curves. A slice's extreme is its first step holding
+    the slice's ``fmin``/``fmax`` (NaN ignored), as ``nanargmin``/``nanargmax`` pick."""
     values = np.asarray(values, dtype=np.float64)
     n = values.size
     if n <= MAX_POINTS:
         return np.arange(n), values
-    slices = MAX_POINTS // 2
-    edges = np.linspace(0, n, slices + 1).astype(np.int64)
-    steps: list[np.ndarray] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
-        for start, stop in itertools.pairwise(edges):
-            part = values[start:stop]
-            if np.isnan(part).all():
-                steps.append(np.array([start]))
-                continue
-            low, high = start + int(np.nanargmin(part)), start + int(np.nanargmax(part))
-            steps.append(np.array(sorted({low, high})))
-    index = np.unique(np.concatenate([[0], *steps, [n - 1]]))
+    edges = np.linspace(0, n, MAX_POINTS // 2 + 1).astype(np.int64)
+    starts, lengths = edges[:-1], np.diff(edges)
+    keep = np.zeros(n, dtype=bool)
+    keep[[0, n - 1]] = True
+    low, high = np.fmin.reduceat(values, starts), np.fmax.reduceat(values, starts)
+    empty = np.isnan(low)  # only where the whole slice is NaN
+    for extreme in (low, high):
+        hits = np.flatnonzero(values == np.repeat(extreme, lengths))  # sorted
+        keep[hits[np.searchsorted(hits, starts[~empty])]] = True  # each slice's first hit
+    keep[starts[empty]] = True
+    index = np.flatnonzero(keep)
     return index, values[index]
 
 
