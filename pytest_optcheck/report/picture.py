@@ -116,12 +116,14 @@ def png_bytes(figure: Figure) -> bytes:
 
     dpi = figure.dpi
     canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
+    if dpi != DPI:  # e.g. ``optcheck plot``'s figure; a report picture is made at DPI
+        figure.set_dpi(DPI)
     try:
-        figure.set_dpi(DPI)  # our pictures are made at DPI: a no-op for them
         canvas.draw()
         return encode_png(np.asarray(canvas.buffer_rgba()), DPI)
     finally:
-        figure.set_dpi(dpi)
+        if dpi != DPI:
+            figure.set_dpi(dpi)
 
 
 def encode_png(rgba: np.ndarray, dpi: float) -> bytes:
