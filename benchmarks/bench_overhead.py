@@ -12,7 +12,9 @@
    no:optcheck`` (benchmarks/bench_plugin_load.py). Target <= 1.05.
 3. Pictures: every example golden under golden/examples (24 when the target was set)
    drawn as the report draws them (every other one with a planted 0.1% drift, so failing
-   pictures are included). Target: 24 pictures <= 2 s.
+   pictures are included), one after another on this thread, as a pytest process draws
+   them; the first picture of each panel count includes making its figure (only one
+   layout is warmed up). Target: 24 pictures <= 2 s.
 
 The clock is the thread's CPU time by default (``--clock thread``): with one intra-op
 thread all of torch's work runs on it, and time spent waiting for a core another process

@@ -3,6 +3,8 @@ and NaN gap of a long curve, and the numbers a picture prints come from the full
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -36,6 +38,48 @@ def test_long_curves_keep_their_extremes_ends_and_nan_gaps() -> None:
             assert np.nanmin(drawn[inside]) == pytest.approx(np.nanmin(part))
 
 
+def _thin_by_loop(values: np.ndarray) -> np.ndarray:
+    """The steps thin() keeps, slice by slice: the reference the vectorised one must match."""
+    n = values.size
+    edges = np.linspace(0, n, MAX_POINTS // 2 + 1).astype(np.int64)
+    steps = [0, n - 1]
+    for start, stop in itertools.pairwise(edges):
+        part = values[start:stop]
+        if np.isnan(part).all():
+            steps.append(start)
+        else:
+            steps += [start + int(np.nanargmin(part)), start + int(np.nanargmax(part))]
+    return np.unique(steps)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_thinning_keeps_each_slices_first_extremes(seed: int) -> None:
+    """Ties (a flat lr), scattered NaNs, NaN runs longer than a slice, all NaN: the same
+    steps as a loop over the slices with nanargmin/nanargmax."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(MAX_POINTS + 1, 40 * MAX_POINTS))
+    values = rng.random(n)
+    if seed % 3 == 0:
+        values = np.round(values * 4)  # many ties in every slice
+    if seed % 2 == 0:
+        values[rng.integers(0, n, 60)] = np.nan
+    if seed % 4 == 1:
+        start = int(rng.integers(0, n // 2))
+        values[start:start + n // 5] = np.nan
+    if seed == 11:
+        values[:] = np.nan
+    steps, drawn = thin(values)
+    np.testing.assert_array_equal(steps, _thin_by_loop(values))
+    np.testing.assert_array_equal(drawn, values[steps])
+
+
+def test_thinning_keeps_infinities() -> None:
+    values = np.linspace(1.0, 2.0, 10 * MAX_POINTS)
+    values[1234], values[5678] = np.inf, -np.inf
+    steps, _ = thin(values)
+    assert 1234 in steps and 5678 in steps
+
+
 def test_a_reused_figure_draws_exactly_what_a_fresh_one_draws() -> None:
     """write_picture draws on the previous picture's figure (same panel count): pixel for
     pixel, every picture is the one a fresh figure gives, whatever was drawn before."""
@@ -61,3 +105,85 @@ def test_a_reused_figure_draws_exactly_what_a_fresh_one_draws() -> None:
     fresh = [png(outcome, reuse=False) for outcome in cases]
     for k in [0, 1, 2, 3, 1, 0, 2, 0]:
         np.testing.assert_array_equal(png(cases[k], reuse=True), fresh[k])
+
+
+@pytest.mark.parametrize("alpha", [255, 128])
+def test_png_encoding_is_lossless(alpha: int) -> None:
+    """The pictures' own PNG writer: RGB for an opaque image, RGBA otherwise, every pixel kept."""
+    import io
+
+    from PIL import Image
+
+    from pytest_optcheck.report.picture import PNG_SIGNATURE, encode_png
+
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 256, size=(37, 53, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[5:9, 7:20, 3] = alpha
+    data = encode_png(rgba, 90)
+    assert data.startswith(PNG_SIGNATURE)
+    image = Image.open(io.BytesIO(data))
+    assert image.mode == ("RGB" if alpha == 255 else "RGBA")
+    assert image.info["dpi"] == pytest.approx((90, 90), abs=0.01)
+    np.testing.assert_array_equal(np.asarray(image.convert("RGBA")), rgba)
+
+
+def test_a_picture_has_the_pixels_savefig_gives(tmp_path) -> None:
+    """write_picture encodes the canvas itself: the same image matplotlib's savefig writes."""
+    import io
+
+    from matplotlib.image import imread
+    from test_report import dumps, evaluate, golden
+
+    from pytest_optcheck.report.picture import DPI, draw_outcome, save_figure
+
+    figure = draw_outcome(evaluate(golden(1.05), dumps(golden())), "t")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=DPI, format="png")
+    save_figure(figure, tmp_path / "p.png")
+    expected = imread(io.BytesIO(buffer.getvalue()))
+    np.testing.assert_array_equal(imread(tmp_path / "p.png"), expected[..., :3])
+    assert np.all(expected[..., 3] == 1.0)  # savefig's alpha channel held nothing
+
+
+def test_one_legend_per_key() -> None:
+    """golden/current reads the same on every panel: the first panel with a key has the
+    legend, a later one with the same key none, one with other entries (groups) its own."""
+    from test_report import dumps, evaluate, golden
+
+    from pytest_optcheck.report.picture import draw_outcome
+
+    figure = draw_outcome(evaluate(golden(1.05), dumps(golden())), "t")
+    legends = [None if ax.get_legend() is None else [t.get_text() for t in ax.get_legend().get_texts()]
+               for ax in figure.axes if ax.axison]
+    titles = [ax.get_title(loc="left") for ax in figure.axes if ax.axison]
+    assert titles[:3] == ["loss", "lr", "grad_norm"]
+    assert legends[0] == ["golden", "current"]
+    assert legends[1] == ["golden (group 0)", "golden (group 1)", "current (group 0)", "current (group 1)"]
+    assert legends[2] is None  # grad_norm: the same key as loss
+    assert legends[3] is not None and "loss" in legends[3]  # the relative error's own
+
+
+def test_a_long_picture_prints_the_full_series_numbers(tmp_path) -> None:
+    """Thinning is for drawing only: the worst relative error and its step in the title
+    come from every step, and the drawing settings do not leak into the user's matplotlib."""
+    import matplotlib
+
+    from pytest_optcheck.checks.golden_check import judge
+    from pytest_optcheck.engine.trajectory import Trajectory
+    from pytest_optcheck.golden.format import Golden, dumps
+    from pytest_optcheck.report.picture import draw_outcome, write_picture
+
+    steps = 20 * MAX_POINTS
+    loss = np.exp(-np.linspace(0, 3, steps))
+    traj = Trajectory({"loss": loss}, epoch=np.zeros(steps, int), batch=np.arange(steps))
+    drifted = loss.copy()
+    drifted[12_347] *= 1.0123  # one step off, inside a slice of thousands
+    current = Golden(Trajectory({"loss": drifted}, traj.epoch, traj.batch), spec={}, environment={}, test="t")
+    outcome = judge(current, dumps(Golden(traj, spec={}, environment={}, test="t")), path="g.json")
+    assert outcome.status == "failed"
+    title = draw_outcome(outcome, "t")._suptitle.get_text()
+    assert "worst: loss rel. error 0.0123 at step 12347" in title
+    hinting = matplotlib.rcParams["text.hinting"]
+    assert write_picture(tmp_path / "p.png", outcome, "t")
+    assert matplotlib.rcParams["text.hinting"] == hinting

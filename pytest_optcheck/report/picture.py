@@ -14,14 +14,18 @@ axes are labelled in plain text (``1e-04``), not mathtext; titles and axis label
 fixed places, so no layout pass measures every tick label; a curve longer than
 :data:`MAX_POINTS` is drawn through the minimum and maximum of each of MAX_POINTS / 2
 slices (the envelope a pixel column would show; every number a picture prints comes from
-the full series); legends go where the curves are not, judged on the thinned curves.
+the full series); legends go where the curves are not, judged on the thinned curves, and
+a legend is drawn once per picture for each set of entries (golden/current reads the
+same on every panel); glyphs are not hinted (:data:`DRAWING_RC`); the PNG is written
+from the canvas by :func:`encode_png`, not through Pillow's slower encoder.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+import struct
 import warnings
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +72,13 @@ STATUS_COLORS: dict[str, str] = {
 }
 GOLDEN_STYLE = {"color": "0.25", "linestyle": "--", "linewidth": 1.4}
 CURRENT_WIDTH = 1.2
+#: matplotlib settings a report picture is drawn under (:func:`write_picture`). FreeType's
+#: hinting (snapping each glyph's outline to the pixel grid) is half the cost of a
+#: picture's text, and at 7-10 pt on 90 dpi the unhinted glyphs read as well.
+DRAWING_RC: dict[str, object] = {"text.hinting": "no_hinting"}
+#: zlib level of a picture's PNG (see :func:`encode_png`).
+PNG_LEVEL = 1
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # -- the picture of one check ------------------------------------------------------
@@ -79,8 +90,11 @@ def write_picture(path: Path, outcome: Outcome, title: str) -> bool:
     The picture is an aid to the verdict, not part of it: a matplotlib hiccup must not
     turn a passing training check into an error at teardown. Returns whether it was written.
     """
+    from matplotlib import rc_context
+
     try:
-        save_figure(draw_outcome(outcome, title, reuse=True), Path(path))
+        with rc_context(DRAWING_RC):
+            save_figure(draw_outcome(outcome, title, reuse=True), Path(path))
     except Exception as exc:  # noqa: BLE001 - see docstring
         warnings.warn(f"optcheck: could not draw the picture {str(path)!r}: {exc!r}", stacklevel=2)
         return False
@@ -88,8 +102,56 @@ def write_picture(path: Path, outcome: Outcome, title: str) -> bool:
 
 
 def save_figure(figure: Figure, path: Path) -> None:
-    """Save as PNG through optcheck's one atomic write: a reader never sees half a PNG."""
-    write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=DPI, format="png"))
+    """Save as PNG (at :data:`DPI`) through optcheck's one atomic write: a reader never
+    sees half a PNG."""
+    write_atomic(path, lambda tmp: Path(tmp).write_bytes(png_bytes(figure)))
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure drawn on its Agg canvas at :data:`DPI`, as PNG.
+
+    What ``savefig`` would write, without its round trip through Pillow, whose PNG encoder
+    tries five row filters on every row and took a fifth of a picture's time."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    dpi = figure.dpi
+    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
+    if dpi != DPI:  # e.g. ``optcheck plot``'s figure; a report picture is made at DPI
+        figure.set_dpi(DPI)
+    try:
+        canvas.draw()
+        return encode_png(np.asarray(canvas.buffer_rgba()), DPI)
+    finally:
+        if dpi != DPI:
+            figure.set_dpi(dpi)
+
+
+def encode_png(rgba: np.ndarray, dpi: float) -> bytes:
+    """An 8-bit RGBA image as a lossless PNG: RGB where it is opaque throughout (a plot on a
+    white figure always is), rows unfiltered, deflated at :data:`PNG_LEVEL`.
+
+    A plot is long runs of one colour, which deflate finds without any row filter: the
+    file is no larger than Pillow's default (level 6, adaptive filters), in under half
+    the time."""
+    opaque = bool(rgba[..., 3].min() == 255)
+    pixels = rgba[..., :3] if opaque else rgba
+    height, width, channels = pixels.shape
+    rows = np.empty((height, width * channels + 1), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type 0 (None) on every row
+    rows[:, 1:].reshape(height, width, channels)[...] = pixels  # one copy (reshaping the RGB view would copy twice)
+    per_metre = round(dpi / 0.0254)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2 if opaque else 6, 0, 0, 0)  # 8 bits, no interlace
+    return b"".join([
+        PNG_SIGNATURE,
+        _png_chunk(b"IHDR", header),
+        _png_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),  # the resolution, per metre
+        _png_chunk(b"IDAT", zlib.compress(rows, PNG_LEVEL)),
+        _png_chunk(b"IEND", b""),
+    ])
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def draw_outcome(outcome: Outcome, title: str, *, reuse: bool = False) -> Figure:
@@ -105,10 +167,12 @@ def draw_outcome(outcome: Outcome, title: str, *, reuse: bool = False) -> Figure
     figure, axes = _grid(len(names) + (1 if compared else 0), reuse=reuse)
     first = _first_failure(outcome)
     band = _noise_band(outcome)
+    keys: set[tuple[str, ...]] = set()
     for axis, name in zip(axes, names):
         _draw_series(axis, name, golden, current, first)
         if band is not None:
             _draw_noise_band(axis, name, *band)
+        _legend_once(axis, keys)
     if compared:
         _draw_relative_error(axes[len(names)], golden, current, outcome, first)
     if not names:
@@ -146,7 +210,20 @@ def _draw_noise_band(axis: Axes, name: str, golden: Trajectory, calibration: Cal
             low = np.where(low > 0, low, np.nanmin(values[:n, g][values[:n, g] > 0], initial=1.0) / 10)
         axis.fill_between(steps, low, values[:n, g] + allowance[:n, g],
                           color="0.6", alpha=0.35, linewidth=0, label=label)
-    axis.legend(fontsize=7, loc=LEGEND_LOC)
+
+
+def _legend_once(axis: Axes, shown: set[tuple[str, ...]]) -> None:
+    """A series panel's legend, unless an earlier panel of the picture has the same one.
+
+    A label names one style on every panel ("golden" dashed grey, "current" blue, "group 1"
+    orange), so one key serves them all, and every repeat would cost as much to draw as
+    the panel's curves and ticks (a legend measures each label several times to lay it
+    out) and hide part of a curve. A panel whose key differs (a series only one side has,
+    param groups, the noise band) keeps its legend."""
+    labels = tuple(axis.get_legend_handles_labels()[1])
+    if labels and labels not in shown:
+        shown.add(labels)
+        axis.legend(fontsize=7, loc=LEGEND_LOC)
 
 
 def panel_series(golden: Trajectory | None, current: Trajectory | None) -> list[str]:
@@ -191,14 +268,17 @@ def _clear(axis: Axes) -> None:
         artist.remove()
     if axis.legend_ is not None:
         axis.legend_.remove()
-    axis.set_xscale("linear")
-    axis.set_yscale("linear")
+    # Setting a scale makes new locators and formatters and autoscales: only a log y axis
+    # needs it (the x axis is always linear, and _label sets the linear y axis' locator).
+    if axis.get_xscale() != "linear":
+        axis.set_xscale("linear")
+    if axis.get_yscale() != "linear":
+        axis.set_yscale("linear")
     axis.relim()
     axis.set_xlim(0, 1)  # a new Axes' limits, for a panel that draws nothing
     axis.set_ylim(0, 1)
     axis.set_autoscale_on(True)
     axis.set_title("", loc="left")
-    axis.set_xlabel("")
     axis.set_axis_on()
 
 
@@ -211,12 +291,14 @@ def _new_grid(panels: int) -> tuple[Figure, list[Axes]]:
     width = 8.0 if cols == 1 else 12.0
     height = 0.9 + 2.5 * rows
     # Fixed margins in inches, not constrained layout: that one triples the time to save.
-    figure = Figure(figsize=(width, height))
+    figure = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(figure)
     figure.subplots_adjust(left=0.8 / width, right=1 - 0.2 / width, top=1 - 0.75 / height, bottom=0.5 / height,
                            hspace=0.9 / 2.5, wspace=0.18)
     grid = figure.subplots(rows, cols, squeeze=False)
     axes = list(grid.flat)
+    for axis in axes:
+        _style(axis)
     for spare in axes[panels:]:
         spare.set_axis_off()
     return figure, axes
@@ -244,7 +326,6 @@ def _draw_series(
         _log_scale(axis)
     if first is not None and first[0] == name:
         axis.axvline(first[1], color=STATUS_COLORS["failed"], linewidth=0.9, linestyle=":")
-    axis.legend(fontsize=7, loc=LEGEND_LOC)
 
 
 def _draw_relative_error(
@@ -301,40 +382,54 @@ def _mark_first_failure(axis: Axes, first: tuple[str, int], current: Trajectory)
 def thin(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) to draw: all of them up to MAX_POINTS, else the first and the last
     step and, in between, each slice's minimum and maximum in step order (NaN gaps kept
-    where a whole slice is NaN), so a spike or a NaN never disappears from the picture."""
+    where a whole slice is NaN), so a spike or a NaN never disappears from the picture.
+
+    Vectorised, with no loop over slices: a loop cost 11 ms a curve at any length, and a
+    long run's picture has a dozen curves. A slice's extreme is its first step holding
+    the slice's ``fmin``/``fmax`` (NaN ignored), as ``nanargmin``/``nanargmax`` pick."""
     values = np.asarray(values, dtype=np.float64)
     n = values.size
     if n <= MAX_POINTS:
         return np.arange(n), values
-    slices = MAX_POINTS // 2
-    edges = np.linspace(0, n, slices + 1).astype(np.int64)
-    steps: list[np.ndarray] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
-        for start, stop in itertools.pairwise(edges):
-            part = values[start:stop]
-            if np.isnan(part).all():
-                steps.append(np.array([start]))
-                continue
-            low, high = start + int(np.nanargmin(part)), start + int(np.nanargmax(part))
-            steps.append(np.array(sorted({low, high})))
-    index = np.unique(np.concatenate([[0], *steps, [n - 1]]))
+    edges = np.linspace(0, n, MAX_POINTS // 2 + 1).astype(np.int64)
+    starts, lengths = edges[:-1], np.diff(edges)
+    keep = np.zeros(n, dtype=bool)
+    keep[[0, n - 1]] = True
+    low, high = np.fmin.reduceat(values, starts), np.fmax.reduceat(values, starts)
+    empty = np.isnan(low)  # only where the whole slice is NaN
+    for extreme in (low, high):
+        hits = np.flatnonzero(values == np.repeat(extreme, lengths))  # sorted
+        keep[hits[np.searchsorted(hits, starts[~empty])]] = True  # each slice's first hit
+    keep[starts[empty]] = True
+    index = np.flatnonzero(keep)
     return index, values[index]
 
 
 def _label(axis: Axes, title: str) -> None:
-    """Title, "step" and tick labels at fixed places, and few ticks: every tick is several
-    artists to make and draw, and a placed title or label needs no pass measuring them."""
+    """The panel's title at a fixed place, and few ticks: every tick is several artists to
+    make and draw, and a placed title needs no pass measuring them."""
     from matplotlib.ticker import MaxNLocator
 
     axis.set_title(title, fontsize=9, loc="left", y=1.0, pad=4)
+    axis.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    if axis.get_yscale() == "linear":
+        axis.yaxis.set_major_locator(MaxNLocator(nbins=4))
+
+
+def _style(axis: Axes) -> None:
+    """What every panel shares, set once when its Axes is made (a reused one keeps it):
+    "step" and the tick labels at fixed places, so no draw measures them to place them.
+    Setting the tick label size walks every tick: done per picture it cost 2 ms."""
     axis.set_xlabel("step", fontsize=8)
     axis.xaxis.set_label_coords(1.0, -0.085)
     axis.xaxis.label.set_horizontalalignment("right")
     axis.xaxis.label.set_verticalalignment("top")
-    axis.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-    if axis.get_yscale() == "linear":
-        axis.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    # The y axis has no label, but an unplaced one is still placed each draw, beside the
+    # tick labels: measuring them all a second time. Placing it here skips that.
+    axis.yaxis.set_label_coords(-0.1, 0.5)
+    # An offset ("1e-5+1e-2") at the top right: on the left it covers the title.
+    axis.yaxis.set_offset_position("right")
+    axis.yaxis.get_offset_text().set_fontsize(7)
     axis.tick_params(labelsize=7)
 
 
