@@ -46,8 +46,9 @@ class Quad(torch.nn.Module):
         return self.b(torch.tanh(self.a(x)) * x)
 
 
-@pytest.mark.parametrize("spec", [SMALL, SMALL.replace(model=Quad, optimizer="Adam(lr=0.01)", l1=1e-3)],
-                         ids=["batched-matmuls", "vmap"])
+@pytest.mark.parametrize("spec", [SMALL, SMALL.replace(l1=1e-3),
+                                  SMALL.replace(model=Quad, optimizer="Adam(lr=0.01)", l1=1e-3)],
+                         ids=["batched-matmuls-by-hand", "batched-matmuls-autograd", "vmap"])
 def test_stacked_replicas_reproduce_sequential_ones(spec: Spec) -> None:
     stacked, path = replicas(spec, 3)
     sequential, other = replicas(spec, 3, stacked=False)
@@ -58,6 +59,52 @@ def test_stacked_replicas_reproduce_sequential_ones(spec: Spec) -> None:
         np.testing.assert_allclose(s["loss"], q["loss"], rtol=2e-6)  # batched vs plain matmuls: ulps
     # and the replicas differ from each other (each has its own start)
     assert not np.array_equal(stacked[0]["loss"], stacked[1]["loss"])
+
+
+@pytest.mark.parametrize("model", [
+    lambda: MLP(1, 6, 5, 1, activation="tanh"),
+    lambda: MLP(2, 7, 3, activation="relu"),
+    lambda: MLP(1, 4, 1, activation="sigmoid"),
+    lambda: torch.nn.Sequential(torch.nn.Linear(1, 5, bias=False), torch.nn.Tanh(), torch.nn.Identity(),
+                                torch.nn.Linear(5, 2)),
+    lambda: torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(3, 4), torch.nn.Sigmoid(), torch.nn.Linear(4, 1)),
+], ids=["tanh", "relu-2d", "sigmoid", "sequential-no-bias", "activation-first"])
+def test_the_backward_by_hand_is_autograds_to_the_bit(model) -> None:
+    """The stacked MLP step computes its gradients without autograd (:func:`_by_hand`): by
+    calling autograd's own ops, so the replicas (and the envelopes goldens store) are what
+    ``losses(...).sum().backward()`` gives, bit for bit."""
+    from pytest_optcheck.run.calibrate import _batched_losses, _by_hand, _layers, _transposed_storage
+
+    generator = torch.Generator().manual_seed(3)
+    net = model()
+    layers = _layers(net)
+    params, _ = torch.func.stack_module_state([net, model(), model()])
+    _transposed_storage(params, layers)
+    first = next(p for p in params.values() if p.dim() == 3)
+    x = torch.randn(9, first.shape[2], generator=generator)
+    y = torch.randn(*net(x).shape, generator=generator)
+    values = _batched_losses(layers, torch.nn.MSELoss(), 0.0)(params, x, y)
+    values.sum().backward()
+    expected = {name: p.grad for name, p in params.items()}
+    for p in params.values():
+        p.grad = None
+    by_hand = _by_hand(layers, torch.nn.MSELoss(), 0.0, params)
+    assert by_hand is not None
+    assert torch.equal(by_hand(x, y), values.detach())
+    for name, p in params.items():
+        assert torch.equal(p.grad, expected[name]), name
+        if p.dim() == 3:  # a weight's gradient comes in its (transposed) layout: no copy to accumulate it
+            assert p.grad.transpose(1, 2).is_contiguous() and p.transpose(1, 2).is_contiguous(), name
+
+
+@pytest.mark.parametrize("changes", [{"l1": 1e-3}, {"loss": "l1"},
+                                     {"model": lambda: MLP(1, 4, 1, activation="gelu")}])
+def test_what_the_backward_by_hand_does_not_know_goes_through_autograd(changes: dict) -> None:
+    from pytest_optcheck.run.calibrate import _by_hand, _layers
+
+    built = build(SMALL.replace(**changes))
+    params, _ = torch.func.stack_module_state([built.model])
+    assert _by_hand(_layers(built.model), built.loss_fn, SMALL.replace(**changes).l1, params) is None
 
 
 @pytest.mark.parametrize(("changes", "why"), [
