@@ -73,38 +73,38 @@ def test_the_backward_by_hand_is_autograds_to_the_bit(model) -> None:
     """The stacked MLP step computes its gradients without autograd (:func:`_by_hand`): by
     calling autograd's own ops, so the replicas (and the envelopes goldens store) are what
     ``losses(...).sum().backward()`` gives, bit for bit."""
-    from pytest_optcheck.run.calibrate import _batched_losses, _by_hand, _layers, _transposed_storage
+    from pytest_optcheck.run.calibrate import _batched_losses, _by_hand, _flat, _layers, _plan, _transposed_storage
 
     generator = torch.Generator().manual_seed(3)
     net = model()
     layers = _layers(net)
     params, _ = torch.func.stack_module_state([net, model(), model()])
-    _transposed_storage(params, layers)
     first = next(p for p in params.values() if p.dim() == 3)
     x = torch.randn(9, first.shape[2], generator=generator)
     y = torch.randn(*net(x).shape, generator=generator)
+    flat, views, grads = _flat(params, layers)
+    for name, p in params.items():
+        assert torch.equal(views[name], p), name
+        if p.dim() == 3:  # a weight lies in its transpose's layout, its gradient too
+            assert views[name].transpose(1, 2).is_contiguous() and grads[name].transpose(1, 2).is_contiguous()
+    _transposed_storage(params, layers)
     values = _batched_losses(layers, torch.nn.MSELoss(), 0.0)(params, x, y)
     values.sum().backward()
-    expected = {name: p.grad for name, p in params.items()}
-    for p in params.values():
-        p.grad = None
-    by_hand = _by_hand(layers, torch.nn.MSELoss(), 0.0, params)
-    assert by_hand is not None
+    by_hand = _by_hand(_plan(layers, torch.nn.MSELoss(), 0.0), views, grads)
     assert torch.equal(by_hand(x, y), values.detach())
     for name, p in params.items():
-        assert torch.equal(p.grad, expected[name]), name
-        if p.dim() == 3:  # a weight's gradient comes in its (transposed) layout: no copy to accumulate it
-            assert p.grad.transpose(1, 2).is_contiguous() and p.transpose(1, 2).is_contiguous(), name
+        assert torch.equal(grads[name], p.grad), name
+    assert flat.grad.count_nonzero() == sum(int(g.count_nonzero()) for g in grads.values())  # padding stays 0
 
 
 @pytest.mark.parametrize("changes", [{"l1": 1e-3}, {"loss": "l1"},
                                      {"model": lambda: MLP(1, 4, 1, activation="gelu")}])
 def test_what_the_backward_by_hand_does_not_know_goes_through_autograd(changes: dict) -> None:
-    from pytest_optcheck.run.calibrate import _by_hand, _layers
+    from pytest_optcheck.run.calibrate import _layers, _plan
 
-    built = build(SMALL.replace(**changes))
-    params, _ = torch.func.stack_module_state([built.model])
-    assert _by_hand(_layers(built.model), built.loss_fn, SMALL.replace(**changes).l1, params) is None
+    spec = SMALL.replace(**changes)
+    built = build(spec)
+    assert _plan(_layers(built.model), built.loss_fn, spec.l1) is None
 
 
 @pytest.mark.parametrize(("changes", "why"), [

@@ -160,13 +160,20 @@ def _stacked(spec: Spec, built: Built, n: int) -> list[Trajectory]:
     params, _ = torch.func.stack_module_state(models)
     template = copy.deepcopy(built.model).to("meta")
     layers = _layers(built.model)
-    if layers is not None:
-        _transposed_storage(params, layers)
+    plan = _plan(layers, built.loss_fn, spec.l1) if layers is not None else None
+    by_hand = None
+    if plan is not None:
+        flat, views, grads = _flat(params, layers)
+        leaves = [flat]  # element-wise optimizers: one tensor updates as its parts would
+        by_hand = _by_hand(plan, views, grads)
+    else:
+        if layers is not None:
+            _transposed_storage(params, layers)
+        leaves = list(params.values())
     with seeded(spec.seed, built.device):
-        optimizer = resolve_optimizer(spec.optimizer)(list(params.values()))
+        optimizer = resolve_optimizer(spec.optimizer)(leaves)
         make_scheduler = resolve_scheduler(spec.scheduler)
         scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
-    by_hand = _by_hand(layers, built.loss_fn, spec.l1, params) if layers is not None else None
     losses = _batched_losses(layers, built.loss_fn, spec.l1) if layers is not None else None
     losses = losses or torch.func.vmap(_replica_loss(template, built.loss_fn, spec.l1), in_dims=(0, None, None))
     inputs, targets = built.problem.inputs, built.problem.targets
@@ -178,7 +185,7 @@ def _stacked(spec: Spec, built: Built, n: int) -> list[Trajectory]:
 
         def step(index: torch.Tensor, where: str) -> float:
             if by_hand is not None:
-                values = by_hand(inputs[index], targets[index])  # sets every .grad
+                values = by_hand(inputs[index], targets[index])  # writes every gradient
             else:
                 optimizer.zero_grad()
                 values = losses(params, inputs[index], targets[index])
@@ -300,28 +307,18 @@ _BACKWARD_FROM_OUTPUT: dict[Any, Callable[[torch.Tensor, torch.Tensor], torch.Te
 _MODULE_FUNCTIONS: dict[type, Any] = {nn.Tanh: torch.tanh, nn.Sigmoid: torch.sigmoid, nn.ReLU: torch.relu}
 
 
-def _by_hand(layers: list[tuple[str | None, Any]], loss_fn: Callable[..., torch.Tensor], l1: float,
-             params: dict[str, torch.Tensor]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
-    """The stacked step's forward and backward without autograd, for the common case: a
-    fully connected net with tanh/sigmoid/ReLU (or no) activations, mean-squared error, no
-    L1 penalty; None otherwise (autograd then runs :func:`_batched_losses`).
-
-    Why: at the sizes calibration runs (8 replicas of a 64-wide net, batches of 32) the
-    autograd engine's bookkeeping per step (graph nodes, gradient buffers, the layout copies
-    of AccumulateGrad) cost as much as the matmuls themselves. The function calls the very
-    ops autograd's formulas call for ``losses(...).sum().backward()`` — ``mse_loss_backward``,
-    ``bmm`` with the same operands, ``sum`` over the batch for a bias, the activation's own
-    backward op — so each gradient is bit-identical to autograd's (each parameter is used
-    once, so no gradients are summed; tests/test_calibrate_run.py checks it).
-
-    It returns ``step(x, y) -> per-replica losses``, which sets ``.grad`` of every tensor
-    in ``params`` (bound once here: the optimizer updates them in place)."""
+def _plan(layers: list[tuple[str | None, Any]], loss_fn: Callable[..., torch.Tensor],
+          l1: float) -> list[tuple[str, None] | tuple[None, Any]] | None:
+    """The steps of :func:`_by_hand` — ``(linear's name, None)`` or ``(None, (activation,
+    its backward))`` — when it can run the net: tanh/sigmoid/ReLU (or no) activations,
+    mean-squared error, no L1 penalty; None otherwise (autograd then runs
+    :func:`_batched_losses`)."""
     if l1 or type(loss_fn) is not nn.MSELoss or getattr(loss_fn, "reduction", None) != "mean":
         return None
-    plan: list[_Linear | _Activation] = []
+    plan: list[tuple[str, None] | tuple[None, Any]] = []
     for name, act in layers:
         if name is not None:
-            plan.append(_Linear(params[f"{name}.weight"], params.get(f"{name}.bias")))
+            plan.append((name, None))
             continue
         if isinstance(act, nn.Identity):
             continue
@@ -331,19 +328,79 @@ def _by_hand(layers: list[tuple[str | None, Any]], loss_fn: Callable[..., torch.
         backward = _BACKWARD_FROM_OUTPUT.get(function) if function is not None else None
         if backward is None:
             return None
-        plan.append(_Activation(function, backward))
-    first = next((i for i, op in enumerate(plan) if isinstance(op, _Linear)), None)
-    if first is None:
-        return None  # no parameters: nothing to train
-    replicas = plan[first].weight.shape[0]
-    backwards = plan[first:][::-1]  # the backward stops at the first linear: the data needs no gradient
+        plan.append((None, (function, backward)))
+    return plan if any(name is not None for name, _ in plan) else None
+
+
+#: Alignment of each parameter inside :func:`_flat`'s tensor, in bytes: that of torch's own
+#: CPU allocations, so every part lies in memory as a tensor of its own would.
+_ALIGN = 64
+
+
+def _flat(params: dict[str, torch.Tensor], layers: list[tuple[str | None, Any]]
+          ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """All stacked parameters as parts of one leaf tensor (and their gradients as parts of its
+    ``.grad``): the leaf, and views of each parameter and of its gradient by name.
+
+    Why: the optimizer then runs its few element-wise ops once a step instead of once per
+    parameter — at calibration's sizes the per-tensor overhead of ``optimizer.step`` was a
+    third of the replicas' time. An element-wise optimizer updates each element from that
+    element's own history, so the values are those of separate tensors (measured: bit for
+    bit). Weights are stored in their transpose's layout, as :func:`_transposed_storage`
+    explains, and each part starts :data:`_ALIGN`-aligned; the padding between parts has
+    gradient 0 and stays 0."""
+    weights = {f"{name}.weight" for name, _ in layers if name is not None}
+    step = max(1, _ALIGN // next(iter(params.values())).element_size())
+    parts, offsets, total = [], {}, 0
+    for name, p in params.items():
+        memory = p.detach().transpose(1, 2) if name in weights else p.detach()
+        offsets[name] = (total, memory.shape)
+        parts.append(memory.reshape(-1))
+        padding = -memory.numel() % step
+        total += memory.numel() + padding
+        if padding:
+            parts.append(memory.new_zeros(padding))
+    flat = torch.cat(parts).requires_grad_()
+    flat.grad = torch.zeros_like(flat)
+
+    def views(base: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, (start, shape) in offsets.items():
+            part = base[start : start + shape.numel()].view(shape)
+            out[name] = part.transpose(1, 2) if name in weights else part
+        return out
+
+    return flat, views(flat.detach()), views(flat.grad)
+
+
+def _by_hand(plan: list[tuple[str, None] | tuple[None, Any]], params: dict[str, torch.Tensor],
+             grads: dict[str, torch.Tensor]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The stacked step's forward and backward without autograd, for the nets :func:`_plan`
+    accepts: ``step(x, y) -> per-replica losses``, which writes each parameter's gradient
+    into ``grads`` (``params``' and ``grads``' tensors are bound once here: the optimizer
+    updates them in place).
+
+    Why: at the sizes calibration runs (8 replicas of a 64-wide net, batches of 32) the
+    autograd engine's bookkeeping per step (graph nodes, gradient buffers, the layout copies
+    of AccumulateGrad) cost as much as the matmuls themselves. The function calls the very
+    ops autograd's formulas call for ``losses(...).sum().backward()`` — ``mse_loss_backward``,
+    ``bmm`` with the same operands, ``sum`` over the batch for a bias, the activation's own
+    backward op — so each gradient is bit-identical to autograd's (each parameter is used
+    once, so no gradients are summed; tests/test_calibrate_run.py checks it)."""
+    ops: list[_Linear | _Activation] = [
+        _Linear(params[f"{name}.weight"], params.get(f"{name}.bias"), grads[f"{name}.weight"],
+                grads.get(f"{name}.bias")) if name is not None else _Activation(*act)
+        for name, act in plan]
+    first = next(i for i, op in enumerate(ops) if isinstance(op, _Linear))
+    replicas = ops[first].weight.shape[0]
+    backwards = ops[first:][::-1]  # the backward stops at the first linear: the data needs no gradient
     mean_grads: dict[torch.Size, torch.Tensor] = {}
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             h = x.expand(replicas, *x.shape)
             saved = []  # each linear's input, each activation's output
-            for op in plan:
+            for op in ops:
                 if isinstance(op, _Linear):
                     saved.append(h)
                     h = op.forward(h)
@@ -361,7 +418,7 @@ def _by_hand(layers: list[tuple[str | None, Any]], loss_fn: Callable[..., torch.
                 grad = mean_grads.setdefault(h.shape, grad.view(h.shape))
             grad = torch.ops.aten.mse_loss_backward(grad, h, target, 0)
             for op in backwards:
-                grad = op.backward(grad, saved.pop(), op is not plan[first])
+                grad = op.backward(grad, saved.pop(), op is not ops[first])
         return values
 
     return step
@@ -370,11 +427,15 @@ def _by_hand(layers: list[tuple[str | None, Any]], loss_fn: Callable[..., torch.
 class _Linear:
     """A stacked linear layer of :func:`_by_hand`: ``h @ weight^T + bias`` per replica."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, weight_grad: torch.Tensor,
+                 bias_grad: torch.Tensor | None) -> None:
         self.weight, self.bias = weight, bias
-        with torch.no_grad():  # views of the leaves, made once (they follow in-place updates)
-            self.transposed = weight.transpose(1, 2)
-            self.column = bias.unsqueeze(1) if bias is not None else None
+        self.transposed = weight.transpose(1, 2)  # views, made once: they follow in-place updates
+        self.column = bias.unsqueeze(1) if bias is not None else None
+        # autograd's mat2 gradient is (in, out) per replica, transposed to the weight's shape:
+        # written straight into the weight's part of the gradient (contiguous that way round)
+        self.weight_grad_t = weight_grad.transpose(1, 2)
+        self.bias_grad = bias_grad
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         h = h.expand(self.weight.shape[0], *h.shape[1:])
@@ -384,10 +445,10 @@ class _Linear:
         return torch.baddbmm(self.column, h, self.transposed)
 
     def backward(self, grad: torch.Tensor, inputs: torch.Tensor, upstream: bool) -> torch.Tensor:
-        """Set the parameters' gradients; the gradient of the inputs if ``upstream``."""
-        if self.bias is not None:
-            self.bias.grad = grad.sum(1, keepdim=True).squeeze(1)  # sum_to the broadcast bias
-        self.weight.grad = inputs.transpose(1, 2).bmm(grad).transpose(1, 2)
+        """Write the parameters' gradients; return the gradient of the inputs if ``upstream``."""
+        if self.bias_grad is not None:
+            torch.sum(grad, 1, out=self.bias_grad)  # sum_to the broadcast bias
+        torch.bmm(inputs.transpose(1, 2), grad, out=self.weight_grad_t)
         return grad.bmm(self.weight) if upstream else grad
 
 
