@@ -57,9 +57,14 @@ STACKED_SERIES = ("loss", "lr", "momentum")
 def perturb_(model: nn.Module, seed: int, replica: int) -> None:
     """Move every floating parameter element of ``model`` by one ulp, in place; the signs
     come from a generator of their own, so replica ``r`` of seed ``s`` is always the same."""
+    _perturb_tensors_(list(model.parameters()), seed, replica)
+
+
+def _perturb_tensors_(tensors: list[torch.Tensor], seed: int, replica: int) -> None:
+    """:func:`perturb_` of a model whose ``parameters()`` are ``tensors`` (in that order)."""
     generator = torch.Generator().manual_seed(derive_seed(seed, f"calibrate:{replica}"))
     with torch.no_grad():
-        for p in model.parameters():
+        for p in tensors:
             if not p.is_floating_point():
                 continue
             up = torch.randint(0, 2, p.shape, generator=generator).to(p.device, torch.bool)
@@ -152,13 +157,7 @@ def _one(spec: Spec, device: str, replica: int) -> Trajectory:
 
 
 def _stacked(spec: Spec, built: Built, n: int) -> list[Trajectory]:
-    models = []
-    for r in range(n):
-        model = copy.deepcopy(built.model)
-        perturb_(model, spec.seed, r)
-        models.append(model)
-    params, _ = torch.func.stack_module_state(models)
-    template = copy.deepcopy(built.model).to("meta")
+    params = _perturbed_stack(built.model, spec.seed, n)
     layers = _layers(built.model)
     plan = _plan(layers, built.loss_fn, spec.l1) if layers is not None else None
     by_hand = None
@@ -175,12 +174,14 @@ def _stacked(spec: Spec, built: Built, n: int) -> list[Trajectory]:
         make_scheduler = resolve_scheduler(spec.scheduler)
         scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
     losses = _batched_losses(layers, built.loss_fn, spec.l1) if layers is not None else None
-    losses = losses or torch.func.vmap(_replica_loss(template, built.loss_fn, spec.l1), in_dims=(0, None, None))
+    if losses is None:
+        template = copy.deepcopy(built.model).to("meta")
+        template.train()
+        losses = torch.func.vmap(_replica_loss(template, built.loss_fn, spec.l1), in_dims=(0, None, None))
     inputs, targets = built.problem.inputs, built.problem.targets
     # The replicas' losses stay on the device as one (steps, n) tensor, brought to the host
     # once at the end: a per-step .tolist() cost a transfer (and a sync) every step.
     logged: list[torch.Tensor] = []
-    template.train()
     with Recorder(optimizer, scheduler, None, record=[s for s in spec.record if s != "loss"]) as rec:
 
         def step(index: torch.Tensor, where: str) -> float:
@@ -210,6 +211,22 @@ def _stacked(spec: Spec, built: Built, n: int) -> list[Trajectory]:
         trajectory.meta.update(kind="train", device=str(built.device))
         out.append(trajectory)
     return out
+
+
+def _perturbed_stack(model: nn.Module, seed: int, n: int) -> dict[str, torch.Tensor]:
+    """The parameters of ``n`` replicas of ``model``, each moved by :func:`perturb_`, stacked
+    on a leading axis by name: what :func:`torch.func.stack_module_state` gives for ``n``
+    perturbed deep copies, without copying the module ``n`` times (the deep copies cost
+    about as much as 20 training steps of the seed's net)."""
+    named = dict(model.named_parameters())
+    columns: list[list[torch.Tensor]] = [[] for _ in named]
+    for r in range(n):
+        copies = [p.detach().clone() for p in named.values()]
+        _perturb_tensors_(copies, seed, r)
+        for column, copy_ in zip(columns, copies):
+            column.append(copy_)
+    return {name: torch.stack(column).requires_grad_(p.requires_grad)
+            for (name, p), column in zip(named.items(), columns)}
 
 
 #: Activations that act element by element, whatever the shape (a replica axis included).
