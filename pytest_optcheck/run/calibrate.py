@@ -316,10 +316,10 @@ def _batched_losses(layers: list[tuple[str | None, Any]], loss_fn: Callable[...,
 #: the op autograd itself calls (tools/autograd/derivatives.yaml), so a backward by hand
 #: computes the same bits.
 _BACKWARD_FROM_OUTPUT: dict[Any, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    torch.tanh: torch.ops.aten.tanh_backward,
-    torch.sigmoid: torch.ops.aten.sigmoid_backward,
-    torch.relu: lambda grad, out: torch.ops.aten.threshold_backward(grad, out, 0),
-    torch.nn.functional.relu: lambda grad, out: torch.ops.aten.threshold_backward(grad, out, 0),
+    torch.tanh: torch.ops.aten.tanh_backward.default,  # the overload itself: less Python per call
+    torch.sigmoid: torch.ops.aten.sigmoid_backward.default,
+    torch.relu: lambda grad, out: torch.ops.aten.threshold_backward.default(grad, out, 0),
+    torch.nn.functional.relu: lambda grad, out: torch.ops.aten.threshold_backward.default(grad, out, 0),
 }
 _MODULE_FUNCTIONS: dict[type, Any] = {nn.Tanh: torch.tanh, nn.Sigmoid: torch.sigmoid, nn.ReLU: torch.relu}
 
@@ -433,7 +433,7 @@ def _by_hand(plan: list[tuple[str, None] | tuple[None, Any]], params: dict[str, 
                 rows = h[0].numel()
                 grad = torch.ones((), dtype=values.dtype, device=values.device).expand(replicas, rows) / rows
                 grad = mean_grads.setdefault(h.shape, grad.view(h.shape))
-            grad = torch.ops.aten.mse_loss_backward(grad, h, target, 0)
+            grad = torch.ops.aten.mse_loss_backward.default(grad, h, target, 0)
             for op in backwards:
                 grad = op.backward(grad, saved.pop(), op is not ops[first])
         return values
@@ -455,7 +455,7 @@ class _Linear:
         self.bias_grad = bias_grad
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        h = h.expand(self.weight.shape[0], *h.shape[1:])
+        """``h``: (replicas, rows, in), the data expanded to every replica for the first layer."""
         if self.column is None:
             return torch.bmm(h, self.transposed)
         # baddbmm: bias and product in one kernel (measured ~15% faster a step than matmul + add)
