@@ -349,9 +349,10 @@ def _plan(layers: list[tuple[str | None, Any]], loss_fn: Callable[..., torch.Ten
     return plan if any(name is not None for name, _ in plan) else None
 
 
-#: Alignment of each parameter inside :func:`_flat`'s tensor, in bytes: that of torch's own
-#: CPU allocations, so every part lies in memory as a tensor of its own would.
-_ALIGN = 64
+#: Alignment of each parameter inside :func:`_flat`'s tensor, in bytes: at least that of
+#: torch's own allocations (64 on CPU, 512 by CUDA's caching allocator), so every part lies in
+#: memory as a tensor of its own would (a matmul library may pick its kernel by alignment).
+_ALIGN = 512
 
 
 def _flat(params: dict[str, torch.Tensor], layers: list[tuple[str | None, Any]]
