@@ -107,6 +107,16 @@ def test_what_the_backward_by_hand_does_not_know_goes_through_autograd(changes: 
     assert _plan(_layers(built.model), built.loss_fn, spec.l1) is None
 
 
+def test_a_sequential_with_a_module_used_twice_is_not_taken_for_a_shorter_net() -> None:
+    """``named_children()`` lists a shared module once: read as layers, Sequential(lin, tanh,
+    lin) would lose its last layer, and the replicas would train another net than the run."""
+    from pytest_optcheck.run.calibrate import _layers
+
+    shared = torch.nn.Linear(3, 3)
+    assert _layers(torch.nn.Sequential(shared, torch.nn.Tanh(), shared)) is None
+    assert len(_layers(torch.nn.Sequential(shared, torch.nn.Tanh(), torch.nn.Linear(3, 1)))) == 3
+
+
 @pytest.mark.parametrize(("changes", "why"), [
     ({"optimizer": "LBFGS(lr=0.1)"}, "optimizer LBFGS"),
     ({"clip_grad_norm": 1.0}, "clip_grad_norm"),

@@ -19,6 +19,10 @@ Two paths, the same replicas:
   per-replica losses gives each replica its own gradient, and an element-wise optimizer
   (SGD, Adam...) then updates each replica as if it were alone. The batches and the
   scheduler follow :func:`~.train.run_epochs`, the reference loop's own schedule.
+  For the common fully connected case (tanh/sigmoid/ReLU, mean-squared error, no L1) the
+  step runs without autograd (:func:`_by_hand`: autograd's own backward ops, called
+  directly, so the same bits) over one flat parameter tensor (:func:`_flat`): per-step
+  overhead, not arithmetic, dominated the replicas at calibration's sizes.
 * **sequential** — N ordinary :func:`~.train.train` runs, for what stacking cannot
   express: LBFGS and other optimizers that are not element-wise, ReduceLROnPlateau (it
   would see one metric for all replicas), gradient clipping (a norm across replicas),
@@ -248,7 +252,10 @@ def _layers(model: nn.Module) -> list[tuple[str | None, Callable[[torch.Tensor],
         return [*steps, ("predict", None)]
     if isinstance(model, nn.Sequential):
         out: list[tuple[str | None, Any]] = []
-        for name, child in model.named_children():
+        children = list(model._modules.items())
+        if len({id(child) for _, child in children}) != len(children):
+            return None  # a module used twice (tied weights): named_children() would list it once
+        for name, child in children:
             if isinstance(child, nn.Linear):
                 out.append((name, None))
             elif type(child) in _ELEMENTWISE_MODULES:
