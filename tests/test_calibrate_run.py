@@ -107,6 +107,23 @@ def test_what_the_backward_by_hand_does_not_know_goes_through_autograd(changes: 
     assert _plan(_layers(built.model), built.loss_fn, spec.l1) is None
 
 
+def test_a_frozen_layer_stays_frozen_in_the_replicas() -> None:
+    """The by-hand step trains one flat tensor, every part of it: a net with a frozen layer
+    goes through autograd instead, which leaves the frozen stack alone, like the reference."""
+    def model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(1, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+        net[0].requires_grad_(False)
+        return net
+
+    spec = SMALL.replace(epochs=1, model=model)
+    stacked, path = replicas(spec, 2)
+    sequential, _ = replicas(spec, 2, stacked=False)
+    assert path == STACKED
+    for s, q in zip(stacked, sequential):
+        np.testing.assert_allclose(s["loss"], q["loss"], rtol=2e-6)
+
+
 def test_a_sequential_with_a_module_used_twice_is_not_taken_for_a_shorter_net() -> None:
     """``named_children()`` lists a shared module once: read as layers, Sequential(lin, tanh,
     lin) would lose its last layer, and the replicas would train another net than the run."""

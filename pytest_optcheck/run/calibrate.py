@@ -164,6 +164,9 @@ def _stacked(spec: Spec, built: Built, n: int) -> list[Trajectory]:
     params = _perturbed_stack(built.model, spec.seed, n)
     layers = _layers(built.model)
     plan = _plan(layers, built.loss_fn, spec.l1) if layers is not None else None
+    kinds = {(p.dtype, p.device, p.requires_grad) for p in params.values()}
+    if len(kinds) != 1 or not next(iter(kinds))[2]:
+        plan = None  # one flat tensor holds one dtype, and trains every part: no frozen layers
     by_hand = None
     if plan is not None:
         flat, views, grads = _flat(params, layers)
@@ -280,7 +283,8 @@ def _transposed_storage(params: dict[str, torch.Tensor], layers: list[tuple[str 
         if name is None:
             continue
         weight = params[f"{name}.weight"]
-        params[f"{name}.weight"] = weight.detach().transpose(1, 2).contiguous().transpose(1, 2).requires_grad_()
+        params[f"{name}.weight"] = weight.detach().transpose(1, 2).contiguous().transpose(1, 2).requires_grad_(
+            weight.requires_grad)
 
 
 def _batched_losses(layers: list[tuple[str | None, Any]], loss_fn: Callable[..., torch.Tensor],
