@@ -332,6 +332,16 @@ _BACKWARD_FROM_OUTPUT: dict[Any, Callable[[torch.Tensor, torch.Tensor], torch.Te
     torch.relu: lambda grad, out: torch.ops.aten.threshold_backward.default(grad, out, 0),
     torch.nn.functional.relu: lambda grad, out: torch.ops.aten.threshold_backward.default(grad, out, 0),
 }
+#: The same activations and backward ops writing into their input (the same kernels, so the
+#: same bits): for a layer's fresh output and a fresh gradient, one buffer fewer a step each.
+_IN_PLACE: dict[Any, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]] = {
+    torch.tanh: (torch.tanh_, lambda grad, out: torch.ops.aten.tanh_backward.grad_input(grad, out, grad_input=grad)),
+    torch.sigmoid: (torch.sigmoid_,
+                    lambda grad, out: torch.ops.aten.sigmoid_backward.grad_input(grad, out, grad_input=grad)),
+    torch.relu: (torch.relu_,
+                 lambda grad, out: torch.ops.aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad)),
+}
+_IN_PLACE[torch.nn.functional.relu] = _IN_PLACE[torch.relu]
 _MODULE_FUNCTIONS: dict[type, Any] = {nn.Tanh: torch.tanh, nn.Sigmoid: torch.sigmoid, nn.ReLU: torch.relu}
 
 
@@ -356,6 +366,8 @@ def _plan(layers: list[tuple[str | None, Any]], loss_fn: Callable[..., torch.Ten
         backward = _BACKWARD_FROM_OUTPUT.get(function) if function is not None else None
         if backward is None:
             return None
+        if plan and plan[-1][0] is not None:  # after a linear: its output is ours to overwrite
+            function, backward = _IN_PLACE.get(function, (function, backward))
         plan.append((None, (function, backward)))
     return plan if any(name is not None for name, _ in plan) else None
 
