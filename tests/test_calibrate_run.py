@@ -91,7 +91,9 @@ def test_the_backward_by_hand_is_autograds_to_the_bit(model) -> None:
     values = _batched_losses(layers, torch.nn.MSELoss(), 0.0)(params, x, y)
     values.sum().backward()
     by_hand = _by_hand(_plan(layers, torch.nn.MSELoss(), 0.0), views, grads)
+    data = x.clone(), y.clone()
     assert torch.equal(by_hand(x, y), values.detach())
+    assert torch.equal(x, data[0]) and torch.equal(y, data[1])  # in-place activations leave the data alone
     for name, p in params.items():
         assert torch.equal(grads[name], p.grad), name
     assert flat.grad.count_nonzero() == sum(int(g.count_nonzero()) for g in grads.values())  # padding stays 0
