@@ -46,8 +46,9 @@ class Quad(torch.nn.Module):
         return self.b(torch.tanh(self.a(x)) * x)
 
 
-@pytest.mark.parametrize("spec", [SMALL, SMALL.replace(model=Quad, optimizer="Adam(lr=0.01)", l1=1e-3)],
-                         ids=["batched-matmuls", "vmap"])
+@pytest.mark.parametrize("spec", [SMALL, SMALL.replace(l1=1e-3),
+                                  SMALL.replace(model=Quad, optimizer="Adam(lr=0.01)", l1=1e-3)],
+                         ids=["batched-matmuls-by-hand", "batched-matmuls-autograd", "vmap"])
 def test_stacked_replicas_reproduce_sequential_ones(spec: Spec) -> None:
     stacked, path = replicas(spec, 3)
     sequential, other = replicas(spec, 3, stacked=False)
@@ -58,6 +59,81 @@ def test_stacked_replicas_reproduce_sequential_ones(spec: Spec) -> None:
         np.testing.assert_allclose(s["loss"], q["loss"], rtol=2e-6)  # batched vs plain matmuls: ulps
     # and the replicas differ from each other (each has its own start)
     assert not np.array_equal(stacked[0]["loss"], stacked[1]["loss"])
+
+
+@pytest.mark.parametrize("model", [
+    lambda: MLP(1, 6, 5, 1, activation="tanh"),
+    lambda: MLP(2, 7, 3, activation="relu"),
+    lambda: MLP(1, 4, 1, activation="sigmoid"),
+    lambda: torch.nn.Sequential(torch.nn.Linear(1, 5, bias=False), torch.nn.Tanh(), torch.nn.Identity(),
+                                torch.nn.Linear(5, 2)),
+    lambda: torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(3, 4), torch.nn.Sigmoid(), torch.nn.Linear(4, 1)),
+], ids=["tanh", "relu-2d", "sigmoid", "sequential-no-bias", "activation-first"])
+def test_the_backward_by_hand_is_autograds_to_the_bit(model) -> None:
+    """The stacked MLP step computes its gradients without autograd (:func:`_by_hand`): by
+    calling autograd's own ops, so the replicas (and the envelopes goldens store) are what
+    ``losses(...).sum().backward()`` gives, bit for bit."""
+    from pytest_optcheck.run.calibrate import _batched_losses, _by_hand, _flat, _layers, _plan, _transposed_storage
+
+    generator = torch.Generator().manual_seed(3)
+    net = model()
+    layers = _layers(net)
+    params, _ = torch.func.stack_module_state([net, model(), model()])
+    first = next(p for p in params.values() if p.dim() == 3)
+    x = torch.randn(9, first.shape[2], generator=generator)
+    y = torch.randn(*net(x).shape, generator=generator)
+    flat, views, grads = _flat(params, layers)
+    for name, p in params.items():
+        assert torch.equal(views[name], p), name
+        if p.dim() == 3:  # a weight lies in its transpose's layout, its gradient too
+            assert views[name].transpose(1, 2).is_contiguous() and grads[name].transpose(1, 2).is_contiguous()
+    _transposed_storage(params, layers)
+    values = _batched_losses(layers, torch.nn.MSELoss(), 0.0)(params, x, y)
+    values.sum().backward()
+    by_hand = _by_hand(_plan(layers, torch.nn.MSELoss(), 0.0), views, grads)
+    data = x.clone(), y.clone()
+    assert torch.equal(by_hand(x, y), values.detach())
+    assert torch.equal(x, data[0]) and torch.equal(y, data[1])  # in-place activations leave the data alone
+    for name, p in params.items():
+        assert torch.equal(grads[name], p.grad), name
+    assert flat.grad.count_nonzero() == sum(int(g.count_nonzero()) for g in grads.values())  # padding stays 0
+
+
+@pytest.mark.parametrize("changes", [{"l1": 1e-3}, {"loss": "l1"},
+                                     {"model": lambda: MLP(1, 4, 1, activation="gelu")}])
+def test_what_the_backward_by_hand_does_not_know_goes_through_autograd(changes: dict) -> None:
+    from pytest_optcheck.run.calibrate import _layers, _plan
+
+    spec = SMALL.replace(**changes)
+    built = build(spec)
+    assert _plan(_layers(built.model), built.loss_fn, spec.l1) is None
+
+
+def test_a_frozen_layer_stays_frozen_in_the_replicas() -> None:
+    """The by-hand step trains one flat tensor, every part of it: a net with a frozen layer
+    goes through autograd instead, which leaves the frozen stack alone, like the reference."""
+    def model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(1, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+        net[0].requires_grad_(False)
+        return net
+
+    spec = SMALL.replace(epochs=1, model=model)
+    stacked, path = replicas(spec, 2)
+    sequential, _ = replicas(spec, 2, stacked=False)
+    assert path == STACKED
+    for s, q in zip(stacked, sequential):
+        np.testing.assert_allclose(s["loss"], q["loss"], rtol=2e-6)
+
+
+def test_a_sequential_with_a_module_used_twice_is_not_taken_for_a_shorter_net() -> None:
+    """``named_children()`` lists a shared module once: read as layers, Sequential(lin, tanh,
+    lin) would lose its last layer, and the replicas would train another net than the run."""
+    from pytest_optcheck.run.calibrate import _layers
+
+    shared = torch.nn.Linear(3, 3)
+    assert _layers(torch.nn.Sequential(shared, torch.nn.Tanh(), shared)) is None
+    assert len(_layers(torch.nn.Sequential(shared, torch.nn.Tanh(), torch.nn.Linear(3, 1)))) == 3
 
 
 @pytest.mark.parametrize(("changes", "why"), [
