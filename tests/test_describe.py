@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import golden_files, read_golden
@@ -50,6 +53,9 @@ def test_configurations_of_two_kinds_are_not_compared() -> None:
 
 
 OWN_LOOP = """
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -88,7 +94,9 @@ def test_own_loop_golden_describes_the_loop_and_ignores_unused_marker_keys(proje
     result = project.runpytest("--optcheck")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*configuration changed*", "*optimizer: 'Adam()' -> 'Adam(betas=(0.8, 0.999))'*"])
-    shown = project.run("optcheck", "show", path)
+    # the console script installed beside this interpreter (on PATH only in an activated venv)
+    command = Path(sys.executable).with_name("optcheck")
+    shown = project.run(command if command.exists() else "optcheck", "show", path)
     shown.stdout.fnmatch_lines(["*run (as recorded):*", "*optimizer*Adam()*", "*source*loop*"])
 
 
