@@ -657,6 +657,8 @@ class Recorder:
                                  if n not in HOOKED_SERIES and n != "loss" and _group_key(optimizer, n))
         self._rows: dict[str, list[list[Any]]] = {
             n: [] for n in self.record if n in ("lr", "momentum") or n in self._group_keys}
+        #: lr's rows when lr is the only series read from the groups (the default recording)
+        self._lr_alone = self._rows["lr"] if list(self._rows) == ["lr"] else None
         self._norms = frozenset(n for n in TENSOR_SERIES if n in hooked)
         self._want_grad = "grad_norm" in hooked
         self._logged: dict[str, _Column] = {}
@@ -716,10 +718,11 @@ class Recorder:
     def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         # A step is counted as it starts: values logged from inside its closure are its own.
         self._epochs.append(self._epoch)
-        rows = self._rows
-        if rows:
-            groups = self.optimizer.param_groups
-            for name, series in rows.items():
+        groups = self.optimizer.param_groups
+        if self._lr_alone is not None and len(groups) == 1 and type(lr := groups[0]["lr"]) is float:
+            self._lr_alone.append([lr])  # the default recording's usual case, short: it runs every step
+        elif self._rows:
+            for name, series in self._rows.items():
                 if name == "lr":
                     row = [groups[0]["lr"]] if len(groups) == 1 else [g["lr"] for g in groups]
                 elif name == "momentum":
