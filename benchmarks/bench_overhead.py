@@ -147,7 +147,8 @@ def recording(repeat: int, clock: Callable[[], float], device: torch.device) -> 
         line = f"  {setup.name:9s} ({setup.steps} steps): bare {statistics.median(bare) / setup.steps * 1e6:6.1f} us/step"
         for name in names[1:]:
             ratio = statistics.median(t / b for t, b in zip(times[name], bare))
-            line += f"   {name} {ratio:.3f}x"
+            added = statistics.median(t - b for t, b in zip(times[name], bare)) / setup.steps * 1e6
+            line += f"   {name} {ratio:.3f}x (+{added:.1f} us/step)"
         print(line)
     print(f"  (default = {', '.join(DEFAULT)}; all series = {', '.join(ALL)})")
 
