@@ -27,29 +27,28 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ..engine.trajectory import Trajectory
 from ..errors import OptcheckError
-from ..run.framework import FrameworkRecording, check_record, require_recording
+from ..run.framework import RecordingCallback
 
 
-class OptcheckCallback(TrainerCallback):
+class OptcheckCallback(RecordingCallback, TrainerCallback):
     """A ``transformers.TrainerCallback`` recording one ``Trainer.train`` for optcheck."""
 
+    TRAINS = "trainer.train()"
+
     def __init__(self, record: Iterable[str] | str = ("loss", "lr")) -> None:
-        self.record = check_record(record)
-        self._recording: FrameworkRecording | None = None
+        super().__init__(record)
         self._epoch = -1
         self._batch = 0
         self._awaiting_loss = False
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None,
                        lr_scheduler: Any = None, **kwargs: Any) -> None:
-        if self._recording is not None:
-            self._recording.close()
+        self._close()
         if optimizer is None:
             raise OptcheckError("optcheck: the Trainer started training without an optimizer to watch "
                                 "(on_train_begin got optimizer=None).")
-        self._recording = FrameworkRecording(optimizer, lr_scheduler, model, self.record, "transformers")
+        self._start(optimizer, lr_scheduler, model, "transformers")
         self._epoch, self._batch, self._awaiting_loss = -1, 0, False
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -75,13 +74,4 @@ class OptcheckCallback(TrainerCallback):
             self._awaiting_loss = False
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self._recording is not None:
-            self._recording.close()
-
-    @property
-    def trajectory(self) -> Trajectory:
-        """The recorded run, for ``optcheck.check(callback.trajectory)``."""
-        return self._require().trajectory()
-
-    def _require(self) -> FrameworkRecording:
-        return require_recording(self._recording, "trainer.train()")
+        self._close()

@@ -26,17 +26,17 @@ from typing import Any
 
 from lightning.pytorch.callbacks import Callback
 
-from ..engine.trajectory import Trajectory
 from ..errors import OptcheckError
-from ..run.framework import FrameworkRecording, check_record, require_recording
+from ..run.framework import RecordingCallback
 
 
-class OptcheckCallback(Callback):
+class OptcheckCallback(RecordingCallback, Callback):
     """A Lightning ``Callback`` recording one ``Trainer.fit`` for optcheck."""
 
+    TRAINS = "trainer.fit(...)"
+
     def __init__(self, record: Iterable[str] | str = ("loss", "lr")) -> None:
-        self.record = check_record(record)
-        self._recording: FrameworkRecording | None = None
+        super().__init__(record)
         self._loss = 0.0
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
@@ -47,9 +47,7 @@ class OptcheckCallback(Callback):
                                 f"{len(optimizers)} ({names}). Record a model that trains with one optimizer.")
         configs = list(trainer.lr_scheduler_configs)
         scheduler = configs[0].scheduler if configs else None
-        if self._recording is not None:
-            self._recording.close()
-        self._recording = FrameworkRecording(optimizers[0], scheduler, pl_module, self.record, "lightning")
+        self._start(optimizers[0], scheduler, pl_module, "lightning")
         self._loss = 0.0
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -61,16 +59,7 @@ class OptcheckCallback(Callback):
         self._require().close()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        if self._recording is not None:
-            self._recording.close()
-
-    @property
-    def trajectory(self) -> Trajectory:
-        """The recorded run, for ``optcheck.check(callback.trajectory)``."""
-        return self._require().trajectory()
-
-    def _require(self) -> FrameworkRecording:
-        return require_recording(self._recording, "trainer.fit(...)")
+        self._close()
 
 
 def _loss_of(outputs: Any) -> float:

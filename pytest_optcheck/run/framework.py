@@ -87,10 +87,35 @@ class FrameworkRecording:
 
 
 
-def require_recording(recording: FrameworkRecording | None, start: str) -> FrameworkRecording:
-    """The callback's recording, or the error that says how to make one (``start``: the call
-    that trains, ``trainer.fit(...)`` / ``trainer.train()``)."""
-    if recording is None:
-        raise OptcheckError("optcheck: this OptcheckCallback has recorded nothing: pass it to the Trainer "
-                            f"(Trainer(..., callbacks=[callback])) and call {start} first.")
-    return recording
+class RecordingCallback:
+    """What the Lightning and Hugging Face callbacks share: the series they record, the
+    recording they start when training starts (closing an earlier one), and its trajectory.
+    Mixed in before the framework's own callback class."""
+
+    #: The call that trains (``trainer.fit(...)``), for the error when nothing was recorded.
+    TRAINS = "the trainer"
+
+    def __init__(self, record: Iterable[str] | str = ("loss", "lr")) -> None:
+        super().__init__()
+        self.record = check_record(record)
+        self._recording: FrameworkRecording | None = None
+
+    def _start(self, optimizer: Any, scheduler: Any, model: Any, framework: str) -> None:
+        self._close()
+        self._recording = FrameworkRecording(optimizer, scheduler, model, self.record, framework)
+
+    def _close(self) -> None:
+        if self._recording is not None:
+            self._recording.close()
+
+    @property
+    def trajectory(self) -> Trajectory:
+        """The recorded run, for ``optcheck.check(callback.trajectory)``."""
+        return self._require().trajectory()
+
+    def _require(self) -> FrameworkRecording:
+        """The recording, or the error that says how to make one."""
+        if self._recording is None:
+            raise OptcheckError("optcheck: this OptcheckCallback has recorded nothing: pass it to the Trainer "
+                                f"(Trainer(..., callbacks=[callback])) and call {self.TRAINS} first.")
+        return self._recording
