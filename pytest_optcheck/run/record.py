@@ -286,9 +286,8 @@ class _Column:
             for slots, _, floats in self.blocks:
                 floats[slots] = numbers_[:len(slots)]
                 numbers_ = numbers_[len(slots):]
-            whole = np.concatenate([floats for _, _, floats in self.blocks])
-            self.blocks = [(np.empty(0, dtype=np.int64), None, whole)]  # on the host from now on
         values = np.concatenate([floats for _, _, floats in self.blocks]) if self.blocks else np.empty(0)
+        self.blocks = [(np.empty(0, dtype=np.int64), None, values)]  # on the host from now on
         step_of = np.asarray(self.steps, dtype=np.int64)
         keep = step_of < steps
         return step_of[keep], values[keep]
@@ -391,6 +390,7 @@ class _Norms:
         devices = {p.device for p in params}
         self.device = params[0].device if params else torch.device("cpu")
         self.acc = _accumulator(self.device) if len(devices) <= 1 else torch.float64
+        self.vectors = _Vectors()  # the steps' vectors, on the device
 
     @staticmethod
     def make(params: list[torch.Tensor], want: frozenset[str]) -> _Norms:
@@ -414,9 +414,13 @@ class _Norms:
         """Take this step's values (see the class doc); ``step`` is its index."""
         raise NotImplementedError
 
+    def flush(self) -> None:
+        """Put every step taken so far into :attr:`vectors` (a reducer that batches steps)."""
+
     def series(self, steps: int) -> dict[str, np.ndarray]:
         """The series of the first ``steps`` steps, on the host (one transfer)."""
-        raise NotImplementedError
+        self.flush()
+        return self.values(self.vectors.host(steps, len(self.rows)))
 
     def values(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
         """The series from the (steps, rows) host array of every step's vector."""
@@ -454,7 +458,6 @@ class _HistoryNorms(_Norms):
         self.history = torch.empty((capacity, *self.staging.shape), dtype=p0.dtype, device=p0.device)
         self.row = 0
         self.steps: list[int] = []  # the step of each filled row
-        self.vectors = _Vectors()
 
     def _views(self, row: torch.Tensor) -> list[torch.Tensor]:
         """``row`` cut into one view per parameter, shaped like it."""
@@ -498,9 +501,9 @@ class _HistoryNorms(_Norms):
         self.steps.append(step)
         self.row += 1
         if self.row == len(self.history):
-            self._reduce_block()
+            self.flush()
 
-    def _reduce_block(self) -> None:
+    def flush(self) -> None:
         """The norm vectors of the filled rows, kept on the device; the rows are free again."""
         n, acc = self.row, self.acc
         if n == 0:
@@ -520,9 +523,6 @@ class _HistoryNorms(_Norms):
         self.vectors.add_rows(self.steps, torch.stack(columns, dim=1))
         self.steps, self.row = [], 0
 
-    def series(self, steps: int) -> dict[str, np.ndarray]:
-        self._reduce_block()
-        return self.values(self.vectors.host(steps, len(self.rows)))
 
 
 class _ForeachNorms(_Norms):
@@ -534,7 +534,6 @@ class _ForeachNorms(_Norms):
         super().__init__(params, want)
         self.snapshot: list[torch.Tensor] | None = None
         self.grad_norm: torch.Tensor | None = None
-        self.vectors = _Vectors()
 
     def total_norm(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         """The L2 norm of all ``tensors`` together, as a 0-d tensor on the first device."""
@@ -575,9 +574,6 @@ class _ForeachNorms(_Norms):
             else:
                 values.append(self.small_count().sqrt())
         self.vectors.add(step, torch.stack(values))
-
-    def series(self, steps: int) -> dict[str, np.ndarray]:
-        return self.values(self.vectors.host(steps, len(self.rows)))
 
     def small_count(self) -> torch.Tensor:
         if not self.params:
