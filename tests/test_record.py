@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pytest_optcheck.errors import OptcheckError
+from pytest_optcheck.run import record as record_module
 from pytest_optcheck.run.record import Recorder
 
 
@@ -290,7 +291,7 @@ def test_accumulated_micro_batches_are_combined_never_dropped(reduce) -> None:
     np.testing.assert_allclose(rec.trajectory["loss"], expected, rtol=1e-15)
 
 
-def test_one_reduction_per_series_and_known_names_only() -> None:
+def test_one_reduction_per_series_and_known_names_only(tensor_path) -> None:
     model, _, _ = tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with Recorder(opt, model=model) as rec:
@@ -315,21 +316,51 @@ def test_values_logged_after_the_last_step_are_reported() -> None:
         assert len(rec.trajectory["loss"]) == 2
 
 
-def test_a_logged_tensor_changed_in_place_is_reported() -> None:
+@pytest.fixture(params=["read at log", "kept"])
+def tensor_path(request, monkeypatch) -> str:
+    """Both ways a logged tensor is taken: read as a number at once (the CPU's way) or
+    kept and read with the trajectory (an accelerator's way, run here on the CPU)."""
+    monkeypatch.setattr(record_module, "READ_CPU_AT_LOG", request.param == "read at log")
+    return request.param
+
+
+def test_a_logged_tensor_changed_in_place_is_reported_or_was_read_before(tensor_path) -> None:
     model, x, y = tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with Recorder(opt, model=model) as rec:
         loss = torch.nn.functional.mse_loss(model(x), y)
+        logged = loss.item()
         rec.log(loss=loss)
         loss.backward()
         opt.step()
         with torch.no_grad():
             loss /= 2
-    with pytest.raises(OptcheckError, match="modified in place after rec.log"):
-        _ = rec.trajectory
+    if tensor_path == "kept":
+        with pytest.raises(OptcheckError, match="modified in place after rec.log"):
+            _ = rec.trajectory
+    else:
+        assert rec.trajectory["loss"][0] == logged
 
 
-def test_inference_tensors_and_numpy_numbers_can_be_logged() -> None:
+def test_logged_tensors_give_the_same_trajectory_either_way(monkeypatch) -> None:
+    trajectories = []
+    for read_now in (True, False):
+        monkeypatch.setattr(record_module, "READ_CPU_AT_LOG", read_now)
+        model, x, y = tiny()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        with Recorder(opt, model=model, record=("loss", "lr", "grad_norm")) as rec:
+            for i in range(5):
+                loss = torch.nn.functional.mse_loss(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                rec.log(loss=loss, half=loss.half(), count=torch.tensor(i), flag=loss > 0)
+        trajectories.append(rec.trajectory)
+    assert trajectories[0] == trajectories[1]
+    assert list(trajectories[0]["count"]) == [0.0, 1.0, 2.0, 3.0, 4.0] and set(trajectories[0]["flag"]) == {1.0}
+
+
+def test_inference_tensors_and_numpy_numbers_can_be_logged(tensor_path) -> None:
     model, x, y = tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with Recorder(opt, model=model) as rec:

@@ -5,6 +5,10 @@ host memory goes through ``__torch_function__``, so a mode counts them while a l
 Recording must add none per step — the bare loop and the recorded loop convert exactly as
 often — and the values reach the host once, when the trajectory is read. Where CUDA
 exists, the same loops run under ``torch.cuda.set_sync_debug_mode("error")``.
+
+A tensor logged on the CPU is read at once (``READ_CPU_AT_LOG``: its value is in host
+memory, so that synchronises with nothing); these tests switch that off, so the counts
+prove the path an accelerator's tensors take, run on the CPU.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
+from pytest_optcheck.run import record as record_module
 from pytest_optcheck.run.record import HostFloat, Recorder
 from pytest_optcheck.run.spec import Spec
 from pytest_optcheck.run.train import train
@@ -37,6 +42,11 @@ class HostConversions(TorchFunctionMode):
         if getattr(func, "__name__", "") in HOST:
             self.count += 1
         return func(*args, **(kwargs or {}))
+
+
+@pytest.fixture(autouse=True)
+def accelerator_path(monkeypatch) -> None:
+    monkeypatch.setattr(record_module, "READ_CPU_AT_LOG", False)
 
 
 def loop(device, optimizer, steps, record=None, closure=False):
@@ -91,6 +101,22 @@ def test_recording_converts_nothing_per_step_on_cpu(name, record) -> None:
                 assert len(rec.trajectory) == steps
     # Adam reads its step counter with .item() on the CPU: the bare loop's own conversions.
     assert counts[True, 4] == counts[False, 4] and counts[True, 12] == counts[False, 12]
+
+
+def test_on_the_cpu_a_logged_tensor_is_read_once_when_logged(monkeypatch) -> None:
+    """The CPU's own path: one read per logged tensor, none for the recorder's series, and
+    none when the trajectory is read."""
+    monkeypatch.setattr(record_module, "READ_CPU_AT_LOG", True)
+    counts = {}
+    for recorded in (None, ALL):
+        counter = HostConversions()
+        rec = loop("cpu", OPTIMIZERS["SGD"], 12, recorded)(counter)
+        counts[recorded] = counter.count
+    assert counts[ALL] - counts[None] == 12  # rec.log(loss=loss), once a step
+    counter = HostConversions()
+    with counter:
+        _ = rec.trajectory
+    assert counter.count <= 4  # the four norms; loss, lr and momentum are numbers already
 
 
 def test_reading_the_trajectory_converts_once_per_series() -> None:

@@ -9,13 +9,14 @@ step runs, after any scheduler change).
 
 Recording stays out of the training loop's way, on the CPU and on an accelerator:
 
-* Nothing is converted to a Python number while the loop runs. A logged tensor is kept
-  (detached) where it is, norms are computed by kernels on the parameters' device and
-  kept as 0-d tensors, and every tensor series goes to the host once, when
-  :attr:`Recorder.trajectory` is read (long runs stack their values into one device
+* Nothing on an accelerator is converted to a Python number while the loop runs. A
+  logged tensor is kept (detached) where it is, norms are computed by kernels on the
+  parameters' device and kept as tensors, and every tensor series goes to the host once,
+  when :attr:`Recorder.trajectory` is read (long runs stack their values into one device
   tensor per :data:`CHUNK` steps, still without a synchronisation). So recording adds no
   host-device synchronisation per step. Python numbers (``lr``, a logged ``float``) are
-  kept as they are.
+  kept as they are, and so is a tensor logged on the CPU, read when it is logged
+  (:data:`READ_CPU_AT_LOG`): its value is in host memory already.
 * Norms go through as few kernels as the device allows. Parameters small enough
   (:data:`FLAT_NUMEL`) on one device are copied, three calls a step, into a row of a
   history buffer, and a few kernels reduce :data:`HISTORY_ROWS` steps at a time; larger models go through ``torch._foreach_norm`` (one fused kernel per device
@@ -42,7 +43,9 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from array import array
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any, Self
 
 import numpy as np
@@ -71,6 +74,13 @@ REDUCTIONS: dict[str, Callable[[np.ndarray], float]] = {
     "max": lambda v: float(np.max(v)),
 }
 DEFAULT_REDUCE = "mean"
+
+#: A one-element tensor logged on the CPU is read as a number when it is logged: its value
+#: is in host memory already, so reading it synchronises with nothing, and it costs less
+#: than keeping the tensor (a long-lived allocation each step) and stacking the tensors
+#: later. Tensors on an accelerator are kept and read once, with the trajectory. Tests set
+#: this to False to run the accelerator's path on the CPU.
+READ_CPU_AT_LOG = True
 
 #: Tensor values of one series are stacked into one device tensor every CHUNK steps, so a
 #: long run holds a few large tensors rather than one small allocation per step.
@@ -216,19 +226,20 @@ def _scalars_to_host(stacked: list[Any]) -> np.ndarray:
 class _Column:
     """One recorded series: (step, value) entries, values Python floats or device tensors.
 
-    Adding an entry is three list appends (the common call, ``rec.log(loss=loss)``, runs
-    inside the training loop, so it does as little as it can). Every :data:`CHUNK` entries
-    the block's tensors are stacked on their device (no synchronisation); they go to the
-    host in :meth:`host`, one transfer for the whole series where its tensors share a
-    device."""
+    Adding an entry is a few list appends (the common call, ``rec.log(loss=loss)``, runs
+    inside the training loop, so it does as little as it can). A tensor on the CPU is read
+    at once (see :data:`READ_CPU_AT_LOG`); a tensor on an accelerator is kept, and every
+    :data:`CHUNK` entries the block's tensors are stacked on their device (no
+    synchronisation); they go to the host in :meth:`host`, one transfer for the whole
+    series where its tensors share a device."""
 
     __slots__ = ("blocks", "last", "name", "reduce", "steps", "values", "versions")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.steps: list[int] = []  # the step of each entry
+        self.steps = array("q")  # the step of each entry (one C integer each: read in one copy)
         self.values: list[Any] = []  # the open block: floats and tensors, in entry order
-        self.versions: list[int] = []  # the open block: each tensor's version counter when logged; -1 else
+        self.versions: list[int] = []  # the open block: each kept tensor's version counter when logged
         self.blocks: list[tuple[np.ndarray, Any, np.ndarray]] = []  # closed: (tensor slots, stacked, floats)
         self.last = -1  # the step of the latest entry
         self.reduce: str | None = None
@@ -239,34 +250,52 @@ class _Column:
         step's. ``steps`` is the number of steps counted so far."""
         step = steps if self.last >= steps - 1 else steps - 1
         if isinstance(value, torch.Tensor):
-            if value.numel() != 1:
-                raise OptcheckError(
-                    f"optcheck: rec.log({self.name}=...) needs one number per call; got a tensor of shape "
-                    f"{tuple(value.shape)}. Reduce it first (e.g. {self.name}=x.mean())."
-                )
-            if value.requires_grad:
-                value = value.detach()  # the value, not the graph that made it
-            try:
-                self.versions.append(value._version)
-            except RuntimeError:  # an inference tensor keeps no version counter
-                self.versions.append(-1)
-        else:
-            if type(value) is not float:
-                value = _as_float(self.name, value)
-            self.versions.append(-1)
+            if value.is_cpu and READ_CPU_AT_LOG:
+                value = self._read(value)
+            else:
+                self._keep(value)
+                if value.requires_grad:
+                    value = value.detach()  # the value, not the graph that made it
+        elif type(value) is not float:
+            value = _as_float(self.name, value)
         self.last = step
         self.steps.append(step)
         self.values.append(value)
         if len(self.values) >= CHUNK:
             self._close_block()
 
+    def _read(self, value: torch.Tensor) -> float:
+        """A CPU tensor's value, read now: it is in host memory already."""
+        try:
+            number = value.item()
+        except RuntimeError:
+            raise self._shape_error(value) from None
+        return number if type(number) is float else _as_float(self.name, number)
+
+    def _keep(self, value: torch.Tensor) -> None:
+        """Check an accelerator's tensor and note its version counter (see :meth:`_close_block`)."""
+        if value.numel() != 1:
+            raise self._shape_error(value)
+        try:
+            self.versions.append(value._version)
+        except RuntimeError:  # an inference tensor keeps no version counter
+            self.versions.append(-1)
+
+    def _shape_error(self, value: torch.Tensor) -> OptcheckError:
+        return OptcheckError(
+            f"optcheck: rec.log({self.name}=...) needs one number per call; got a tensor of shape "
+            f"{tuple(value.shape)}. Reduce it first (e.g. {self.name}=x.mean())."
+        )
+
     def _close_block(self) -> None:
         values, versions = self.values, self.versions
         self.values, self.versions = [], []
+        if not versions:  # numbers only (every CPU recording): no tensor to stack
+            self.blocks.append((np.empty(0, dtype=np.int64), None, np.array(values, dtype=np.float64)))
+            return
         slots = [i for i, v in enumerate(values) if type(v) is not float]
         tensors = [values[i] for i in slots]
-        logged = [versions[i] for i in slots]
-        if [t._version if v >= 0 else v for t, v in zip(tensors, logged)] != logged:
+        if [t._version if v >= 0 else v for t, v in zip(tensors, versions)] != versions:
             raise OptcheckError(
                 f"optcheck: a tensor logged as {self.name!r} was modified in place after "
                 f"rec.log() (e.g. `loss /= n` or `loss.mul_(...)`), so its logged value is "
@@ -288,7 +317,7 @@ class _Column:
                 numbers_ = numbers_[len(slots):]
         values = np.concatenate([floats for _, _, floats in self.blocks]) if self.blocks else np.empty(0)
         self.blocks = [(np.empty(0, dtype=np.int64), None, values)]  # on the host from now on
-        step_of = np.asarray(self.steps, dtype=np.int64)
+        step_of = np.array(self.steps, dtype=np.int64)
         keep = step_of < steps
         return step_of[keep], values[keep]
 
@@ -658,7 +687,7 @@ class Recorder:
         self._norms = frozenset(n for n in TENSOR_SERIES if n in hooked)
         self._want_grad = "grad_norm" in hooked
         self._logged: dict[str, _Column] = {}
-        self._epochs: list[int] = []
+        self._epochs = array("q")  # each step's epoch (one C integer each: read in one copy)
         self._batch_starts: list[int] = []  # steps at which the batch count restarts
         self._epoch = 0
         self._reducer: _Norms | None = None
@@ -853,7 +882,7 @@ class Recorder:
                 f"({', '.join(HOOKED_SERIES)})."
             )
         self._warn_unstepped(steps)
-        return Trajectory(series, self._epochs, self._batch_numbers(steps))
+        return Trajectory(series, np.array(self._epochs, dtype=np.int64), self._batch_numbers(steps))
 
     def _batch_numbers(self, steps: int) -> np.ndarray:
         """Each step's batch: steps since the latest restart (an ``epoch`` change)."""
@@ -877,6 +906,8 @@ class Recorder:
 
     def _warn_unstepped(self, steps: int) -> None:
         for column in self._logged.values():
+            if column.last < steps:  # entries' steps never decrease: none is late
+                continue
             late = sum(1 for s in column.steps if s >= steps)
             if late:
                 warnings.warn(
@@ -952,19 +983,15 @@ def _rows_array(rows: list[list[Any]], steps: int) -> np.ndarray:
     """Per-group rows (numbers or tensors) as a (steps, groups) float64 array; groups
     added during the run read NaN before they existed."""
     rows = rows[:steps]
-    lengths = set(map(len, rows))
-    width = max(lengths, default=0)
-    if len(lengths) <= 1:
-        try:  # numbers only, as a rule: one conversion
-            return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
-        except (TypeError, ValueError, RuntimeError):
-            pass
-    flat: list[Any] = []
-    for row in rows:
-        flat.extend(row)
-        flat.extend([math.nan] * (width - len(row)))
-    if all(type(v) is float for v in flat):
-        values = np.asarray(flat, dtype=np.float64)
+    width = max(map(len, rows), default=0)
+    flat: list[Any] = list(chain.from_iterable(rows))
+    if len(flat) != len(rows) * width:  # a group was added during the run: pad the rows before it
+        flat = []
+        for row in rows:
+            flat.extend(row)
+            flat.extend([math.nan] * (width - len(row)))
+    if set(map(type, flat)) <= {float, int}:  # numbers only, as a rule: one conversion
+        values = np.array(flat, dtype=np.float64)
     else:
         values = _host_values(flat)
     return values.reshape(len(rows), width)
