@@ -473,3 +473,25 @@ def test_a_step_that_raised_reads_nan_and_the_others_stay_in_place() -> None:
     t = rec.trajectory
     assert len(t) == 3 and np.isnan(t["param_norm"][1]) and not np.isnan(t["param_norm"][[0, 2]]).any()
     assert np.isnan(t["loss"][1]) and t["lr"].shape == (3, 1)
+
+
+@pytest.mark.parametrize("record", [("loss", "lr"), ("loss", "lr", "momentum")])
+def test_a_param_group_added_during_the_run_reads_nan_before_it_existed(record) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    x, y = torch.randn(8, 2), torch.randn(8, 1)
+    opt = torch.optim.SGD(model[0].parameters(), lr=0.1, momentum=0.9)
+    with Recorder(opt, model=model, record=record) as rec:
+        for step in range(4):
+            if step == 2:
+                opt.add_param_group({"params": model[1].parameters(), "lr": 0.05, "momentum": 0.5})
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            rec.log(loss=loss)
+    t = rec.trajectory
+    nan = math.nan
+    np.testing.assert_array_equal(t["lr"], [[0.1, nan], [0.1, nan], [0.1, 0.05], [0.1, 0.05]])
+    if "momentum" in record:
+        np.testing.assert_array_equal(t["momentum"], [[0.9, nan], [0.9, nan], [0.9, 0.5], [0.9, 0.5]])

@@ -45,7 +45,6 @@ import numbers
 import warnings
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from itertools import chain
 from typing import Any, Self
 
 import numpy as np
@@ -680,8 +679,8 @@ class Recorder:
         hooked = set(self.record) & set(HOOKED_SERIES)
         self._group_keys = tuple(n for n in self.record
                                  if n not in HOOKED_SERIES and n != "loss" and _group_key(optimizer, n))
-        self._rows: dict[str, list[list[Any]]] = {
-            n: [] for n in self.record if n in ("lr", "momentum") or n in self._group_keys}
+        self._rows: dict[str, _GroupRows] = {
+            n: _GroupRows() for n in self.record if n in ("lr", "momentum") or n in self._group_keys}
         #: lr's rows when lr is the only series read from the groups (the default recording)
         self._lr_alone = self._rows["lr"] if list(self._rows) == ["lr"] else None
         self._norms = frozenset(n for n in TENSOR_SERIES if n in hooked)
@@ -745,7 +744,8 @@ class Recorder:
         self._epochs.append(self._epoch)
         groups = self.optimizer.param_groups
         if self._lr_alone is not None and len(groups) == 1 and type(lr := groups[0]["lr"]) is float:
-            self._lr_alone.append([lr])  # the default recording's usual case, short: it runs every step
+            self._lr_alone.values.append(lr)  # the default recording's usual case, short: it runs every step
+            self._lr_alone.widths.append(1)
         elif self._rows:
             for name, series in self._rows.items():
                 if name == "lr":
@@ -758,7 +758,7 @@ class Recorder:
                     if type(value) is not float and type(value) is not int:  # bool is neither
                         row = [_snapshot_number(v, name) for v in row]
                         break
-                series.append(row)
+                series.add(row)
         if not self._norms:
             return None
         closure = None
@@ -869,7 +869,7 @@ class Recorder:
         names = list(self.record) + [n for n in self._logged if n not in self.record]
         for name in names:
             if name in self._rows:
-                series[name] = _rows_array(self._rows[name], steps)
+                series[name] = self._rows[name].array(steps)
             elif name in norms:
                 series[name] = norms[name]
             elif name in self._logged:
@@ -979,19 +979,33 @@ def _snapshot_number(value: Any, name: str) -> Any:
     return value
 
 
-def _rows_array(rows: list[list[Any]], steps: int) -> np.ndarray:
-    """Per-group rows (numbers or tensors) as a (steps, groups) float64 array; groups
-    added during the run read NaN before they existed."""
-    rows = rows[:steps]
-    width = max(map(len, rows), default=0)
-    flat: list[Any] = list(chain.from_iterable(rows))
-    if len(flat) != len(rows) * width:  # a group was added during the run: pad the rows before it
-        flat = []
-        for row in rows:
-            flat.extend(row)
-            flat.extend([math.nan] * (width - len(row)))
-    if set(map(type, flat)) <= {float, int}:  # numbers only, as a rule: one conversion
-        values = np.array(flat, dtype=np.float64)
-    else:
-        values = _host_values(flat)
-    return values.reshape(len(rows), width)
+class _GroupRows:
+    """One series read from the param groups (``lr``, ``momentum``, a group key): each
+    step's row of per-group values, kept flat — the values, and each row's width in a C
+    integer array — so a step adds no list object for the garbage collector to track."""
+
+    __slots__ = ("values", "widths")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.widths = array("q")
+
+    def add(self, row: list[Any]) -> None:
+        self.values.extend(row)
+        self.widths.append(len(row))
+
+    def array(self, steps: int) -> np.ndarray:
+        """The first ``steps`` rows as a (steps, groups) float64 array; groups added during
+        the run read NaN before they existed."""
+        widths = np.array(self.widths, dtype=np.int64)[:steps]
+        values = self.values[:int(widths.sum())]
+        if set(map(type, values)) <= {float, int}:  # numbers only, as a rule: one conversion
+            flat = np.array(values, dtype=np.float64)
+        else:
+            flat = _host_values(values)
+        width = int(widths.max(initial=0))
+        if np.all(widths == width):
+            return flat.reshape(len(widths), width)
+        out = np.full((len(widths), width), math.nan)
+        out[np.arange(width) < widths[:, None]] = flat  # a row's groups fill it from the left
+        return out
