@@ -39,7 +39,7 @@ part() {  # part NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, say how it 
 $PY -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(),
 '|', torch.cuda.get_device_name() if torch.cuda.is_available() else '-')"
 
-part cuda-tests 60 $PY -m pytest -p no:cacheprovider -rs -v tests/test_record_sync.py tests/test_build.py \
+part cuda-tests 90 $PY -m pytest -p no:cacheprovider -rs -v tests/test_record_sync.py tests/test_build.py tests/test_calibrate_run.py \
     tests/test_golden_safety.py tests/test_plugin.py -k "cuda or sync or device"
 part suite 180 $PY -m pytest -n 8 -p no:cacheprovider -q -rfs ${SUITE_ARGS:-}
 part bench 100 $PY benchmarks/bench_overhead.py --device cuda --repeat 11 --load-runs 0

@@ -15,6 +15,7 @@ from pytest_optcheck.run.problems import MLP
 from pytest_optcheck.run.spec import Spec
 from pytest_optcheck.run.train import train
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
 SMALL = Spec(epochs=2, batch_size=100, optimizer="SGD(lr=0.05, momentum=0.9)", record=("loss", "lr"))
 
 
@@ -49,9 +50,10 @@ class Quad(torch.nn.Module):
 @pytest.mark.parametrize("spec", [SMALL, SMALL.replace(l1=1e-3),
                                   SMALL.replace(model=Quad, optimizer="Adam(lr=0.01)", l1=1e-3)],
                          ids=["batched-matmuls-by-hand", "batched-matmuls-autograd", "vmap"])
-def test_stacked_replicas_reproduce_sequential_ones(spec: Spec) -> None:
-    stacked, path = replicas(spec, 3)
-    sequential, other = replicas(spec, 3, stacked=False)
+@pytest.mark.parametrize("device", DEVICES)
+def test_stacked_replicas_reproduce_sequential_ones(spec: Spec, device: str) -> None:
+    stacked, path = replicas(spec, 3, device)
+    sequential, other = replicas(spec, 3, device, stacked=False)
     assert path == STACKED and other.startswith("sequential")
     for s, q in zip(stacked, sequential):
         assert s.names == q.names and np.array_equal(s.epoch, q.epoch) and np.array_equal(s.batch, q.batch)
@@ -69,19 +71,20 @@ def test_stacked_replicas_reproduce_sequential_ones(spec: Spec) -> None:
                                 torch.nn.Linear(5, 2)),
     lambda: torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(3, 4), torch.nn.Sigmoid(), torch.nn.Linear(4, 1)),
 ], ids=["tanh", "relu-2d", "sigmoid", "sequential-no-bias", "activation-first"])
-def test_the_backward_by_hand_is_autograds_to_the_bit(model) -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_backward_by_hand_is_autograds_to_the_bit(model, device) -> None:
     """The stacked MLP step computes its gradients without autograd (:func:`_by_hand`): by
     calling autograd's own ops, so the replicas (and the envelopes goldens store) are what
     ``losses(...).sum().backward()`` gives, bit for bit."""
     from pytest_optcheck.run.calibrate import _batched_losses, _by_hand, _flat, _layers, _plan, _transposed_storage
 
     generator = torch.Generator().manual_seed(3)
-    net = model()
+    net = model().to(device)
     layers = _layers(net)
-    params, _ = torch.func.stack_module_state([net, model(), model()])
+    params, _ = torch.func.stack_module_state([net, model().to(device), model().to(device)])
     first = next(p for p in params.values() if p.dim() == 3)
-    x = torch.randn(9, first.shape[2], generator=generator)
-    y = torch.randn(*net(x).shape, generator=generator)
+    x = torch.randn(9, first.shape[2], generator=generator).to(device)
+    y = torch.randn(*net(x).shape, generator=generator).to(device)
     flat, views, grads = _flat(params, layers)
     for name, p in params.items():
         assert torch.equal(views[name], p), name

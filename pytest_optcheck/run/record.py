@@ -43,7 +43,6 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from array import array
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Self
 
@@ -236,7 +235,7 @@ class _Column:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.steps = array("q")  # the step of each entry (one C integer each: read in one copy)
+        self.steps: list[int] = []  # the step of each entry
         self.values: list[Any] = []  # the open block: floats and tensors, in entry order
         self.versions: list[int] = []  # the open block: each kept tensor's version counter when logged
         self.blocks: list[tuple[np.ndarray, Any, np.ndarray]] = []  # closed: (tensor slots, stacked, floats)
@@ -249,8 +248,13 @@ class _Column:
         step's. ``steps`` is the number of steps counted so far."""
         step = steps if self.last >= steps - 1 else steps - 1
         if isinstance(value, torch.Tensor):
-            if value.is_cpu and READ_CPU_AT_LOG:
-                value = self._read(value)
+            if value.is_cpu and READ_CPU_AT_LOG:  # in host memory already: read it now
+                try:
+                    value = value.item()
+                except RuntimeError:
+                    raise self._shape_error(value) from None
+                if type(value) is not float:
+                    value = _as_float(self.name, value)
             else:
                 self._keep(value)
                 if value.requires_grad:
@@ -262,14 +266,6 @@ class _Column:
         self.values.append(value)
         if len(self.values) >= CHUNK:
             self._close_block()
-
-    def _read(self, value: torch.Tensor) -> float:
-        """A CPU tensor's value, read now: it is in host memory already."""
-        try:
-            number = value.item()
-        except RuntimeError:
-            raise self._shape_error(value) from None
-        return number if type(number) is float else _as_float(self.name, number)
 
     def _keep(self, value: torch.Tensor) -> None:
         """Check an accelerator's tensor and note its version counter (see :meth:`_close_block`)."""
@@ -484,6 +480,9 @@ class _HistoryNorms(_Norms):
         per_row = max(1, self.staging.numel() * p0.element_size())
         capacity = max(1, min(HISTORY_ROWS, HISTORY_BYTES // per_row))
         self.history = torch.empty((capacity, *self.staging.shape), dtype=p0.dtype, device=p0.device)
+        self.history_rows = self.history.unbind(0)  # one view per row, made once: no indexing per step
+        #: the pre-step copy's destinations when it takes the starting point and the gradients
+        self.before_and_grads = self.views.get("before", []) + self.views.get("grads", [])
         self.row = 0
         self.steps: list[int] = []  # the step of each filled row
 
@@ -499,8 +498,7 @@ class _HistoryNorms(_Norms):
         update = "before" in self.views
         if update and grads:  # the usual case: one call copies both
             try:
-                torch._foreach_copy_(self.views["before"] + self.views["grads"],
-                                     self.params + [p.grad for p in self.params])
+                torch._foreach_copy_(self.before_and_grads, self.params + [p.grad for p in self.params])
                 return
             except (TypeError, RuntimeError):  # a parameter without a gradient, or a sparse one
                 pass
@@ -525,10 +523,10 @@ class _HistoryNorms(_Norms):
     def after_step(self, step: int) -> None:
         if "after" in self.views:
             torch._foreach_copy_(self.views["after"], self.params)
-        self.history[self.row].copy_(self.staging)
+        self.history_rows[self.row].copy_(self.staging)
         self.steps.append(step)
         self.row += 1
-        if self.row == len(self.history):
+        if self.row == len(self.history_rows):
             self.flush()
 
     def flush(self) -> None:
@@ -686,7 +684,7 @@ class Recorder:
         self._norms = frozenset(n for n in TENSOR_SERIES if n in hooked)
         self._want_grad = "grad_norm" in hooked
         self._logged: dict[str, _Column] = {}
-        self._epochs = array("q")  # each step's epoch (one C integer each: read in one copy)
+        self._epochs: list[int] = []  # each step's epoch
         self._batch_starts: list[int] = []  # steps at which the batch count restarts
         self._epoch = 0
         self._reducer: _Norms | None = None
@@ -742,7 +740,7 @@ class Recorder:
     def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         # A step is counted as it starts: values logged from inside its closure are its own.
         self._epochs.append(self._epoch)
-        groups = self.optimizer.param_groups
+        groups = optimizer.param_groups
         if self._lr_alone is not None and len(groups) == 1 and type(lr := groups[0]["lr"]) is float:
             self._lr_alone.values.append(lr)  # the default recording's usual case, short: it runs every step
             self._lr_alone.widths.append(1)
@@ -981,14 +979,14 @@ def _snapshot_number(value: Any, name: str) -> Any:
 
 class _GroupRows:
     """One series read from the param groups (``lr``, ``momentum``, a group key): each
-    step's row of per-group values, kept flat — the values, and each row's width in a C
-    integer array — so a step adds no list object for the garbage collector to track."""
+    step's row of per-group values, kept flat (the values, and each row's width) so a step
+    adds no list object for the garbage collector to track."""
 
     __slots__ = ("values", "widths")
 
     def __init__(self) -> None:
         self.values: list[Any] = []
-        self.widths = array("q")
+        self.widths: list[int] = []
 
     def add(self, row: list[Any]) -> None:
         self.values.extend(row)
