@@ -27,7 +27,8 @@ def test_hf_trainer(optcheck, tmp_path):
     x = torch.linspace(-1, 1, 64).unsqueeze(1)
     y = x.pow(2) + 0.1 * torch.normal(torch.zeros_like(x), generator=torch.Generator().manual_seed(0))
     dataset = [{"x": xi, "labels": yi} for xi, yi in zip(x, y)]
-    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, seed=0,
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], seed=0,
+                             use_cpu=optcheck.device == "cpu",  # --optcheck-device
                              num_train_epochs=2, per_device_train_batch_size=8, gradient_accumulation_steps=2,
                              learning_rate=0.02, weight_decay=0.01, warmup_steps=2, lr_scheduler_type="cosine",
                              save_strategy="no", disable_tqdm=True, log_level="error")

@@ -39,7 +39,8 @@ def test_lightning_fit(optcheck):
         torch.manual_seed(0)
         model = Regressor()
     callback = optcheck.callback("lightning")  # the marker's series; OptcheckCallback() records loss and lr
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[callback])
+    trainer = pl.Trainer(max_epochs=2, accelerator=optcheck.device, devices=1,  # --optcheck-device
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[callback])
     trainer.fit(model, loader)
     optcheck.check(callback.trajectory)
