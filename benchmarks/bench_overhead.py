@@ -7,7 +7,9 @@
    each run bare, with the default recording (``loss``, ``lr``) and with every series
    the recorder computes. One intra-op thread; the variants interleaved round by round
    (the order rotating), and each ratio is the median over rounds of recorded / bare
-   in the same round. Targets: default <= 1.03, all series <= 1.10.
+   in the same round. Targets: default <= 1.03, all series <= 1.10. Beside them, the
+   floor of any recorder built on the optimizer's step hooks (:class:`Floor`): what the
+   hooks, the reads and the copies alone cost, with nothing recorded.
 2. The plain-suite load ratio: a 50-test suite with the plugin installed vs ``-p
    no:optcheck`` (benchmarks/bench_plugin_load.py). Target <= 1.05.
 3. Pictures: every example golden under golden/examples (24 when the target was set)
@@ -96,9 +98,48 @@ def setups() -> list[Setup]:
     ]
 
 
-def timed_run(setup: Setup, state: dict, record: tuple[str, ...] | None, clock: Callable[[], float],
+class Floor:
+    """The least any recorder built on the optimizer's step hooks must do, as a yardstick for
+    :class:`Recorder`: a pre-step hook that appends the lr, and the logged loss read with
+    ``item()`` in the loop (the default recording); with ``norms``, also the three copies the
+    norm series need for their exact meaning — the starting point and the gradients before the
+    step (one ``torch._foreach_copy_``) and the parameters after it (another) into buffers
+    made once — with no reduction and no bookkeeping at all. Not a recorder: nothing is read."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, norms: bool) -> None:
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.params = list(model.parameters())
+        hooks = [optimizer.register_step_pre_hook(self.pre)]
+        if norms:
+            self.before_and_grads = [torch.empty_like(p) for p in self.params * 2]
+            self.after = [torch.empty_like(p) for p in self.params]
+            hooks.append(optimizer.register_step_post_hook(self.post))
+        self.norms = norms
+        self.hooks = hooks
+
+    def pre(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        self.lrs.append(optimizer.param_groups[0]["lr"])
+        if self.norms:
+            with torch.no_grad():
+                torch._foreach_copy_(self.before_and_grads, self.params + [p.grad for p in self.params])
+
+    def post(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        with torch.no_grad():
+            torch._foreach_copy_(self.after, self.params)
+
+    def log(self, loss: torch.Tensor) -> None:
+        self.losses.append(loss.item())
+
+    def close(self) -> None:
+        for hook in self.hooks:
+            hook.remove()
+
+
+def timed_run(setup: Setup, state: dict, record: tuple[str, ...] | str | None, clock: Callable[[], float],
               device: torch.device) -> float:
-    """One training run (the seed's loop), bare or recorded; the clock covers the loop and,
+    """One training run (the seed's loop), bare, recorded (``record``: the series) or with a
+    :class:`Floor` (``record``: "floor" or "floor+norms"); the clock covers the loop and,
     when recorded, reading the trajectory."""
     model = setup.make_model().to(device)
     model.load_state_dict(state)
@@ -109,7 +150,8 @@ def timed_run(setup: Setup, state: dict, record: tuple[str, ...] | None, clock: 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
     start = clock()
-    rec = Recorder(optimizer, model=model, record=record).__enter__() if record else None
+    floor = Floor(model, optimizer, norms=record == "floor+norms") if isinstance(record, str) else None
+    rec = Recorder(optimizer, model=model, record=record).__enter__() if isinstance(record, tuple) else None
     for epoch in range(setup.epochs):
         if rec is not None:
             rec.epoch = epoch
@@ -122,6 +164,10 @@ def timed_run(setup: Setup, state: dict, record: tuple[str, ...] | None, clock: 
             optimizer.step()
             if rec is not None:
                 rec.log(loss=loss)
+            elif floor is not None:
+                floor.log(loss)
+    if floor is not None:
+        floor.close()
     if rec is not None:
         rec.close()
         assert len(rec.trajectory) == setup.steps
@@ -132,25 +178,31 @@ def timed_run(setup: Setup, state: dict, record: tuple[str, ...] | None, clock: 
 def recording(repeat: int, clock: Callable[[], float], device: torch.device) -> None:
     print(f"recording on {device}: median over {repeat} interleaved rounds of recorded / bare, one intra-op thread")
     torch.set_num_threads(1)
-    variants: dict[str, tuple[str, ...] | None] = {"bare": None, "default": DEFAULT, "all series": ALL}
+    variants: dict[str, tuple[str, ...] | str | None] = {
+        "bare": None, "default": DEFAULT, "all series": ALL, "floor": "floor", "floor+norms": "floor+norms"}
+    names = list(variants)
     for setup in setups():
         torch.manual_seed(0)
         state = {k: v.clone() for k, v in setup.make_model().state_dict().items()}
         for record in variants.values():  # warm-up: lazy imports, allocator, first-call paths
             timed_run(setup, state, record, clock, device)
         times: dict[str, list[float]] = {name: [] for name in variants}
-        names = list(variants)
         for r in range(repeat):
-            for name in names[r % 3:] + names[:r % 3]:
+            for name in names[r % len(names):] + names[:r % len(names)]:
                 times[name].append(timed_run(setup, state, variants[name], clock, device))
         bare = times["bare"]
-        line = f"  {setup.name:9s} ({setup.steps} steps): bare {statistics.median(bare) / setup.steps * 1e6:6.1f} us/step"
-        for name in names[1:]:
-            ratio = statistics.median(t / b for t, b in zip(times[name], bare))
-            added = statistics.median(t - b for t, b in zip(times[name], bare)) / setup.steps * 1e6
-            line += f"   {name} {ratio:.3f}x (+{added:.1f} us/step)"
-        print(line)
+        shown = {name: _figure(name, times[name], bare, setup.steps) for name in names[1:]}
+        print(f"  {setup.name:9s} ({setup.steps} steps): bare {statistics.median(bare) / setup.steps * 1e6:6.1f} us/step"
+              f"   {shown['default']}   {shown['all series']}")
+        print(f"  {'':9s} {'':13s} the floor for either (see Floor): {shown['floor']}   {shown['floor+norms']}")
     print(f"  (default = {', '.join(DEFAULT)}; all series = {', '.join(ALL)})")
+
+
+def _figure(name: str, times: list[float], bare: list[float], steps: int) -> str:
+    """The median ratio to the bare run of the same round, and the microseconds a step added."""
+    ratio = statistics.median(t / b for t, b in zip(times, bare))
+    added = statistics.median(t - b for t, b in zip(times, bare)) / steps * 1e6
+    return f"{name} {ratio:.3f}x (+{added:.1f} us/step)"
 
 
 def plain_suite(runs: int) -> None:
