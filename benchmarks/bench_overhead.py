@@ -101,14 +101,14 @@ def setups() -> list[Setup]:
 class Floor:
     """The least any recorder built on the optimizer's step hooks must do, as a yardstick for
     :class:`Recorder`: a pre-step hook that appends the lr, and the logged loss read with
-    ``item()`` in the loop (the default recording); with ``norms``, also the three copies the
+    ``item()`` in the loop (on an accelerator, kept detached; the default recording); with ``norms``, also the three copies the
     norm series need for their exact meaning — the starting point and the gradients before the
     step (one ``torch._foreach_copy_``) and the parameters after it (another) into buffers
     made once — with no reduction and no bookkeeping at all. Not a recorder: nothing is read."""
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, norms: bool) -> None:
         self.lrs: list[float] = []
-        self.losses: list[float] = []
+        self.losses: list[float | torch.Tensor] = []
         self.params = list(model.parameters())
         hooks = [optimizer.register_step_pre_hook(self.pre)]
         if norms:
@@ -129,7 +129,9 @@ class Floor:
             torch._foreach_copy_(self.after, self.params)
 
     def log(self, loss: torch.Tensor) -> None:
-        self.losses.append(loss.item())
+        # item() on an accelerator would wait for its queue: there a recorder that does not
+        # synchronise keeps the tensor instead.
+        self.losses.append(loss.item() if loss.is_cpu else loss.detach())
 
     def close(self) -> None:
         for hook in self.hooks:
