@@ -332,6 +332,38 @@ class _Column:
         return out
 
 
+class _GroupRows:
+    """One series read from the param groups (``lr``, ``momentum``, a group key): each
+    step's row of per-group values, kept flat (the values, and each row's width) so a step
+    adds no list object for the garbage collector to track."""
+
+    __slots__ = ("values", "widths")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.widths: list[int] = []
+
+    def add(self, row: list[Any]) -> None:
+        self.values.extend(row)
+        self.widths.append(len(row))
+
+    def array(self, steps: int) -> np.ndarray:
+        """The first ``steps`` rows as a (steps, groups) float64 array; groups added during
+        the run read NaN before they existed."""
+        widths = np.array(self.widths, dtype=np.int64)[:steps]
+        values = self.values[:int(widths.sum())]
+        if set(map(type, values)) <= {float, int}:  # numbers only, as a rule: one conversion
+            flat = np.array(values, dtype=np.float64)
+        else:
+            flat = _host_values(values)
+        width = int(widths.max(initial=0))
+        if np.all(widths == width):
+            return flat.reshape(len(widths), width)
+        out = np.full((len(widths), width), math.nan)
+        out[np.arange(width) < widths[:, None]] = flat  # a row's groups fill it from the left
+        return out
+
+
 class _Vectors:
     """One small tensor per step (the norm series' vector), stacked on its device every
     :data:`CHUNK` steps and brought to the host once, as a (steps, rows) array."""
@@ -742,7 +774,8 @@ class Recorder:
         self._epochs.append(self._epoch)
         groups = optimizer.param_groups
         if self._lr_alone is not None and len(groups) == 1 and type(lr := groups[0]["lr"]) is float:
-            self._lr_alone.values.append(lr)  # the default recording's usual case, short: it runs every step
+            # the default recording's usual case: _GroupRows.add([lr]) without the list, as it runs every step
+            self._lr_alone.values.append(lr)
             self._lr_alone.widths.append(1)
         elif self._rows:
             for name, series in self._rows.items():
@@ -799,9 +832,10 @@ class Recorder:
     def log(self, reduce: str | None = None, **values: Any) -> None:
         """Record values for the current step: ``rec.log(loss=loss)``.
 
-        Each value is a number or a one-element tensor; a tensor is kept (detached) on its
-        device, not converted, so logging never synchronises with an accelerator. Do not
-        modify a logged tensor in place afterwards (``loss /= n``): that is reported.
+        Each value is a number or a one-element tensor. A tensor on an accelerator is kept
+        (detached) on its device, not converted, so logging never synchronises with it; do
+        not modify it in place afterwards (``loss /= n``): that is reported. A tensor on the
+        CPU is read at once (:data:`READ_CPU_AT_LOG`), so it keeps the value it had.
 
         Which step a value belongs to: values logged since the previous optimizer step
         belong to the next one, so logging before or after ``step()`` both work; a value
@@ -975,35 +1009,3 @@ def _snapshot_number(value: Any, name: str) -> Any:
     if not _is_number(value) and not (isinstance(value, float) and math.isnan(value)):
         raise OptcheckError(f"optcheck: the param groups' {name!r} became {value!r}, not a number")
     return value
-
-
-class _GroupRows:
-    """One series read from the param groups (``lr``, ``momentum``, a group key): each
-    step's row of per-group values, kept flat (the values, and each row's width) so a step
-    adds no list object for the garbage collector to track."""
-
-    __slots__ = ("values", "widths")
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self.widths: list[int] = []
-
-    def add(self, row: list[Any]) -> None:
-        self.values.extend(row)
-        self.widths.append(len(row))
-
-    def array(self, steps: int) -> np.ndarray:
-        """The first ``steps`` rows as a (steps, groups) float64 array; groups added during
-        the run read NaN before they existed."""
-        widths = np.array(self.widths, dtype=np.int64)[:steps]
-        values = self.values[:int(widths.sum())]
-        if set(map(type, values)) <= {float, int}:  # numbers only, as a rule: one conversion
-            flat = np.array(values, dtype=np.float64)
-        else:
-            flat = _host_values(values)
-        width = int(widths.max(initial=0))
-        if np.all(widths == width):
-            return flat.reshape(len(widths), width)
-        out = np.full((len(widths), width), math.nan)
-        out[np.arange(width) < widths[:, None]] = flat  # a row's groups fill it from the left
-        return out
