@@ -51,6 +51,8 @@ def test_resume_option_fails_the_test_whose_run_does_not_resume(project: pytest.
     assert "resuming from a checkpoint taken after 4 of 8 steps changes the run from step 4" in out
     assert "optimizer attribute step_count: 4 -> 0" in out
     assert "6 checks: 1 failed, 5 passed" in out  # each test: its golden, then its resume
+    assert "checks without a golden that failed (resume, parity, distributed) (1):\n" \
+           "  test_opts.py::test_counting[cpu] [resume]" in out
 
 
 def test_parity_option_runs_where_the_optimizer_has_implementations(project: pytest.Pytester) -> None:

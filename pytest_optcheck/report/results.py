@@ -59,7 +59,8 @@ class Results:
         return {s: n for s, n in counts.items() if n}
 
     def summary_lines(self) -> list[str]:
-        """Lines for the terminal summary: goldens created, updated, failing, orphaned."""
+        """Lines for the terminal summary: goldens created, updated, failing, orphaned, and
+        the failing checks that have no golden (named by their test, as they have no file)."""
         lines: list[str] = []
         if self.records:
             shown = ", ".join(f"{n} {s}" for s, n in self.counts().items())
@@ -67,6 +68,8 @@ class Results:
             lines.append(f"{len(self.records)} {noun}: {shown}")
         for status, title in SECTIONS:
             lines += _section(title, (r["path"] for r in self.by_status(status)))
+        lines += _section("checks without a golden that failed (resume, parity, distributed)",
+                          (f"{r['nodeid']}{_name(r)}" for r in self.by_status(Status.FAILED) if not r["path"]))
         if self.vacuous:
             lines.append("checks that would NOT notice a 1% larger step (every update x1.01, as from lr x1.01; vacuous tolerance):")
             lines += [f"  {v['nodeid']}{_name(v)}: {v['detail']}" for v in self.vacuous]
