@@ -133,15 +133,24 @@ def test_lightning_fit_golden_reruns_and_planted_changes(project: pytest.Pyteste
     project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=1)
     (path,) = golden_files(project.path)
     assert read_golden(project.path / path)["spec"]["optimizer"] == "SGD(momentum=0.9)"
+    reruns_then_fails_on_planted_changes(
+        project, "test_lightning_recorded", LIGHTNING_TEST.format(lr=0.102, momentum=0.9),
+        LIGHTNING_TEST.format(lr=0.1, momentum=0.8), "*optimizer: 'SGD(momentum=0.9)' -> 'SGD(momentum=0.8)'*")
+
+
+def reruns_then_fails_on_planted_changes(project: pytest.Pytester, name: str, lr_changed: str,
+                                         config_changed: str, config_line: str) -> None:
+    """The recorded golden passes a re-run; a 2% lr change fails step by step, and a changed
+    optimizer argument fails as a configuration change, naming old -> new."""
     project.runpytest("--optcheck").assert_outcomes(passed=1)
-    project.makepyfile(test_lightning_recorded=LIGHTNING_TEST.format(lr=0.102, momentum=0.9))
+    project.makepyfile(**{name: lr_changed})
     result = project.runpytest("--optcheck")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*series differ from the golden*", "*lr*", "*first*step*"])
-    project.makepyfile(test_lightning_recorded=LIGHTNING_TEST.format(lr=0.1, momentum=0.8))
+    project.makepyfile(**{name: config_changed})
     result = project.runpytest("--optcheck")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*configuration changed*", "*optimizer: 'SGD(momentum=0.9)' -> 'SGD(momentum=0.8)'*"])
+    result.stdout.fnmatch_lines(["*configuration changed*", config_line])
 
 
 # -- Hugging Face -------------------------------------------------------------------------------
@@ -222,16 +231,9 @@ def test_hf_train_golden_reruns_and_planted_changes(project: pytest.Pytester, tr
     golden = read_golden(project.path / path)
     assert (golden["spec"]["source"], golden["spec"]["optimizer"], golden["steps"]) == (
         "transformers", "AdamW(fused=True, weight_decay=0.0)", 8)
-    project.runpytest("--optcheck").assert_outcomes(passed=1)
-    project.makepyfile(test_hf_recorded=HF_TEST.format(lr=0.051, beta2=0.999))
-    result = project.runpytest("--optcheck")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*series differ from the golden*", "*lr*", "*first*step*"])
-    project.makepyfile(test_hf_recorded=HF_TEST.format(lr=0.05, beta2=0.99))
-    result = project.runpytest("--optcheck")
-    result.assert_outcomes(failed=1)
     changed = "*optimizer: 'AdamW(fused=True, weight_decay=0.0)' -> 'AdamW(betas=(0.9, 0.99), fused=True, weight_decay=0.0)'*"
-    result.stdout.fnmatch_lines(["*configuration changed*", changed])
+    reruns_then_fails_on_planted_changes(project, "test_hf_recorded", HF_TEST.format(lr=0.051, beta2=0.999),
+                                         HF_TEST.format(lr=0.05, beta2=0.99), changed)
 
 
 def test_callbacks_say_what_is_missing(lightning: Any, transformers: Any) -> None:
