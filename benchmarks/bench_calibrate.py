@@ -4,7 +4,7 @@ Run: ``python benchmarks/bench_calibrate.py [--replicas 8] [--rounds 5] [--clock
 
 A plain recording is one reference run (:func:`~pytest_optcheck.run.train.train`); a
 calibrated one is that run plus N replicas from ulp-perturbed starts
-(:func:`~pytest_optcheck.run.calibrate.replicas`, stacked where it can) and the envelope.
+(:func:`~pytest_optcheck.run.replicas.replicas`, stacked where it can) and the envelope.
 Both are timed interleaved in one process with one intra-op thread, so contention from
 other processes hits both sides alike; the script prints the median of each and the ratio,
 for the seed's problem and for the chaotic tanh MLP of issue 11, and the envelope's size.
@@ -30,9 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pytest_optcheck.engine.calibration import measure
-from pytest_optcheck.run.calibrate import replicas
-from pytest_optcheck.run.spec import Spec
+from pytest_optcheck.declare.spec import Spec
+from pytest_optcheck.engine.envelope import measure
+from pytest_optcheck.run.replicas import replicas
 from pytest_optcheck.run.train import train
 
 PROBLEMS = {

@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np
 import torch
 
-from pytest_optcheck.run.problems import mlp, quadratic
+from pytest_optcheck.declare.problems import mlp, quadratic
 from pytest_optcheck.run.record import HOOKED_SERIES, Recorder
 
 DEFAULT = ("loss", "lr")

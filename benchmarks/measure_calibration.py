@@ -28,13 +28,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pytest_optcheck.engine.calibration import FACTOR, instability, measure
+from pytest_optcheck.declare.problems import MLP
+from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.engine.compare import compare
+from pytest_optcheck.engine.envelope import FACTOR, instability, measure
 from pytest_optcheck.engine.trajectory import Trajectory
 from pytest_optcheck.golden.format import loads
-from pytest_optcheck.run.calibrate import replicas
-from pytest_optcheck.run.problems import MLP
-from pytest_optcheck.run.spec import Spec
+from pytest_optcheck.run.replicas import replicas
 from pytest_optcheck.run.train import train
 
 CHAOTIC = Spec(problem="sine", optimizer="SGD(lr=0.1, momentum=0.9)")

@@ -7,7 +7,7 @@ Run: ``python benchmarks/measure_parity.py`` (about a minute on 2 CPU cores, one
 For every torch optimizer with a ``foreach`` or ``fused`` keyword, on the seed problem
 (``quadratic``, ``mlp(1, 10, 1)``, 12 epochs of batch 32 = 384 steps), it records the
 for-loop run and each other implementation with every parameter and optimizer-state tensor
-after every step (``run/states.py``), and compares them element by element: the must-pass
+after every step (``checks/differential/states.py``), and compares them element by element: the must-pass
 class. The must-fail class is the learning rate x1.01 (``sensitivity.twin_spec``), the
 smallest regression the plugin's defaults are built to catch. Per pair it prints the
 largest abs and rel difference of the loss, the parameters and the state, and the rtol an
@@ -25,12 +25,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pytest_optcheck.checks.differential.implementations import implementation_variants
+from pytest_optcheck.checks.differential.states import record_run
 from pytest_optcheck.checks.sensitivity import twin_spec
-from pytest_optcheck.engine.differential import Run, tensor_kind
-from pytest_optcheck.run.catalog import torch_optimizers
-from pytest_optcheck.run.implementations import implementation_variants
-from pytest_optcheck.run.spec import Spec
-from pytest_optcheck.run.states import record_run
+from pytest_optcheck.declare.catalog import torch_optimizers
+from pytest_optcheck.declare.spec import Spec
+from pytest_optcheck.engine.stepwise import Run, tensor_kind
 
 ATOL = float(sys.argv[sys.argv.index("--atol") + 1]) if "--atol" in sys.argv else 1e-7
 
@@ -83,7 +83,7 @@ SEED = {
 
 def distributed(world_size: int) -> None:
     """The seed's optimizers (LBFGS aside), one process against DDP over ``world_size``."""
-    from pytest_optcheck.run.distributed import distributed_runs
+    from pytest_optcheck.checks.differential.processes import distributed_runs
 
     worst = {k: 0.0 for k in ("loss", "params", "state")}
     for label, optimizer in SEED.items():

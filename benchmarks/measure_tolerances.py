@@ -30,11 +30,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pytest_optcheck.checks.sensitivity import twin_spec
+from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.engine.compare import compare
 from pytest_optcheck.engine.messages import describe_tolerance
 from pytest_optcheck.engine.tolerance import SERIES_DEFAULTS
 from pytest_optcheck.engine.trajectory import Trajectory
-from pytest_optcheck.run.spec import Spec
 from pytest_optcheck.run.train import lr_schedule, train
 
 RECORD = ("loss", "lr", "grad_norm", "param_norm", "update_norm")

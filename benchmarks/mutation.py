@@ -40,19 +40,19 @@ MODULES: dict[str, list[str]] = {
     "engine/compare.py": ["tests/test_compare.py", "tests/test_compare_edges.py", "tests/test_compare_calibration.py",
                           "tests/test_message.py"],
     "engine/tolerance.py": ["tests/test_compare.py", "tests/test_tolerance.py", "tests/test_message.py"],
-    "run/spec.py": ["tests/test_spec.py", "tests/test_spec_validation.py", "tests/test_spec_real_setups_units.py"],
+    "declare/spec.py": ["tests/test_spec.py", "tests/test_spec_validation.py", "tests/test_spec_real_setups_units.py"],
     "golden/format.py": ["tests/test_golden_format.py", "tests/test_golden_text.py",
                          "tests/test_golden_calibration_block.py"],
     "engine/messages.py": ["tests/test_message.py", "tests/test_compare.py"],
 }
 #: Run when no module is named. engine/messages.py (670 mutants, most of them in sentences)
 #: would take the run past 10 minutes on 2 cores: name it to include it.
-DEFAULT = ["engine/compare.py", "engine/tolerance.py", "run/spec.py", "golden/format.py"]
+DEFAULT = ["engine/compare.py", "engine/tolerance.py", "declare/spec.py", "golden/format.py"]
 
 #: Mutants that cannot change behaviour, excluded from the score: name -> why. Names are
 #: those of the 2026-11-25 run (docs/mutation.md); mutmut numbers mutants per function, so
 #: editing a function renumbers its mutants: re-check this list (``--diff``) when it does.
-_C, _S, _F = "pytest_optcheck.engine.compare.", "pytest_optcheck.run.spec.", "pytest_optcheck.golden.format."
+_C, _S, _F = "pytest_optcheck.engine.compare.", "pytest_optcheck.declare.spec.", "pytest_optcheck.golden.format."
 _FLOAT64 = "its inputs are float64 arrays already (as_2d); for integers the rule gives the same booleans"
 _NEGATIVE = "any negative fill works: it is only compared with 0 / with differences >= 0"
 _CODEC = "codec names are case-insensitive: 'UTF-8' is 'utf-8'"

@@ -4,13 +4,17 @@ The public names below are imported lazily (PEP 562), so ``import pytest_optchec
 which pytest does for every run once the plugin is installed — costs neither torch nor
 matplotlib nor numpy.
 
-The package is layered, imports going one way (``run`` and ``golden`` use ``engine``;
-``checks`` uses all three; ``plugin``, ``report`` and ``cli`` sit on top):
+The package is layered, imports going one way (``declare`` and ``golden`` use ``engine``,
+``run`` uses ``declare``; ``checks`` uses all of them; ``plugin``, ``report`` and ``cli`` sit on top):
 
-* ``run/``     — spec (markers) -> catalog, problems, build -> record, train: a Trajectory;
+* ``declare/`` — a run as the markers declare it: spec -> catalog, problems, build;
+* ``run/``     — running and recording it: the reference loop, ``record/`` (the Recorder),
+  calibration replicas: a Trajectory;
 * ``engine/``  — trajectory, tolerance, compare, outcome, messages: pure numpy;
 * ``golden/``  — the golden store: format, layout, files, environment, orphans;
-* ``checks/``  — the checks themselves: against a golden, sensitivity;
+* ``checks/``  — the checks: against a golden, sensitivity, and ``differential/`` (resume,
+  parity, distributed, with the support only they use);
+* ``integrations/`` — the framework callbacks (Lightning, Hugging Face) and their base;
 * ``plugin/``  — the pytest glue, one plugin object per feature;
 * ``report/``  — results, pictures, index.html and summary.json.
 """
@@ -29,15 +33,15 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ToleranceError": ("engine.tolerance", "ToleranceError"),
     "Outcome": ("engine.outcome", "Outcome"),
     "Status": ("engine.outcome", "Status"),
-    "Spec": ("run.spec", "Spec"),
-    "Problem": ("run.problems", "Problem"),
+    "Spec": ("declare.spec", "Spec"),
+    "Problem": ("declare.problems", "Problem"),
     "Recorder": ("run.record", "Recorder"),
     "OptcheckHandle": ("handle", "OptcheckHandle"),
-    "register_model": ("run.catalog", "register_model"),
-    "register_problem": ("run.catalog", "register_problem"),
-    "register_loss": ("run.catalog", "register_loss"),
-    "register_optimizer": ("run.catalog", "register_optimizer"),
-    "register_scheduler": ("run.catalog", "register_scheduler"),
+    "register_model": ("declare.catalog", "register_model"),
+    "register_problem": ("declare.catalog", "register_problem"),
+    "register_loss": ("declare.catalog", "register_loss"),
+    "register_optimizer": ("declare.catalog", "register_optimizer"),
+    "register_scheduler": ("declare.catalog", "register_scheduler"),
     "Golden": ("golden.format", "Golden"),
     "read_golden": ("golden.format", "read_golden"),
     "OptcheckError": ("errors", "OptcheckError"),

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .run.spec import Spec
+from .declare.spec import Spec
 
 if TYPE_CHECKING:
+    from .declare.build import Built
     from .engine.outcome import Outcome
     from .engine.trajectory import Trajectory
-    from .run.build import Built
     from .run.record import Recorder
 
 #: The frameworks ``callback()`` knows: ``pytest_optcheck.integrations.<name>``.
@@ -62,7 +62,7 @@ class OptcheckHandle:
         return built.model, built.optimizer, built.scheduler
 
     def _build(self, spec: Spec) -> Built:
-        from .run.build import build
+        from .declare.build import build
 
         return build(spec, self._device)
 
@@ -89,12 +89,12 @@ class OptcheckHandle:
         spec, device, threads = self._spec, self._device, self._threads
 
         def spec_replicas(n: int) -> Any:
-            from .run.calibrate import replicas
+            from .run.replicas import replicas
 
             return replicas(spec, n, device, threads)
 
         def loop_replicas(n: int) -> Any:
-            from .run.calibrate import replicas_of
+            from .run.replicas import replicas_of
 
             return replicas_of(run, spec.seed, n, threads)
 
@@ -151,7 +151,7 @@ class OptcheckHandle:
         declarative = trajectory is None and run is None
         replicate = None if trajectory is not None else self._replicate(run)
         if run is not None:
-            from .run.calibrate import as_trajectory, unperturbed
+            from .run.replicas import as_trajectory, unperturbed
 
             current = as_trajectory(run(unperturbed), run)
         else:
@@ -169,7 +169,7 @@ class OptcheckHandle:
         fraction of the run): saved with ``torch.save``, loaded into objects built afresh with
         ``torch.load(weights_only=True)``, continued. The runs must agree (exactly on CPU)."""
         __tracebackhide__ = True
-        from .checks.resume import check_resume
+        from .checks.differential.resume import check_resume
 
         return self._conclude(name or "resume", check_resume(self._spec, self._device, at=at,
                                                              threads=self._threads, **tolerances))
@@ -180,7 +180,7 @@ class OptcheckHandle:
         implementations the optimizer offers here) against the spec's run, step by step: loss,
         parameters and every optimizer-state tensor."""
         __tracebackhide__ = True
-        from .checks.parity import check_parity
+        from .checks.differential.parity import check_parity
 
         return self._conclude(name or "parity", check_parity(self._spec, self._device, variants=variants,
                                                              threads=self._threads, **tolerances))
@@ -190,7 +190,7 @@ class OptcheckHandle:
         """DistributedDataParallel over ``world_size`` local processes, each on its shard of every
         global batch, against the one-process run; the ranks' parameters must agree exactly."""
         __tracebackhide__ = True
-        from .checks.distributed import check_distributed
+        from .checks.differential.distributed import check_distributed
 
         outcome = check_distributed(self._spec, self._device, world_size=world_size, backend=backend,
                                     timeout=timeout, threads=self._threads, **tolerances)

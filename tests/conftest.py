@@ -20,14 +20,14 @@ def _warm_up_torch() -> None:
     imported inside a run; torch cannot load its extensions twice in one process (it
     crashes: "Only a single TORCH_LIBRARY..."). Its optimizers import ``torch._dynamo``
     lazily on the first step, so run each kind of step once here, before any inner run."""
+    from pytest_optcheck.declare.spec import RECORDABLE, Spec
     from pytest_optcheck.golden import environment as golden
-    from pytest_optcheck.run.spec import RECORDABLE, Spec
     from pytest_optcheck.run.train import lr_schedule, train
 
     for optimizer in ("Adam(lr=0.01)", "LBFGS(lr=0.01)"):
         train(Spec(optimizer=optimizer, epochs=1, batch_size=500, record=RECORDABLE))
     lr_schedule(Spec(scheduler="ReduceLROnPlateau(patience=1)"), 3)
-    from pytest_optcheck.run.calibrate import replicas
+    from pytest_optcheck.run.replicas import replicas
 
     replicas(Spec(epochs=1, batch_size=500), 1)  # torch.func's vmap, loaded once here
     golden.environment()

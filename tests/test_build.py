@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pytest_optcheck.errors import OptcheckError, SpecError
-from pytest_optcheck.run import problems
-from pytest_optcheck.run.build import (
+from pytest_optcheck.declare import problems
+from pytest_optcheck.declare.build import (
     Built,
     build,
     data_seed,
@@ -22,7 +21,8 @@ from pytest_optcheck.run.build import (
     resolve_device,
     torch_dtype,
 )
-from pytest_optcheck.run.spec import Spec
+from pytest_optcheck.declare.spec import Spec
+from pytest_optcheck.errors import OptcheckError, SpecError
 
 
 class SeedNet(torch.nn.Module):

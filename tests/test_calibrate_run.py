@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_optcheck.engine.calibration import measure
+from pytest_optcheck.declare.build import build
+from pytest_optcheck.declare.problems import MLP
+from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.engine.compare import compare
-from pytest_optcheck.run.build import build
-from pytest_optcheck.run.calibrate import STACKED, perturb_, replicas, replicas_of, unperturbed
-from pytest_optcheck.run.problems import MLP
-from pytest_optcheck.run.spec import Spec
+from pytest_optcheck.engine.envelope import measure
+from pytest_optcheck.run.replicas import STACKED, perturb_, replicas, replicas_of, unperturbed
 from pytest_optcheck.run.train import train
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
@@ -76,7 +76,7 @@ def test_the_backward_by_hand_is_autograds_to_the_bit(model, device) -> None:
     """The stacked MLP step computes its gradients without autograd (:func:`_by_hand`): by
     calling autograd's own ops, so the replicas (and the envelopes goldens store) are what
     ``losses(...).sum().backward()`` gives, bit for bit."""
-    from pytest_optcheck.run.calibrate import _batched_losses, _by_hand, _flat, _layers, _plan, _transposed_storage
+    from pytest_optcheck.run.replicas import _batched_losses, _by_hand, _flat, _layers, _plan, _transposed_storage
 
     generator = torch.Generator().manual_seed(3)
     net = model().to(device)
@@ -105,7 +105,7 @@ def test_the_backward_by_hand_is_autograds_to_the_bit(model, device) -> None:
 @pytest.mark.parametrize("changes", [{"l1": 1e-3}, {"loss": "l1"},
                                      {"model": lambda: MLP(1, 4, 1, activation="gelu")}])
 def test_what_the_backward_by_hand_does_not_know_goes_through_autograd(changes: dict) -> None:
-    from pytest_optcheck.run.calibrate import _layers, _plan
+    from pytest_optcheck.run.replicas import _layers, _plan
 
     spec = SMALL.replace(**changes)
     built = build(spec)
@@ -132,7 +132,7 @@ def test_a_frozen_layer_stays_frozen_in_the_replicas() -> None:
 def test_a_sequential_with_a_module_used_twice_is_not_taken_for_a_shorter_net() -> None:
     """``named_children()`` lists a shared module once: read as layers, Sequential(lin, tanh,
     lin) would lose its last layer, and the replicas would train another net than the run."""
-    from pytest_optcheck.run.calibrate import _layers
+    from pytest_optcheck.run.replicas import _layers
 
     shared = torch.nn.Linear(3, 3)
     assert _layers(torch.nn.Sequential(shared, torch.nn.Tanh(), shared)) is None
@@ -196,7 +196,7 @@ def test_the_sensitivity_probe_judges_with_the_goldens_envelope() -> None:
     """--optcheck-sensitivity asks whether *this* check would notice lr x1.01: a calibrated
     check allows its envelope, so a (planted) envelope wider than the change makes it vacuous."""
     from pytest_optcheck.checks.sensitivity import probe
-    from pytest_optcheck.engine.calibration import Calibration
+    from pytest_optcheck.engine.envelope import Calibration
     from pytest_optcheck.engine.outcome import Outcome, Status
     from pytest_optcheck.golden.format import Golden
 

@@ -1,4 +1,4 @@
-"""The noise envelope (engine/calibration.py) and what it changes: compare, the golden
+"""The noise envelope (engine/envelope.py) and what it changes: compare, the golden
 format, the failure text and the picture. Pure numpy, no runs."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from pytest_optcheck.engine.calibration import Calibration, measure, round_up, running_max
 from pytest_optcheck.engine.compare import compare
+from pytest_optcheck.engine.envelope import Calibration, measure, round_up, running_max
 from pytest_optcheck.engine.messages import render_verdict
 from pytest_optcheck.engine.outcome import Outcome, Status
 from pytest_optcheck.engine.tolerance import Tolerance, parse_tolerance, resolve_tolerances

@@ -13,9 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_optcheck.errors import SpecError
-from pytest_optcheck.run import catalog
-from pytest_optcheck.run.catalog import (
+from pytest_optcheck.declare import catalog
+from pytest_optcheck.declare.catalog import (
     loss_names,
     model_names,
     optimizer_names,
@@ -32,7 +31,8 @@ from pytest_optcheck.run.catalog import (
     resolve_scheduler,
     scheduler_names,
 )
-from pytest_optcheck.run.problems import Problem
+from pytest_optcheck.declare.problems import Problem
+from pytest_optcheck.errors import SpecError
 
 SEED_OPTIMIZERS = ["SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "Adamax", "AdamW", "LBFGS"]
 SEED_SCHEDULERS = ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau", "LambdaLR"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_optcheck.engine.calibration import Calibration
 from pytest_optcheck.engine.compare import compare, compare_series, outside_tolerance
+from pytest_optcheck.engine.envelope import Calibration
 from pytest_optcheck.engine.tolerance import Tolerance
 from pytest_optcheck.engine.trajectory import Trajectory
 

@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from pytest_optcheck.checks.sensitivity import twin_spec
+from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.engine.compare import compare
 from pytest_optcheck.engine.messages import series_reason
 from pytest_optcheck.engine.tolerance import EXACT_SCHEDULE, SERIES_DEFAULTS, Tolerance, resolve_tolerances
 from pytest_optcheck.engine.trajectory import Trajectory
-from pytest_optcheck.run.spec import Spec
 from pytest_optcheck.run.train import lr_schedule, train
 
 RECORD = ("loss", "lr", "grad_norm", "param_norm", "update_norm")

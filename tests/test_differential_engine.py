@@ -1,4 +1,4 @@
-"""engine/differential.py: tensors compared element by element after every step."""
+"""engine/stepwise.py: tensors compared element by element after every step."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from pytest_optcheck.engine.differential import compare_tensors, tensor_kind
+from pytest_optcheck.engine.stepwise import compare_tensors, tensor_kind
 from pytest_optcheck.engine.tolerance import Tolerance
 
 TOLS = {"params": Tolerance(rtol=1e-3, atol=0.0), "state": Tolerance(rtol=0.0, atol=0.0)}

@@ -11,10 +11,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from pytest_optcheck.checks.distributed import check_distributed
+from pytest_optcheck.checks.differential.distributed import check_distributed
+from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.engine.outcome import Status
 from pytest_optcheck.errors import OptcheckError
-from pytest_optcheck.run.spec import Spec
 
 #: 2 epochs of 5 global batches of 200 rows: 100 per rank.
 SMALL = {"epochs": 2, "batch_size": 200, "record": ("loss", "lr", "grad_norm")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_optcheck.engine.calibration import Calibration
+from pytest_optcheck.engine.envelope import Calibration
 from pytest_optcheck.engine.messages import ABSENT
 from pytest_optcheck.engine.trajectory import Trajectory
 from pytest_optcheck.golden.format import Golden, dumps, is_run_description, loads, spec_changes

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import torch
 
-from pytest_optcheck.checks.parity import check_parity, has_variants
+from pytest_optcheck.checks.differential.implementations import implementation_variants, with_flags
+from pytest_optcheck.checks.differential.parity import check_parity, has_variants
+from pytest_optcheck.declare.catalog import torch_optimizers
+from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.engine.outcome import Status
 from pytest_optcheck.errors import OptcheckError
-from pytest_optcheck.run.catalog import torch_optimizers
-from pytest_optcheck.run.implementations import implementation_variants, with_flags
-from pytest_optcheck.run.spec import Spec
 
 SMALL = {"epochs": 2, "batch_size": 250}
 

@@ -275,7 +275,7 @@ def test_importing_the_plugin_imports_neither_torch_nor_matplotlib() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import pytest_optcheck, pytest_optcheck.plugin, pytest_optcheck.run.spec, pytest_optcheck.plugin.options
+        import pytest_optcheck, pytest_optcheck.plugin, pytest_optcheck.declare.spec, pytest_optcheck.plugin.options
         heavy = [m for m in ("torch", "matplotlib", "numpy") if m in sys.modules]
         assert not heavy, heavy
         """

@@ -21,9 +21,9 @@ from torch import nn
 from torch.optim import lr_scheduler as sched
 
 from pytest_optcheck import SpecError
-from pytest_optcheck.run.build import build
-from pytest_optcheck.run.catalog import library_modules
-from pytest_optcheck.run.spec import Spec, canonical_callable
+from pytest_optcheck.declare.build import build
+from pytest_optcheck.declare.catalog import library_modules
+from pytest_optcheck.declare.spec import Spec, canonical_callable
 from pytest_optcheck.run.train import lr_schedule, train
 
 # Imported before any in-process pytester run: a module first imported inside one is dropped

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from pytest_optcheck.errors import OptcheckError
-from pytest_optcheck.run import record as record_module
 from pytest_optcheck.run.record import Recorder
+from pytest_optcheck.run.record import series as record_module
 
 
 def tiny(seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
@@ -161,7 +161,7 @@ def test_norms_match_independent_norms(big, monkeypatch) -> None:
     """Both reduction paths (one buffer for small CPU models, foreach kernels otherwise)
     agree with norms computed the obvious way, step by step."""
     if big:
-        monkeypatch.setattr("pytest_optcheck.run.record.FLAT_NUMEL", 0)
+        monkeypatch.setattr("pytest_optcheck.run.record.norms.FLAT_NUMEL", 0)
     model, x, y = tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9, weight_decay=0.1)
     grads, params, updates, sparse = [], [], [], []
@@ -205,9 +205,9 @@ def test_norms_with_sparse_and_missing_gradients_across_blocks_and_reads(path, m
     reduction path; a history reduced in blocks, and read halfway through the run (then
     recorded on), gives the same series as the obvious computation."""
     if path == "foreach":
-        monkeypatch.setattr("pytest_optcheck.run.record.FLAT_NUMEL", 0)
+        monkeypatch.setattr("pytest_optcheck.run.record.norms.FLAT_NUMEL", 0)
     if path.endswith("blocks of 2"):
-        monkeypatch.setattr("pytest_optcheck.run.record.HISTORY_ROWS", 2)
+        monkeypatch.setattr("pytest_optcheck.run.record.norms.HISTORY_ROWS", 2)
     torch.manual_seed(0)
     model = SparseAndFrozen()
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
@@ -236,8 +236,8 @@ def test_reference_loop_lbfgs_grad_norm_is_the_first_closure_gradient() -> None:
     """The reference loop's LBFGS (several closure evaluations per step): grad_norm[i] is
     the norm after step i's first backward, seen by the test through the parameters'
     post-accumulate-grad hooks (no optimizer hook involved)."""
-    from pytest_optcheck.run.build import build
-    from pytest_optcheck.run.spec import Spec
+    from pytest_optcheck.declare.build import build
+    from pytest_optcheck.declare.spec import Spec
     from pytest_optcheck.run.train import train
 
     spec = Spec.from_kwargs({"optimizer": "LBFGS(lr=0.01, max_iter=10, max_eval=10)", "epochs": 1,

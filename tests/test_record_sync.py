@@ -19,9 +19,9 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from pytest_optcheck.run import record as record_module
+from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.run.record import HostFloat, Recorder
-from pytest_optcheck.run.spec import Spec
+from pytest_optcheck.run.record import series as record_module
 from pytest_optcheck.run.train import train
 
 ALL = ("loss", "lr", "momentum", "grad_norm", "param_norm", "update_norm", "sparsity")

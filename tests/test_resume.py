@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch.optim import lr_scheduler as s
 
-from pytest_optcheck.checks.resume import check_resume, resume_step
+from pytest_optcheck.checks.differential.resume import check_resume, resume_step
+from pytest_optcheck.declare.catalog import torch_optimizers, torch_schedulers
+from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.engine.outcome import Status
 from pytest_optcheck.errors import OptcheckError
-from pytest_optcheck.run.catalog import torch_optimizers, torch_schedulers
-from pytest_optcheck.run.spec import Spec
 
 #: 3 epochs of 4 batches; the checkpoint after step 5 falls inside epoch 1, so the batch
 #: order of a half-done epoch must come back too.

@@ -45,11 +45,11 @@ def test_the_twin_trains_at_1_01_times_the_lr() -> None:
     as vacuous, and the change it reports is the one an independently written 1.01x run
     shows. (The end-to-end test above uses rtol=0.5, which both twins pass.)"""
     from pytest_optcheck.checks.sensitivity import probe
+    from pytest_optcheck.declare.spec import Spec
     from pytest_optcheck.engine.compare import compare
     from pytest_optcheck.engine.outcome import Outcome, Status
     from pytest_optcheck.engine.tolerance import resolve_tolerances
     from pytest_optcheck.engine.trajectory import Trajectory
-    from pytest_optcheck.run.spec import Spec
     from pytest_optcheck.run.train import train
 
     def loss_of(run: Trajectory) -> Trajectory:

@@ -6,8 +6,8 @@ import functools
 
 import pytest
 
+from pytest_optcheck.declare.spec import DEFAULTS, Call, Spec, canonical_callable, merge_levels, parse_call
 from pytest_optcheck.errors import SpecError
-from pytest_optcheck.run.spec import DEFAULTS, Call, Spec, canonical_callable, merge_levels, parse_call
 
 
 def test_parse_call_literals_only() -> None:

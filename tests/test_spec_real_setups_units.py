@@ -1,4 +1,4 @@
-"""Units of the spec (pytest_optcheck.run.spec) that the real-setups and calibration merges
+"""Units of the spec (pytest_optcheck.declare.spec) that the real-setups and calibration merges
 added, pinned exactly: run-size names and nested scheduler calls in call syntax, the
 ``create_graph`` / ``param_groups`` / ``calibrate`` validators, what ``canonical()`` leaves out,
 and the stable names of callables defined in test files. benchmarks/mutation.py showed them
@@ -13,8 +13,7 @@ import types
 
 import pytest
 
-from pytest_optcheck.errors import SpecError
-from pytest_optcheck.run.spec import (
+from pytest_optcheck.declare.spec import (
     COMPARISON_KEYS,
     Call,
     RunSize,
@@ -24,6 +23,7 @@ from pytest_optcheck.run.spec import (
     parse_call,
     run_sizes,
 )
+from pytest_optcheck.errors import SpecError
 
 EXAMPLE = 'param_groups={"bias|norm": {"weight_decay": 0.0}}'
 NOT_LITERAL = ("is not a literal. Call syntax takes literals (numbers, strings, tuples, lists, dicts, "

@@ -1,5 +1,5 @@
 """Every marker key's validation sentence and the canonical form of callables
-(pytest_optcheck.run.spec), pinned whole: benchmarks/mutation.py showed the validators were
+(pytest_optcheck.declare.spec), pinned whole: benchmarks/mutation.py showed the validators were
 reached only through end-to-end runs that match fragments, and a lambda's canonical source
 — what decides "configuration changed" — was never compared exactly.
 """
@@ -10,8 +10,8 @@ import functools
 
 import pytest
 
+from pytest_optcheck.declare.spec import Call, Spec, _lambda_source, canonical_callable, canonical_value, merge_levels
 from pytest_optcheck.errors import SpecError
-from pytest_optcheck.run.spec import Call, Spec, _lambda_source, canonical_callable, canonical_value, merge_levels
 
 RECORDABLE = "loss, lr, momentum, grad_norm, param_norm, update_norm, sparsity"
 KEYS = ("model, problem, loss, optimizer, scheduler, interval, epochs, batch_size, seed, dtype, l1, clip_grad_norm, "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_optcheck.run.spec import Spec
+from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.run.train import lr_schedule, train
 
 
@@ -71,7 +71,7 @@ def test_seed_seeds_the_batch_order() -> None:
     """Same data, same initial weights, another ``seed``: another batch order, so other
     losses from the very first step. (Every pinned trajectory uses seed 0, so a shuffle
     that ignored the seed would pass everything else.)"""
-    from pytest_optcheck.run.build import build
+    from pytest_optcheck.declare.build import build
 
     seed0 = Spec.from_kwargs({"optimizer": "SGD(lr=0.1)", "epochs": 2, "batch_size": 250})
     seed1 = seed0.replace(seed=1)

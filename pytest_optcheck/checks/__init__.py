@@ -1,2 +1,3 @@
-"""The checks: against a golden file, and the sensitivity probe. Plain functions over
+"""The checks: against a golden file (:mod:`.golden_check`), the sensitivity probe, and
+the checks without goldens (:mod:`.differential`). Plain functions over the declared run,
 the run side, the engine and the golden store; no pytest."""

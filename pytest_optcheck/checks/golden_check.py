@@ -3,7 +3,7 @@
     read the golden -> compare configurations -> evaluate -> write when updating -> Outcome
 
 With ``calibrate=N`` the write step first measures the run's noise envelope (N replicas
-from ulp-perturbed starts, :mod:`pytest_optcheck.engine.calibration`) and stores it in the
+from ulp-perturbed starts, :mod:`pytest_optcheck.engine.envelope`) and stores it in the
 golden; evaluating against a golden that holds an envelope allows, per step, the larger of
 the tolerance and the envelope's factor times it. Only writing costs the replicas.
 
@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..engine import messages
-from ..engine.calibration import Calibration, instability, measure
 from ..engine.compare import compare
+from ..engine.envelope import Calibration, instability, measure
 from ..engine.outcome import Outcome, Status
 from ..engine.tolerance import ToleranceError, resolve_tolerances
 from ..errors import GoldenFileError

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..declare.spec import Spec
 from ..engine.compare import compare
 from ..engine.messages import describe_tolerance
 from ..engine.trajectory import GROUPED_SERIES, Trajectory
-from ..run.spec import Spec
 
 if TYPE_CHECKING:
     from ..engine.outcome import Outcome
@@ -49,7 +49,7 @@ def scaled_lr(optimizer_factory: Any, scale: float) -> Any:
 
 
 def twin_spec(spec: Spec, scale: float = STEP_SCALE) -> Spec:
-    from ..run.catalog import resolve_optimizer
+    from ..declare.catalog import resolve_optimizer
 
     return spec.replace(optimizer=scaled_lr(resolve_optimizer(spec.optimizer), scale))
 
@@ -78,7 +78,7 @@ def scale_steps(optimizer: Any, scale: float) -> None:
 
 def probe(spec: Spec, device: str, trajectory: Trajectory, outcome: Outcome, threads: int | None = None) -> str | None:
     """None when the check would catch the step change; else a one-line explanation."""
-    from ..run.build import build
+    from ..declare.build import build
     from ..run.train import train
 
     # The LR series would always notice a changed LR; the question is whether the

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .calibration import Calibration
+from .envelope import Calibration
 from .tolerance import Tolerance, resolve_tolerances
 from .trajectory import Trajectory, as_2d, json_ready
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .calibration import Calibration
 from .compare import SeriesVerdict, Verdict, outside_tolerance
-from .differential import RunComparison, TensorDifference
+from .envelope import Calibration
+from .stepwise import RunComparison, TensorDifference
 from .tolerance import Tolerance
 from .trajectory import Trajectory, as_2d
 

@@ -20,7 +20,7 @@ def environment(device: str = "cpu", dtype: str = "float32", libraries: Iterable
     """What a trajectory depends on besides the spec (imports torch: call at run time).
 
     ``libraries``: top-level modules other than torch that the optimizer, scheduler or
-    model come from (:func:`~pytest_optcheck.run.catalog.library_modules`); their versions
+    model come from (:func:`~pytest_optcheck.declare.catalog.library_modules`); their versions
     are kept under ``"libraries"``, a key left out when there are none (so goldens of
     torch-only runs keep their environment block)."""
     import numpy

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..engine.calibration import Calibration
+from ..engine.envelope import Calibration
 from ..engine.messages import ABSENT
 from ..engine.trajectory import Trajectory, encode_floats
 from ..errors import GoldenFileError

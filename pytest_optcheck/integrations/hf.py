@@ -28,7 +28,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..errors import OptcheckError
-from ..run.framework import RecordingCallback
+from .base import RecordingCallback
 
 
 class OptcheckCallback(RecordingCallback, TrainerCallback):

@@ -27,7 +27,7 @@ from typing import Any
 from lightning.pytorch.callbacks import Callback
 
 from ..errors import OptcheckError
-from ..run.framework import RecordingCallback
+from .base import RecordingCallback
 
 
 class OptcheckCallback(RecordingCallback, Callback):

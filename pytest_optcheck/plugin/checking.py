@@ -23,11 +23,11 @@ from .options import Settings
 
 if TYPE_CHECKING:
     from ..checks.golden_check import Replicate
+    from ..declare.spec import Spec
     from ..engine.outcome import Outcome
     from ..engine.trajectory import Trajectory
     from ..golden.layout import GoldenLayout
     from ..handle import OptcheckHandle
-    from ..run.spec import Spec
 
 
 class Checking:
@@ -112,8 +112,8 @@ class TestChecks:
     unnamed: int = 0
 
     def handle(self) -> OptcheckHandle:
+        from ..declare.catalog import validate_names
         from ..handle import OptcheckHandle
-        from ..run.catalog import validate_names
 
         validate_names(self.spec)  # a typo fails at set-up, naming its key
         return OptcheckHandle(self.spec, self.device, self.check, threads=self.settings.threads,
@@ -172,8 +172,8 @@ class TestChecks:
         """``--optcheck-resume`` / ``--optcheck-parity`` on a declarative check: each is kept
         as its own outcome (named ``resume`` / ``parity``, after the check's name); the first
         that fails is returned, so the test fails with its message."""
-        from ..checks.parity import check_parity, has_variants
-        from ..checks.resume import check_resume
+        from ..checks.differential.parity import check_parity, has_variants
+        from ..checks.differential.resume import check_resume
 
         settings = self.settings
         outcomes = []
@@ -187,7 +187,7 @@ class TestChecks:
 
     def libraries(self) -> list[str]:
         """The third-party modules the spec's optimizer, scheduler and model come from."""
-        from ..run.catalog import library_modules
+        from ..declare.catalog import library_modules
 
         return library_modules(self.spec)
 
@@ -195,7 +195,7 @@ class TestChecks:
         """``calibrate`` of check() wins over the marker's, the marker's over the ini's. The
         ini's applies to the checks that can be re-run; asking check() or the marker to
         calibrate a recorded trajectory is an error that says what to do instead."""
-        from ..run.spec import Spec
+        from ..declare.spec import Spec
 
         if calibrate is not None:
             n, source = Spec(calibrate=calibrate).calibrate, "check()"

@@ -15,7 +15,7 @@ from ..golden.files import relative_to_cwd
 from .options import Settings
 
 if TYPE_CHECKING:
-    from ..run.spec import Spec
+    from ..declare.spec import Spec
 
 MARKER = "optcheck"
 DEVICE_FIXTURE = "_optcheck_device"
@@ -76,7 +76,7 @@ def marker_kwargs(item: pytest.Item) -> dict[str, Any] | None:
               if mark.name == MARKER]
     if not levels:
         return None
-    from ..run.spec import merge_levels  # only once an optcheck test exists: plain sessions stay cheap
+    from ..declare.spec import merge_levels
 
     return merge_levels(levels)
 
@@ -84,7 +84,7 @@ def marker_kwargs(item: pytest.Item) -> dict[str, Any] | None:
 def spec_for(item: pytest.Item) -> tuple[Spec, bool]:
     """The item's Spec and whether it was marked. A bad key or value raises a SpecError,
     which the plugin reports as its message alone (see :mod:`.failures`)."""
-    from ..run.spec import Spec
+    from ..declare.spec import Spec
 
     kwargs = marker_kwargs(item)
     return Spec.from_kwargs(kwargs or {}), kwargs is not None

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..engine.calibration import Calibration
     from ..engine.compare import SeriesVerdict
+    from ..engine.envelope import Calibration
     from ..engine.outcome import Outcome
     from ..engine.tolerance import Tolerance
     from ..engine.trajectory import Trajectory

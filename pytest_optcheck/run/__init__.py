@@ -1,2 +1,3 @@
-"""The run side: a spec (markers) becomes a built model, optimizer, scheduler and data,
-trained or recorded into a Trajectory. The only layer that imports torch."""
+"""Running and recording a run: the reference loop (:mod:`.train`), the calling
+conventions it follows, the Recorder (:mod:`.record`), the description of a recorded run,
+and the replicas of ``calibrate=N``. Each ends in a Trajectory."""

@@ -19,7 +19,7 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .spec import canonical_callable
+from ..declare.spec import canonical_callable
 
 #: Where a recorded run came from (the golden's ``source``).
 SOURCES = ("loop", "lightning", "transformers")

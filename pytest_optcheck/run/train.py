@@ -27,11 +27,11 @@ from typing import Any
 
 import torch
 
+from ..declare.build import Built, build
+from ..declare.spec import Spec
 from ..engine.trajectory import Trajectory
 from . import conventions
-from .build import Built, build
 from .record import HostFloat, Recorder, group_lrs, group_momenta
-from .spec import Spec
 
 #: Offset of the shuffle generator's seed from ``spec.seed``, so the batch order is not
 #: drawn from the same stream as the data or the initialisation.

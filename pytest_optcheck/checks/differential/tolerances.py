@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..engine.differential import TENSOR_KINDS
-from ..engine.tolerance import Tolerance, check_layer, resolve_tolerances
+from ...engine.stepwise import TENSOR_KINDS
+from ...engine.tolerance import Tolerance, check_layer, resolve_tolerances
 
 #: ``{series or '*': fields}``, the form of a tolerance layer.
 Layer = Mapping[str, Mapping[str, Any]]

@@ -16,12 +16,12 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from ..engine import messages
-from ..engine.differential import compare_runs
-from ..engine.outcome import Outcome, Status
-from ..errors import OptcheckError
-from ..run.spec import Spec
-from .differential import EXACT, differential_tolerances
+from ...declare.spec import Spec
+from ...engine import messages
+from ...engine.outcome import Outcome, Status
+from ...engine.stepwise import compare_runs
+from ...errors import OptcheckError
+from .tolerances import EXACT, differential_tolerances
 
 
 def resume_step(at: float, total: int) -> int:
@@ -45,8 +45,8 @@ def resume_step(at: float, total: int) -> int:
 def check_resume(spec: Spec, device: str = "cpu", at: float = 0.5, threads: int | None = None,
                  **tolerances: Any) -> Outcome:
     """Train straight through and with a checkpoint after ``at``; the two must agree."""
-    from ..run.checkpoint import CheckpointError, interrupted_run
-    from ..run.states import record_run
+    from .checkpoint import CheckpointError, interrupted_run
+    from .states import record_run
 
     straight = record_run(spec, device, threads)
     total = len(straight.trajectory)

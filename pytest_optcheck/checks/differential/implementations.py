@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from ..errors import SpecError
-from .build import resolve_device, torch_dtype
-from .catalog import resolve_optimizer
-from .spec import Call, Spec, parse_call
+from ...declare.build import resolve_device, torch_dtype
+from ...declare.catalog import resolve_optimizer
+from ...declare.spec import Call, Spec, parse_call
+from ...errors import SpecError
 
 #: Variant name -> the flags that select it (None: leave the keyword out / at its default).
 IMPLEMENTATIONS: dict[str, dict[str, bool | None]] = {

@@ -24,12 +24,12 @@ from typing import Any
 
 import torch
 
-from ..engine.differential import Run
-from ..engine.trajectory import Trajectory
-from .build import Built, build
-from .spec import Spec
+from ...declare.build import Built, build
+from ...declare.spec import Spec
+from ...engine.stepwise import Run
+from ...engine.trajectory import Trajectory
+from ...run.train import LoopState, train, train_until
 from .states import StepStates
-from .train import LoopState, train, train_until
 
 #: Attributes that differ after loading by design: torch's flag that ``step()`` was called
 #: (set on the first step of the resumed run; it only silences a warning).

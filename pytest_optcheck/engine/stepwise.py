@@ -1,5 +1,5 @@
 """Two runs of one spec compared step by step — no golden: the checks of resume, parity
-and distributed training (``checks/resume.py``, ``parity.py``, ``distributed.py``).
+and distributed training (``checks/differential/resume.py``, ``parity.py``, ``distributed.py``).
 
 A :class:`Run` is what a run leaves: its Trajectory (loss, lr... one value per step) and,
 for every step, each parameter and optimizer-state tensor as a numpy array (``run/states``

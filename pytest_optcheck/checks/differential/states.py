@@ -19,9 +19,9 @@ from typing import Any, Self
 import numpy as np
 import torch
 
-from ..engine.differential import Run
-from .build import Built, build
-from .spec import Spec
+from ...declare.build import Built, build
+from ...declare.spec import Spec
+from ...engine.stepwise import Run
 
 #: One step's tensors: name -> array (a number of the state is a 0-d array).
 StepTensors = dict[str, np.ndarray]
@@ -93,7 +93,7 @@ class StepStates:
 
 def record_run(spec: Spec, device: str = "cpu", threads: int | None = None, built: Built | None = None) -> Run:
     """The reference loop's run of ``spec`` with its tensors after every step."""
-    from .train import train
+    from ...run.train import train
 
     built = built or build(spec, device)
     with StepStates(built.model, built.optimizer) as states:

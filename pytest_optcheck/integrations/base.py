@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from ..declare.spec import _record as validate_record
 from ..engine.trajectory import Trajectory
 from ..errors import OptcheckError
-from .describe import describe_run, unwrap_optimizer, unwrap_scheduler
-from .record import HOOKED_SERIES, Recorder
-from .spec import _record as validate_record
+from ..run.describe import describe_run, unwrap_optimizer, unwrap_scheduler
+from ..run.record import HOOKED_SERIES, Recorder
 
 
 def check_record(record: Iterable[str] | str) -> tuple[str, ...]:

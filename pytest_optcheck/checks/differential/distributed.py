@@ -2,7 +2,7 @@
 processes with the same global batches must train like the one-process run.
 
 Compared step by step: the loss of each global batch (the ranks' losses combined, see
-``run/distributed.py``) and every parameter and optimizer-state tensor of rank 0 against
+``checks/differential/processes.py``) and every parameter and optimizer-state tensor of rank 0 against
 the one-process run, within measured tolerances (the ranks' gradients are averaged in
 another order than one process sums them); and every rank's tensors against rank 0's,
 exactly: DDP exists to keep them identical. A summed loss, a gradient scaled by the
@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..engine import messages
-from ..engine.differential import TENSOR_KINDS, compare_runs, compare_tensors
-from ..engine.outcome import Outcome, Status
-from ..engine.tolerance import Tolerance
-from ..run.spec import Spec
-from .differential import differential_tolerances
+from ...declare.spec import Spec
+from ...engine import messages
+from ...engine.outcome import Outcome, Status
+from ...engine.stepwise import TENSOR_KINDS, compare_runs, compare_tensors
+from ...engine.tolerance import Tolerance
+from .tolerances import differential_tolerances
 
 #: Measured (docs/tolerances.md, benchmarks/measure_parity.py --distributed; torch 2.13 CPU,
 #: gloo, the seed's optimizers over 384 steps, 2 and 4 ranks): the loss differs by <= 6e-8
@@ -34,9 +34,9 @@ EXACT_TOLERANCE = Tolerance(rtol=0.0, atol=0.0)
 def check_distributed(spec: Spec, device: str = "cpu", world_size: int = 2, backend: str = "gloo",
                       timeout: float = 300.0, threads: int | None = None, **tolerances: Any) -> Outcome:
     """DDP over ``world_size`` processes against the one-process run of ``spec``."""
-    from ..run.build import build
-    from ..run.distributed import check_shards, check_world, distributed_runs
-    from ..run.states import record_run
+    from ...declare.build import build
+    from .processes import check_shards, check_world, distributed_runs
+    from .states import record_run
 
     check_world(spec, world_size, backend, device)
     built = build(spec, device)

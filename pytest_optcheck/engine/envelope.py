@@ -1,7 +1,7 @@
 """A golden's noise envelope (``calibrate=N``): how far the run drifts when nothing changes.
 
 When a golden is recorded with ``calibrate=N``, N replicas of the run start from
-ulp-perturbed initial parameters (:mod:`pytest_optcheck.run.calibrate`). Their deviation
+ulp-perturbed initial parameters (:mod:`pytest_optcheck.run.replicas`). Their deviation
 from the unperturbed run, per series and step, is the run's own numerical noise: a change
 of floating-point order (another BLAS, thread count, torch release, GPU, an algebraically
 equal rewrite) moves a chaotic run by that much and no more, a behaviour change (a 0.5%

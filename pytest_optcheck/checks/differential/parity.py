@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..engine import messages
-from ..engine.differential import TENSOR_KINDS, compare_runs
-from ..engine.outcome import Outcome, Status
-from ..errors import OptcheckError
-from ..run.spec import Spec
-from .differential import differential_tolerances
+from ...declare.spec import Spec
+from ...engine import messages
+from ...engine.outcome import Outcome, Status
+from ...engine.stepwise import TENSOR_KINDS, compare_runs
+from ...errors import OptcheckError
+from .tolerances import differential_tolerances
 
 #: Measured (docs/tolerances.md, benchmarks/measure_parity.py; torch 2.13 CPU, 384 steps of
 #: the seed problem, every torch optimizer with foreach/fused): most foreach paths repeat
@@ -35,7 +35,7 @@ def variant_specs(spec: Spec, variants: Mapping[str, Mapping[str, Any]] | None,
                   device: str) -> tuple[dict[str, Spec], dict[str, str]]:
     """``({name: spec}, {skipped name: reason})``: the given variants, or the optimizer's."""
     if variants is None:
-        from ..run.implementations import implementation_variants
+        from .implementations import implementation_variants
 
         found, skipped = implementation_variants(spec, device)
         return {name: spec.replace(**overrides) for name, overrides in found.items()}, skipped
@@ -47,7 +47,7 @@ def variant_specs(spec: Spec, variants: Mapping[str, Mapping[str, Any]] | None,
 
 def has_variants(spec: Spec, device: str = "cpu") -> bool:
     """Whether the optimizer offers another implementation on this device (for the option)."""
-    from ..run.implementations import implementation_variants
+    from .implementations import implementation_variants
 
     return bool(implementation_variants(spec, device)[0])
 
@@ -55,7 +55,7 @@ def has_variants(spec: Spec, device: str = "cpu") -> bool:
 def check_parity(spec: Spec, device: str = "cpu", variants: Mapping[str, Mapping[str, Any]] | None = None,
                  threads: int | None = None, **tolerances: Any) -> Outcome:
     """Each variant against the spec's own run, step by step; the first that differs fails."""
-    from ..run.states import record_run
+    from .states import record_run
 
     specs, skipped = variant_specs(spec, variants, device)
     skipped_lines = [messages.parity_skipped_text(n, r) for n, r in skipped.items()]

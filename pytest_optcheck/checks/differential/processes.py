@@ -38,13 +38,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..engine.differential import Run
-from ..errors import OptcheckError
-from .build import Built, build
-from .spec import Spec
+from ...declare.build import Built, build
+from ...declare.spec import Spec
+from ...engine.stepwise import Run
+from ...errors import OptcheckError
 
 #: The package's own directory: its frames are left out of a rank's traceback.
-_PACKAGE = str(Path(__file__).resolve().parents[1])
+_PACKAGE = str(Path(__file__).resolve().parents[2])  # pytest_optcheck/
 
 
 class Shard(nn.Module):
@@ -88,7 +88,7 @@ def check_world(spec: Spec, world_size: Any, backend: str, device: str) -> None:
     """Refuse what cannot run, naming the argument and the fix, before any process starts."""
     import torch.distributed as dist
 
-    from .catalog import resolve_optimizer
+    from ...declare.catalog import resolve_optimizer
 
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 2:
         raise OptcheckError(f"optcheck: check_distributed(world_size={world_size!r}): world_size must be an "
@@ -176,7 +176,7 @@ def free_port() -> int:
 
 def _payload(spec: Spec) -> bytes:
     """The spec and the registered names, pickled for the new processes."""
-    from . import catalog
+    from ...declare import catalog
 
     try:
         return pickle.dumps((spec, catalog._REGISTRIES))
@@ -229,7 +229,7 @@ def _stop(processes: list[Any]) -> None:
 
 
 def _read(out: Path, rank: int) -> Run:
-    from ..engine.trajectory import Trajectory
+    from ...engine.trajectory import Trajectory
 
     data = pickle.loads((out / f"rank-{rank}.pkl").read_bytes())
     return Run(Trajectory.from_dict(data["trajectory"]), data["tensors"])
@@ -250,7 +250,7 @@ def _worker(rank: int, world_size: int, init: str, backend: str, device: str, pa
         sys.path[:] = path
         os.chdir(cwd)
         spec, registries = pickle.loads(payload)
-        from . import catalog
+        from ...declare import catalog
 
         for kind, entries in registries.items():
             catalog._REGISTRIES[kind].update(entries)
@@ -273,8 +273,8 @@ def rank_run(spec: Spec, rank: int, world_size: int, device: str, threads: int |
     """This rank's data-parallel run of the reference loop."""
     from torch.nn.parallel import DistributedDataParallel
 
+    from ...run.train import train
     from .states import StepStates
-    from .train import train
 
     built = build(spec, device)
     ids = [built.device.index] if built.device.type == "cuda" else None

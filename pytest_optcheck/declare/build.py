@@ -33,13 +33,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from ..errors import OptcheckError, SpecError, suggest
-from .catalog import (
-    resolve_loss,
-    resolve_model,
-    resolve_optimizer,
-    resolve_problem,
-    resolve_scheduler,
-)
+from .catalog import resolve_loss, resolve_model, resolve_optimizer, resolve_problem, resolve_scheduler
 from .problems import SEED_MODEL, Problem
 from .spec import DTYPES, RECORDABLE, Spec, parse_call, run_sizes
 

@@ -5,7 +5,7 @@ signs drawn from a generator seeded by :func:`~.build.derive_seed` of ``spec.see
 replica's index: deterministic, and never the global RNG). How far the replicas drift from
 the unperturbed run is the run's own numerical noise floor (Summers & Dinneen, ICML 2021: a
 one-bit change of the initialisation gives as much run-to-run variability as every source
-of nondeterminism together); :mod:`~pytest_optcheck.engine.calibration` turns it into an
+of nondeterminism together); :mod:`~pytest_optcheck.engine.envelope` turns it into an
 envelope.
 
 Two paths, the same replicas:
@@ -38,13 +38,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..declare.build import Built, build, derive_seed, seeded
+from ..declare.catalog import resolve_optimizer, resolve_scheduler
+from ..declare.spec import Spec
 from ..engine.trajectory import Trajectory
 from ..errors import OptcheckError
 from . import conventions
-from .build import Built, build, derive_seed, seeded
-from .catalog import resolve_optimizer, resolve_scheduler
 from .record import Recorder
-from .spec import Spec
 from .train import intra_op_threads, l1_penalty, run_epochs, train
 
 STACKED = "stacked"
@@ -246,7 +246,7 @@ _ELEMENTWISE_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 def _layers(model: nn.Module) -> list[tuple[str | None, Callable[[torch.Tensor], torch.Tensor]]] | None:
     """A fully connected net as ``(linear's name, None)`` and ``(None, activation)`` steps,
     or None when the model is anything else."""
-    from .problems import MLP
+    from ..declare.problems import MLP
 
     if isinstance(model, MLP):
         steps: list[tuple[str | None, Any]] = []

@@ -1,0 +1,437 @@
+"""Stage 3: the Recorder — recording a run into a :class:`~pytest_optcheck.engine.trajectory.Trajectory`.
+
+:class:`Recorder` watches an optimizer through ``register_step_pre_hook`` and
+``register_step_post_hook`` — no monkeypatching of the user's objects — so a user's own
+loop needs one extra line per step (``rec.log(loss=loss)``). The reference loop in
+:mod:`pytest_optcheck.run.train` records through the same class, so both paths agree on what
+``lr[i]`` means: the learning rate the optimizer *used* at step ``i`` (read just before the
+step runs, after any scheduler change).
+
+Recording stays out of the training loop's way, on the CPU and on an accelerator:
+
+* Nothing on an accelerator is converted to a Python number while the loop runs. A
+  logged tensor is kept (detached) where it is, norms are computed by kernels on the
+  parameters' device and kept as tensors, and every tensor series goes to the host once,
+  when :attr:`Recorder.trajectory` is read (long runs stack their values into one device
+  tensor per :data:`CHUNK` steps, still without a synchronisation). So recording adds no
+  host-device synchronisation per step. Python numbers (``lr``, a logged ``float``) are
+  kept as they are, and so is a tensor logged on the CPU, read when it is logged
+  (:data:`READ_CPU_AT_LOG`): its value is in host memory already.
+* Norms go through as few kernels as the device allows. Parameters small enough
+  (:data:`FLAT_NUMEL`) on one device are copied, three calls a step, into a row of a
+  history buffer, and a few kernels reduce :data:`HISTORY_ROWS` steps at a time; larger models go through ``torch._foreach_norm`` (one fused kernel per device
+  and dtype on CUDA) each step. ``update_norm`` keeps the step's starting point in
+  buffers allocated once, never a fresh ``clone()`` per parameter per step.
+
+What the series mean:
+
+* ``lr``, ``momentum`` and any other numeric key of the param groups (``weight_decay``,
+  Prodigy's ``d``): one column per group, the value in effect when step ``i`` ran (read
+  just before it). A group without the key reads NaN.
+* ``grad_norm``: the L2 norm over all parameters of the gradients the step used — those
+  present when ``step()`` is called, or, for a step that runs a closure
+  (``step(closure)``: LBFGS, Lightning's automatic optimization), those right after the
+  closure's first evaluation, i.e. at the step's starting point.
+* ``param_norm``, ``update_norm``: the norm of the parameters after the step, and of what
+  the step changed. ``sparsity``: the fraction of parameters with ``|w| <= SPARSITY_EPS``.
+* Values passed to :meth:`Recorder.log` (``loss``, anything else): see there for which
+  step a value belongs to and how several values of one step are combined.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any, Self
+
+import numpy as np
+import torch
+
+from ...engine.trajectory import Trajectory
+from ...errors import OptcheckError, suggest
+from .norms import Norms
+from .series import DEFAULT_REDUCE, REDUCTIONS, Column, GroupRows
+
+#: Series the recorder computes itself through the optimizer's hooks.
+HOOKED_SERIES = ("lr", "momentum", "grad_norm", "param_norm", "update_norm", "sparsity")
+#: Hooked series that are norms of (or counts over) the parameters, one tensor per step.
+TENSOR_SERIES = ("grad_norm", "param_norm", "update_norm", "sparsity")
+
+
+def group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
+    """The learning rate of every param group (a tensor lr is read as a float)."""
+    return [float(g["lr"]) for g in optimizer.param_groups]
+
+
+def group_momenta(optimizer: torch.optim.Optimizer) -> list[float]:
+    """Momentum per group: ``momentum`` (SGD, RMSprop), else ``betas[0]`` (Adam family),
+    else NaN (Adagrad has none)."""
+    return [float(m) for m in _momenta(optimizer)]
+
+
+def _momenta(optimizer: torch.optim.Optimizer) -> list[Any]:
+    out: list[Any] = []
+    for group in optimizer.param_groups:
+        if "momentum" in group:
+            out.append(group["momentum"])
+        elif "betas" in group:
+            out.append(group["betas"][0])
+        else:
+            out.append(math.nan)
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    """A real number or a one-element real tensor (a tensor lr), not a bool or None."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _inner_optimizers(optimizer: Any) -> list[tuple[str, Any]]:
+    """Optimizers a wrapper holds (SAM's ``base_optimizer``, Lightning's and Accelerate's
+    ``optimizer``): the ones whose ``step()`` runs when the wrapper's does not."""
+    found = []
+    for attr in ("base_optimizer", "optimizer", "_optimizer", "inner_optimizer"):
+        inner = getattr(optimizer, attr, None)
+        if isinstance(inner, torch.optim.Optimizer) and inner is not optimizer:
+            found.append((attr, inner))
+    return found
+
+
+def _describe(optimizer: Any) -> str:
+    cls = type(optimizer)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "torch.optim") or module.startswith("torch.optim.") \
+        else f"{module}.{cls.__qualname__}"
+
+
+class Recorder:
+    """Context manager recording one value per optimizer step.
+
+    Use it around a loop::
+
+        with Recorder(optimizer, scheduler, model) as rec:
+            for epoch in range(3):
+                rec.epoch = epoch
+                for x, y in data:
+                    loss = loss_fn(model(x), y)
+                    optimizer.zero_grad(); loss.backward(); optimizer.step()
+                    rec.log(loss=loss)
+        trajectory = rec.trajectory
+
+    ``record`` names the series: the ones the recorder computes (:data:`HOOKED_SERIES`),
+    any numeric key of the optimizer's param groups (``"weight_decay"``, ``"d"``), and the
+    values the loop logs (``"loss"``). The hooks are removed on exit, also when the loop
+    raises. ``model`` chooses the parameters the norms are over (default: the optimizer's).
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any = None,
+        model: torch.nn.Module | None = None,
+        record: Iterable[str] = ("loss", "lr"),
+    ) -> None:
+        if isinstance(record, str):
+            record = (record,)
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.model = model
+        self.record = tuple(record)
+        hooked = set(self.record) & set(HOOKED_SERIES)
+        self._group_keys = tuple(n for n in self.record
+                                 if n not in HOOKED_SERIES and n != "loss" and _group_key(optimizer, n))
+        self._rows: dict[str, GroupRows] = {
+            n: GroupRows() for n in self.record if n in ("lr", "momentum") or n in self._group_keys}
+        #: lr's rows when lr is the only series read from the groups (the default recording)
+        self._lr_alone = self._rows["lr"] if list(self._rows) == ["lr"] else None
+        self._norms = frozenset(n for n in TENSOR_SERIES if n in hooked)
+        self._want_grad = "grad_norm" in hooked
+        self._logged: dict[str, Column] = {}
+        self._epochs: list[int] = []  # each step's epoch
+        self._batch_starts: list[int] = []  # steps at which the batch count restarts
+        self._epoch = 0
+        self._reducer: Norms | None = None
+        self._grad_seen = False  # this step's gradients are taken (by a closure)
+        self._no_grad = torch.no_grad()  # one object, entered once a step
+        self._handles: list[Any] = []
+        self._entered = False
+
+    # -- position -----------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        """Set at the start of each epoch; the batch counter restarts at 0."""
+        if value != self._epoch:
+            self._batch_starts.append(len(self._epochs))  # the next step is batch 0
+        self._epoch = int(value)
+
+    @property
+    def steps(self) -> int:
+        return len(self._epochs)
+
+    # -- context ------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        self._entered = True
+        self._handles = [self.optimizer.register_step_pre_hook(self._pre_step)]
+        if self._norms:  # the default recording needs no second hook
+            self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    # -- hooks --------------------------------------------------------------------
+    def _reduce(self) -> Norms:
+        """The norm series' reducer, made at the first step (lazy modules have their
+        parameters by then): over ``model``'s parameters, else the optimizer's."""
+        if self._reducer is None:
+            if self.model is not None:
+                params = list(self.model.parameters())
+            else:
+                params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            self._reducer = Norms.make(params, self._norms)
+        return self._reducer
+
+    def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # A step is counted as it starts: values logged from inside its closure are its own.
+        self._epochs.append(self._epoch)
+        groups = optimizer.param_groups
+        if self._lr_alone is not None and len(groups) == 1 and type(lr := groups[0]["lr"]) is float:
+            # the default recording's usual case: GroupRows.add([lr]) without the list, as it runs every step
+            self._lr_alone.values.append(lr)
+            self._lr_alone.widths.append(1)
+        elif self._rows:
+            for name, series in self._rows.items():
+                if name == "lr":
+                    row = [groups[0]["lr"]] if len(groups) == 1 else [g["lr"] for g in groups]
+                elif name == "momentum":
+                    row = _momenta(self.optimizer)
+                else:
+                    row = [g.get(name, math.nan) for g in groups]
+                for value in row:
+                    if type(value) is not float and type(value) is not int:  # bool is neither
+                        row = [_snapshot_number(v, name) for v in row]
+                        break
+                series.add(row)
+        if not self._norms:
+            return None
+        closure = None
+        if self._want_grad:
+            closure = kwargs.get("closure") if "closure" in kwargs else (args[1] if len(args) > 1 else None)
+            self._grad_seen = not callable(closure)  # no closure: the gradients are taken now
+        with self._no_grad:
+            self._reduce().before_step(grads=self._want_grad and self._grad_seen)
+        if closure is not None and not self._grad_seen:
+            wrapped = self._closure_taking_grads(closure)
+            if "closure" in kwargs:
+                return args, {**kwargs, "closure": wrapped}
+            return (args[0], wrapped, *args[2:]), kwargs
+        return None
+
+    def _take_grads(self) -> None:
+        with self._no_grad:
+            self._reduce().take_grads()
+        self._grad_seen = True
+
+    def _closure_taking_grads(self, closure: Callable[[], Any]) -> Callable[[], Any]:
+        """The closure, taking the gradients after its first evaluation: the gradients at
+        the step's starting point, which the step uses."""
+
+        def closure_then_take_grads() -> Any:
+            loss = closure()
+            if not self._grad_seen:
+                self._take_grads()
+            return loss
+
+        return closure_then_take_grads
+
+    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._want_grad and not self._grad_seen:
+            self._take_grads()  # a closure the step never called: the gradients now
+        with self._no_grad:
+            self._reduce().after_step(self.steps - 1)
+
+    # -- user values --------------------------------------------------------------
+    def log(self, reduce: str | None = None, **values: Any) -> None:
+        """Record values for the current step: ``rec.log(loss=loss)``.
+
+        Each value is a number or a one-element tensor. A tensor on an accelerator is kept
+        (detached) on its device, not converted, so logging never synchronises with it; do
+        not modify it in place afterwards (``loss /= n``): that is reported. A tensor on the
+        CPU is read at once (:data:`READ_CPU_AT_LOG`), so it keeps the value it had.
+
+        Which step a value belongs to: values logged since the previous optimizer step
+        belong to the next one, so logging before or after ``step()`` both work; a value
+        logged right after a step that has none for that name is that step's. With
+        gradient accumulation, log every micro-batch's loss before the step that applies
+        them: the values of one step are combined by ``reduce`` — ``"mean"`` unless told
+        otherwise (``"sum"``, ``"first"``, ``"last"``, ``"min"``, ``"max"``), set by the
+        first ``log`` of that name. A value logged after the last step, with no step
+        following it, is left out of the trajectory with a warning.
+        """
+        if reduce is not None and reduce not in REDUCTIONS:
+            raise OptcheckError(
+                f"optcheck: rec.log(reduce={reduce!r}): unknown reduction.{suggest(str(reduce), REDUCTIONS)} "
+                f"Known: {', '.join(REDUCTIONS)}."
+            )
+        steps = len(self._epochs)
+        logged = self._logged
+        for name, value in values.items():
+            column = logged.get(name)
+            if column is None or reduce is not None:
+                column = self._column(name, reduce)
+            column.add(steps, value)
+
+    def _column(self, name: str, reduce: str | None) -> Column:
+        """The column of a logged name (made on its first value), its reduction set once."""
+        column = self._logged.get(name)
+        if column is None:
+            column = self._logged[name] = self._new_logged(name)
+        if reduce is None:
+            column.reduce = column.reduce or DEFAULT_REDUCE
+        elif column.reduce not in (None, reduce):
+            raise OptcheckError(
+                f"optcheck: rec.log({name}=..., reduce={reduce!r}): the values of {name!r} are "
+                f"already combined by reduce={column.reduce!r}. One rule per series."
+            )
+        else:
+            column.reduce = reduce
+        return column
+
+    def _new_logged(self, name: str) -> Column:
+        if name in HOOKED_SERIES and name in self.record or name in self._group_keys:
+            source = "the optimizer's param groups" if name in self._group_keys else "the optimizer's hooks"
+            raise OptcheckError(
+                f"optcheck: rec.log({name}=...): {name!r} is recorded from {source}; "
+                f"log your own value under another name."
+            )
+        return Column(name)
+
+    # -- result -------------------------------------------------------------------
+    @property
+    def trajectory(self) -> Trajectory:
+        """The recorded Trajectory (series in the order of ``record``, then user series).
+
+        Tensor values go to the host here, one transfer per series."""
+        steps = self.steps
+        if steps == 0:
+            raise OptcheckError(self._no_step_message())
+        self._check_names()
+        series: dict[str, Any] = {}
+        norms = {}
+        if self._reducer is not None:
+            norms = self._reducer.series(steps)
+        names = list(self.record) + [n for n in self._logged if n not in self.record]
+        for name in names:
+            if name in self._rows:
+                series[name] = self._rows[name].array(steps)
+            elif name in norms:
+                series[name] = norms[name]
+            elif name in self._logged:
+                series[name] = self._logged[name].series(steps)
+        if not series:
+            raise OptcheckError(
+                f"optcheck: the recording has {steps} step(s) but no series: record names "
+                f"{', '.join(map(repr, self.record)) or 'nothing'} and nothing was logged. "
+                f"Log the loss each step (rec.log(loss=loss)) or record a series the recorder computes "
+                f"({', '.join(HOOKED_SERIES)})."
+            )
+        self._warn_unstepped(steps)
+        return Trajectory(series, np.array(self._epochs, dtype=np.int64), self._batch_numbers(steps))
+
+    def _batch_numbers(self, steps: int) -> np.ndarray:
+        """Each step's batch: steps since the latest restart (an ``epoch`` change)."""
+        index = np.arange(steps)
+        restart = np.zeros(steps, dtype=bool)
+        restart[0] = True
+        restart[[s for s in self._batch_starts if s < steps]] = True
+        return index - np.maximum.accumulate(np.where(restart, index, 0))
+
+    def _check_names(self) -> None:
+        for name in self.record:
+            if name in HOOKED_SERIES or name in self._group_keys or name in self._logged or name == "loss":
+                continue
+            keys = sorted({k for g in self.optimizer.param_groups for k in g if k != "params"})
+            raise OptcheckError(
+                f"optcheck: record names {name!r}, but it is none of the series the recorder computes "
+                f"({', '.join(HOOKED_SERIES)}), not a key of {_describe(self.optimizer)}'s param groups "
+                f"({', '.join(keys)}), and no value was logged under it (rec.log({name}=...))."
+                f"{suggest(name, [*HOOKED_SERIES, *keys, *self._logged])}"
+            )
+
+    def _warn_unstepped(self, steps: int) -> None:
+        for column in self._logged.values():
+            if column.last < steps:  # entries' steps never decrease: none is late
+                continue
+            late = sum(1 for s in column.steps if s >= steps)
+            if late:
+                warnings.warn(
+                    f"optcheck: {late} value(s) of {column.name!r} logged after the last optimizer step "
+                    f"were left out of the trajectory: no step followed them.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+    def _no_step_message(self) -> str:
+        watched = _describe(self.optimizer)
+        lines = [(f"optcheck: the recording saw no optimizer step: it watched {watched} "
+                 f"(id {id(self.optimizer):#x}), whose step() never ran while recording.")]
+        if not self._entered:
+            lines.append("The recorder was never entered: use it as `with Recorder(optimizer, ...) as rec:` "
+                         "(or optcheck.record(...)) around the loop.")
+        logged = sum(len(column.steps) for column in self._logged.values())
+        if logged:
+            lines.append(f"rec.log() took {logged} value(s), so the loop ran, but it stepped "
+                         f"another optimizer.")
+        inner = _inner_optimizers(self.optimizer)
+        if inner:
+            attr, opt = inner[0]
+            lines.append(f"{watched} wraps {_describe(opt)} in `.{attr}`: watch that one, whose step() runs "
+                         f"the update: Recorder(optimizer.{attr}, ...) / optcheck.record(optimizer.{attr}, ...).")
+        else:
+            lines.append("Watch the optimizer whose step() runs the update: the one the training loop or the "
+                         "trainer steps (for a wrapper such as SAM, its `base_optimizer`; for Lightning's or "
+                         "Accelerate's wrapped optimizers, their `.optimizer`), created before the recorder.")
+        return "\n".join(lines)
+
+
+
+def _group_key(optimizer: torch.optim.Optimizer, name: str) -> bool:
+    """Whether ``name`` is recorded from the param groups: a numeric key of at least one
+    group. A key whose value is not a number is refused here, with what it holds."""
+    groups = [g for g in optimizer.param_groups if name in g]
+    if not groups:
+        return False
+    for g in groups:
+        if not _is_number(g[name]):
+            value = g[name]
+            shown = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) \
+                else f"{value!r} ({type(value).__name__})"
+            hint = " ('momentum' records betas[0])" if name == "betas" else ""
+            raise OptcheckError(
+                f"optcheck: record names {name!r}, a key of {_describe(optimizer)}'s param groups, but its value "
+                f"is {shown}, not a number: only numeric keys can be recorded per group{hint}."
+            )
+    return True
+
+
+def _snapshot_number(value: Any, name: str) -> Any:
+    """A param-group value as recorded at this step: a tensor (a tensor lr, which a
+    scheduler updates in place) is copied on its device; a number stays a number."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().reshape(()).clone()
+    if not _is_number(value) and not (isinstance(value, float) and math.isnan(value)):
+        raise OptcheckError(f"optcheck: the param groups' {name!r} became {value!r}, not a number")
+    return value
