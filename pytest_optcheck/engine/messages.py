@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .bound import allowed
 from .compare import SeriesVerdict, Verdict, outside_tolerance
 from .envelope import Calibration
 from .stepwise import RunComparison, TensorDifference
@@ -135,7 +136,7 @@ def _noise_lines(sv: SeriesVerdict, calibration: Calibration | None, golden: np.
     step = sv.first_failure
     if step is not None and sv.noise_envelope_at_failure is not None and step < len(golden):
         g = float(np.max(np.abs(as_2d(golden)[step])))
-        tolerance_wins = sv.tolerance.atol + sv.tolerance.rtol * g > sv.noise_factor * sv.noise_envelope_at_failure
+        tolerance_wins = allowed(sv.tolerance, g) > sv.noise_factor * sv.noise_envelope_at_failure
         lines.append(noise_failure_text(sv.noise_factor, sv.noise_envelope_at_failure, step, tolerance_wins))
     return lines
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..engine.bound import allowed
 from ..engine.compare import relative_error
 from ..engine.messages import format_number
 from ..engine.outcome import Status
@@ -450,15 +451,15 @@ def _log_scale(axis: Axes) -> None:
 
 def allowed_relative(golden: np.ndarray, tol: Tolerance, steps: int,
                      allowance: np.ndarray | None = None) -> np.ndarray:
-    """The relative error a step may have: rtol + atol / |golden|, or a calibrated golden's
-    allowance / |golden| where larger (smallest over groups)."""
+    """The relative error a step may have: the allowed difference (:func:`~..engine.bound.allowed`,
+    a calibrated golden's allowance included) over |golden|, smallest over groups."""
     g = as_2d(golden)[:steps]
+    fitted = None
+    if allowance is not None and allowance.shape[0] >= g.shape[0]:
+        fitted = allowance[: g.shape[0], : g.shape[1]] if allowance.shape[1] >= g.shape[1] else allowance[: g.shape[0]]
     with np.errstate(divide="ignore", invalid="ignore"):
-        allowed = tol.rtol + np.where(g != 0, tol.atol / np.abs(g), np.inf)
-        if allowance is not None and allowance.shape[0] >= g.shape[0]:
-            a = allowance[: g.shape[0], : g.shape[1]] if allowance.shape[1] >= g.shape[1] else allowance[: g.shape[0]]
-            allowed = np.maximum(allowed, np.where(g != 0, a / np.abs(g), np.inf))
-    return allowed.min(axis=1) if g.shape[1] else np.full(steps, np.nan)
+        relative = np.where(g != 0, allowed(tol, g, fitted) / np.abs(g), np.inf)
+    return relative.min(axis=1) if g.shape[1] else np.full(steps, np.nan)
 
 
 def _any_difference(golden: Trajectory, current: Trajectory, names: Iterable[str]) -> bool:
