@@ -24,15 +24,16 @@ from typing import TYPE_CHECKING, Any
 from ..engine import messages
 from ..engine.compare import compare
 from ..engine.envelope import Calibration, instability, measure
-from ..engine.outcome import Outcome, Status
+from ..engine.outcome import Outcome, Recorded, Status
 from ..engine.tolerance import ToleranceError, resolve_tolerances
-from ..errors import GoldenFileError
+from ..errors import GoldenFileError, OptcheckError
 from ..golden.environment import environment_changes, library_changes
 from ..golden.files import read_text, relative_to_cwd, write_atomic
 from ..golden.format import Golden, dumps, loads, spec_changes
 from ..golden.layout import GoldenLayout
 
 if TYPE_CHECKING:
+    from ..declare.spec import Spec
     from ..engine.trajectory import Trajectory
 
 #: Tolerance layers, lowest precedence first: ini, command line, marker, check().
@@ -97,8 +98,56 @@ def _recorded(current: Golden, calibrate: int, replicate: Replicate | None) -> t
     return dataclasses.replace(current, calibration=calibration), instability(current.trajectory, runs, calibration)
 
 
-def _replicas(golden: Golden) -> int:
+def _replicas(golden: Recorded) -> int:
     return golden.calibration.replicas if golden.calibration is not None else 0
+
+
+# -- what the check is asked to do, decided from its inputs ---------------------------
+
+
+def golden_configuration(current: Trajectory, spec: Spec, marked: bool,
+                         declarative: bool) -> tuple[dict[str, Any] | None, Trajectory]:
+    """The configuration a golden stores for ``current``, and the trajectory it stores.
+
+    A run describes itself in ``meta["run"]``: the reference loop and ``lr_schedule`` by the
+    spec that built them (the marker's, or ``train(**overrides)``'s), a recorded run — a
+    user's loop, a framework's trainer — by :mod:`~pytest_optcheck.run.describe`, so the
+    marker's keys, which that run never used, are not its configuration. The description
+    moves out of the trajectory's meta into the golden's header. Any other trajectory keeps
+    the marker's spec in a marked test; unmarked, it has none."""
+    if "run" not in current.meta:
+        return (spec.canonical() if (marked or declarative) else None), current
+    from ..engine.trajectory import Trajectory
+
+    meta = dict(current.meta)
+    run = meta.pop("run")
+    return run, Trajectory(current.series, current.epoch, current.batch, meta)
+
+
+def replicas_asked(calibrate: int | None, marker: int | None, ini: int, repeatable: bool) -> int:
+    """How many replicas calibrate the golden: ``calibrate`` of check() wins over the
+    marker's, the marker's over the ini's. The ini's applies to the checks that can be
+    re-run (``repeatable``); asking check() or the marker to calibrate a recorded
+    trajectory is an error that says what to do instead."""
+    from ..declare.spec import Spec
+
+    if calibrate is not None:
+        n, source = Spec(calibrate=calibrate).calibrate, "check()"
+    elif marker is not None:
+        n, source = marker, "the marker"
+    else:
+        return ini if repeatable else 0
+    if n and not repeatable:
+        raise OptcheckError(not_repeatable_text(n, source))
+    return n or 0
+
+
+def not_repeatable_text(calibrate: int, source: str) -> str:
+    """calibrate asked of a check that was handed a recorded trajectory."""
+    return (f"optcheck: calibrate={calibrate!r} (from {source}) needs a run it can repeat from perturbed "
+            f"starts, but this check was given a trajectory already recorded. Let optcheck train it "
+            f"(optcheck.check() with no trajectory), pass your loop as optcheck.check(run=fn) where fn(perturb) "
+            f"builds the model, calls perturb(model) and returns the recorded trajectory, or set calibrate=0.")
 
 
 def judge(

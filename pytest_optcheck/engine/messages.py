@@ -148,14 +148,6 @@ def noise_failure_text(factor: float, envelope: float, step: int, tolerance_wins
     return text + " (and outside the tolerance, the larger there)" if tolerance_wins else text
 
 
-def not_repeatable_text(calibrate: int, source: str) -> str:
-    """calibrate asked of a check that was handed a recorded trajectory."""
-    return (f"optcheck: calibrate={calibrate!r} (from {source}) needs a run it can repeat from perturbed "
-            f"starts, but this check was given a trajectory already recorded. Let optcheck train it "
-            f"(optcheck.check() with no trajectory), pass your loop as optcheck.check(run=fn) where fn(perturb) "
-            f"builds the model, calls perturb(model) and returns the recorded trajectory, or set calibrate=0.")
-
-
 def unstable_text(facts: Mapping[str, Any], shown: str | None) -> str:
     """The replicas of calibrate=N say the run is unstable at the rounding level."""
     parts = []
