@@ -25,7 +25,8 @@ import numpy as np
 from .engine import messages
 from .engine.trajectory import Trajectory, use_log_scale
 from .errors import OptcheckError, suggest
-from .golden.format import SCHEMA_KEY, Golden, is_run_description, loads, spec_changes
+from .golden.environment import describe_environment
+from .golden.format import SCHEMA_KEY, Golden, is_run_description, loads, spec_change_lines, spec_changes
 
 PROG = "optcheck"
 #: Spec keys holding call syntax ("Adam(lr=0.01)"), shortened argument by argument in labels.
@@ -187,7 +188,7 @@ def describe(path: str, golden: Golden) -> list[str]:
         lines.append("spec:        - (recorded without a spec: trajectory_snapshot or a custom loop)")
     if golden.environment:
         env = golden.environment
-        lines.append(f"environment: {messages.describe_environment(env)}")
+        lines.append(f"environment: {describe_environment(env)}")
         extra = [f"{k} {env[k]}" for k in ("numpy", "python", "platform") if env.get(k)]
         extra += [f"{name} {version}" for name, version in (env.get("libraries") or {}).items()]
         if extra:
@@ -443,7 +444,7 @@ def _spec_header(golden: Golden, current: Golden) -> list[str]:
     if not changes:
         return []
     lines = ["spec differs (numbers compared anyway; --strict-spec fails on this, --ignore-spec hides it):"]
-    return lines + messages.spec_change_lines(changes) + [""]
+    return lines + spec_change_lines(changes) + [""]
 
 
 def _passed_lines(outcome: Any) -> list[str]:

@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 from ..engine import messages
 from ..engine.compare import compare
 from ..engine.envelope import Calibration, instability, measure
+from ..engine.messages import format_number
 from ..engine.outcome import Outcome, Recorded, Status
 from ..engine.tolerance import ToleranceError, resolve_tolerances
 from ..errors import GoldenFileError, OptcheckError
-from ..golden.environment import environment_changes, library_changes
+from ..golden.environment import environment_changes, environment_text, library_change_text, library_changes
 from ..golden.files import read_text, relative_to_cwd, write_atomic
-from ..golden.format import Golden, dumps, loads, spec_changes
+from ..golden.format import Golden, dumps, loads, spec_change_lines, spec_changes
 from ..golden.layout import GoldenLayout
 
 if TYPE_CHECKING:
@@ -65,13 +66,13 @@ def check_golden(
         if update:
             golden, unstable = _recorded(current, calibrate, replicate)
             if unstable:
-                return Outcome(Status.ERROR, messages.unstable_text(unstable, shown), str(path), current=current)
+                return Outcome(Status.ERROR, unstable_text(unstable, shown), str(path), current=current)
             write_atomic(path, dumps(golden))
             return Outcome(Status.CREATED, f"optcheck: golden created at {shown}", str(path), current=golden,
-                           notes=messages.calibration_notes(golden.calibration))
+                           notes=calibration_notes(golden.calibration))
         other_keys = layout.other_keys(path) if layout is not None else []
         key = layout.key if layout is not None else None
-        return Outcome(Status.MISSING, messages.missing_text(shown, update_command, other_keys, key), str(path),
+        return Outcome(Status.MISSING, missing_text(shown, update_command, other_keys, key), str(path),
                        current=current)
     outcome = judge(current, text, path=path, tolerance_layers=tolerance_layers,
                     update_command=update_command, picture=picture, calibrate=calibrate)
@@ -80,10 +81,10 @@ def check_golden(
         return outcome
     golden, unstable = _recorded(current, calibrate, replicate)
     if unstable:
-        return outcome.with_status(Status.ERROR, messages.unstable_text(unstable, shown))
+        return outcome.with_status(Status.ERROR, unstable_text(unstable, shown))
     write_atomic(path, dumps(golden))
     return dataclasses.replace(outcome, status=Status.UPDATED, current=golden,
-                               notes=messages.calibration_notes(golden.calibration))
+                               notes=calibration_notes(golden.calibration))
 
 
 def _recorded(current: Golden, calibrate: int, replicate: Replicate | None) -> tuple[Golden, dict[str, Any] | None]:
@@ -174,7 +175,7 @@ def judge(
 
     changes = spec_changes(golden.spec, current.spec)
     if changes:
-        return Outcome(Status.CONFIG_CHANGED, messages.config_changed_text(changes, tail), where,
+        return Outcome(Status.CONFIG_CHANGED, config_changed_text(changes, tail), where,
                        golden=golden, current=current)
 
     names = list(dict.fromkeys([*golden.trajectory.names, *current.trajectory.names]))
@@ -183,16 +184,71 @@ def judge(
     except ToleranceError as exc:
         return Outcome(Status.ERROR, str(exc), where, golden=golden, current=current)
     calibration: Calibration | None = golden.calibration
-    notes = messages.calibration_notes(calibration, asked=calibrate)
+    notes = calibration_notes(calibration, asked=calibrate)
     verdict = compare(golden.trajectory, current.trajectory, tolerances, calibration)
     if verdict.passed:
-        return Outcome(Status.PASSED, messages.PASSED_TEXT, where, verdict, golden, current, tolerances, notes)
+        return Outcome(Status.PASSED, PASSED_TEXT, where, verdict, golden, current, tolerances, notes)
 
     env_changes = environment_changes(golden.environment, current.environment)
-    header = [messages.environment_text(golden.environment, current.environment, env_changes)] if env_changes else []
+    header = [environment_text(golden.environment, current.environment, env_changes)] if env_changes else []
     if lib_changes := library_changes(golden.environment, current.environment):
-        header.append(messages.library_change_text(lib_changes))
+        header.append(library_change_text(lib_changes))
     message = messages.render_verdict(verdict, golden.trajectory, current.trajectory, golden_path=shown,
                                       update_command=update_command, picture=picture, header=header,
                                       calibration=calibration)
     return Outcome(Status.FAILED, message, where, verdict, golden, current, tolerances, notes)
+
+
+def config_changed_text(changes: Sequence[tuple[str, Any, Any]], tail: Sequence[str]) -> str:
+    """The configuration a golden was recorded under is not the run's: key by key."""
+    lines = ["optcheck: configuration changed since the golden was recorded (the numbers were not compared):"]
+    lines += spec_change_lines(changes)
+    lines.append("Re-record the golden if the change is intended.")
+    return "\n".join([*lines, *tail])
+
+
+# -- the sentences of this check -----------------------------------------------------
+
+
+PASSED_TEXT = "optcheck: within tolerance"
+
+
+def missing_text(path: str | None, update_command: str | None, other_keys: Sequence[str] = (),
+                 key: str | None = None) -> str:
+    """No golden: where it is expected, the exact command that creates it, and under which
+    other keys (torch versions) this check does have one."""
+    create = update_command or "pytest --optcheck --snapshot-update"
+    lines = [f"optcheck: no golden for this check yet; expected at {path}.", f"Create it with: {create}"]
+    if other_keys:
+        lines.append(f"goldens of this test exist for: {', '.join(other_keys)} (optcheck_golden_key = "
+                     f"{'torch-minor' if key else 'none'} looks under {key or 'the root'})")
+    return "\n".join(lines)
+
+
+def unstable_text(facts: Mapping[str, Any], shown: str | None) -> str:
+    """The replicas of calibrate=N say the run is unstable at the rounding level."""
+    parts = []
+    if facts["diverged"]:
+        first = min(step for _, _, step in facts["diverged"])
+        parts.append(f"{len(facts['diverged'])} of {facts['replicas']} ulp-perturbed replicas went NaN/inf where "
+                     f"the run did not (first at step {first})")
+    for name, median in facts["wide"].items():
+        parts.append(f"{name}'s noise envelope is {median:.2g} x its value on the median step")
+    return (f"optcheck: calibrate={facts['replicas']}: {'; '.join(parts)}. The run is unstable at the rounding "
+            f"level: one ulp changes its outcome, so a calibrated golden would allow almost anything and no golden "
+            f"can tell noise from a change. Make the run stable (a smaller learning rate, more damping), or record "
+            f"it without calibrate. No golden was written" + (f" at {shown}." if shown else "."))
+
+
+def calibration_notes(calibration: Calibration | None, asked: int = 0) -> tuple[str, ...]:
+    """What a check says about calibration in the report: how the golden's envelope was
+    measured, or that the envelope asked for is not in the golden yet."""
+    notes = []
+    if calibration is not None:
+        how = f", {calibration.path}" if calibration.path else ""
+        notes.append(f"calibrated golden: allows {format_number(calibration.factor)} x the noise envelope of "
+                     f"{calibration.replicas} ulp-perturbed replicas{how}")
+    if asked and (calibration is None or calibration.replicas != asked):
+        held = f"an envelope of {calibration.replicas} replicas" if calibration is not None else "no noise envelope"
+        notes.append(f"calibrate={asked} asked, but the golden holds {held}: re-record it with --snapshot-update")
+    return tuple(notes)

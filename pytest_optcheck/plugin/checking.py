@@ -121,8 +121,6 @@ class TestChecks:
         path = self.layout.golden_path(item.path, item.nodeid, name)
         if any(o.path is not None and self.layout.golden_path(item.path, item.nodeid, n) == path
                for n, o in self.outcomes):
-            from ..engine.messages import duplicate_golden_text
-
             raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
         configuration, recorded = golden_configuration(current, self.spec, self.marked, declarative)
         golden = Golden(recorded, configuration, environment(self.device, self.spec.dtype, self.libraries()),
@@ -190,3 +188,9 @@ class TestChecks:
         from ..golden.layout import picture_name
 
         return relative_to_cwd(report_dir / picture_name(self.item.nodeid, name))
+
+
+def duplicate_golden_text(path: str) -> str:
+    """Two checks of one test would write one golden: name them."""
+    return (f"optcheck: two checks in this test use the same golden {path}; the second would overwrite "
+            f"the first. Give each check its own name: check(name=...) / trajectory_snapshot(name=...).")
