@@ -8,8 +8,8 @@ golden; evaluating against a golden that holds an envelope allows, per step, the
 the tolerance and the envelope's factor times it. Only writing costs the replicas.
 
 :func:`check_golden` is that path (pytest-regressions' ``perform_regression_check`` is the
-model); :func:`judge` is its pure middle — no file system — which ``optcheck diff`` and the
-syrupy extension behind ``trajectory_snapshot`` call on texts they already hold. Nothing
+model), for ``optcheck.check()`` and ``trajectory_snapshot`` alike; :func:`judge` is its pure
+middle — no file system — which ``optcheck diff`` also calls on two files it has read. Nothing
 here knows about pytest: the plugin passes the path, the tolerance layers and whether to
 update, and gets an :class:`~pytest_optcheck.engine.outcome.Outcome` back.
 """

@@ -89,7 +89,7 @@ class Trajectory:
         return dict(self._series)
 
     def __eq__(self, other: object) -> bool:
-        # Anything that is not a Trajectory (syrupy's snapshot on the right of ==)
+        # Anything that is not a Trajectory (``trajectory_snapshot`` on the right of ==)
         # must get its own __eq__ called, so return NotImplemented.
         if not isinstance(other, Trajectory):
             return NotImplemented

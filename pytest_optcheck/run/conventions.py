@@ -1,6 +1,6 @@
 """How the reference loop calls what it is given: the calling conventions of torch and of
-other libraries, detected from the optimizer and scheduler objects (PRODUCT.md, "Real
-training setups").
+other libraries, detected from the optimizer and scheduler objects (the real training
+setups of tests/test_real_setups.py).
 
 * **Optimizer step.** torch's optimizers are called as the seed's loop calls them
   (``loss = closure(); optimizer.step()``; LBFGS: ``loss = optimizer.step(closure)``), so
