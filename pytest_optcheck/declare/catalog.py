@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -36,6 +36,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from ..errors import SpecError, suggest
 from . import problems as _builtin
 from .problems import Problem
+from .signatures import Lead, check_call, check_class, check_result, signature
 from .spec import Call, RunSize, canonical_callable, parse_call
 
 Factory = Callable[..., Any]
@@ -232,120 +233,6 @@ def _import_failed(kind: str, name: str, text: str, module: str, exc: BaseExcept
     )
 
 
-# -- signature checks (before anything is built) -------------------------------------------
-
-
-class _Lead:
-    """Stand-in for the argument the builder supplies later (params, optimizer...)."""
-
-    def __repr__(self) -> str:
-        return "<supplied by optcheck>"
-
-
-def _signature(target: Any) -> inspect.Signature | None:
-    try:
-        return inspect.signature(target)
-    except (TypeError, ValueError):
-        return None  # builtins and C callables: checked when called instead
-
-
-def _display(target: Any) -> str:
-    return getattr(target, "__name__", None) or canonical_callable(target)
-
-
-def _check_keywords(sig: inspect.Signature, target: Any, kind: str, text: str,
-                    kwargs: dict[str, Any], supplied: Iterable[str]) -> None:
-    """Reject a keyword the target does not take, listing those it does (with a guess)."""
-    params = sig.parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return
-    skip = set(supplied)
-    accepted = [
-        p.name for p in params
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in skip
-    ]
-    for key in kwargs:
-        if key not in accepted:
-            raise SpecError(
-                f"optcheck: {_display(target)} does not accept the keyword {key!r} in "
-                f"{kind}={text!r}.{suggest(key, accepted)} "
-                f"Accepted keywords: {', '.join(accepted) or '(none)'}."
-            )
-
-
-def _check_call(target: Any, kind: str, text: str, lead: tuple[Any, ...], lead_kwargs: dict[str, Any],
-                args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Bind the call the builder will make, so a bad argument fails now, by name."""
-    sig = _signature(target)
-    if sig is None:
-        return
-    supplied = list(lead_kwargs)
-    positional = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    supplied += [p.name for p in positional[: len(lead)]]
-    _check_keywords(sig, target, kind, text, kwargs, supplied)
-    try:
-        sig.bind(*lead, *args, **lead_kwargs, **kwargs)
-    except TypeError as exc:
-        raise SpecError(
-            f"optcheck: {kind}={text!r} does not fit {_display(target)}{_public_signature(sig, supplied)}: "
-            f"{exc}."
-        ) from None
-
-
-def _public_signature(sig: inspect.Signature, supplied: Iterable[str]) -> str:
-    """``(step_size, gamma=0.1, last_epoch=-1)``: what the user may pass, no annotations."""
-    skip = set(supplied)
-    parts = []
-    for p in sig.parameters.values():
-        if p.name in skip:
-            continue
-        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
-        default = "" if p.default is p.empty else f"={p.default!r}"
-        parts.append(f"{prefix}{p.name}{default}")
-    return f"({', '.join(parts)})"
-
-
-# -- type checks ------------------------------------------------------------------------------
-
-
-def _is_scheduler_class(target: type) -> bool:
-    return callable(getattr(target, "step", None)) and not issubclass(target, (Optimizer, nn.Module))
-
-
-_CLASS_CHECKS: dict[str, tuple[Callable[[type], bool], str]] = {
-    "optimizer": (lambda c: issubclass(c, Optimizer), "a torch.optim.Optimizer subclass"),
-    "scheduler": (_is_scheduler_class, "an LR scheduler (a class with a step() method)"),
-    "model": (lambda c: issubclass(c, nn.Module), "a torch.nn.Module subclass"),
-}
-
-
-def _check_class(target: Any, kind: str, text: str) -> None:
-    """A class of the wrong kind (an nn.Module given as optimizer) fails at resolution."""
-    if not inspect.isclass(target) or kind not in _CLASS_CHECKS:
-        return
-    ok, what = _CLASS_CHECKS[kind]
-    if not ok(target):
-        raise SpecError(
-            f"optcheck: {kind}={text!r} is {canonical_callable(target)}, which is not {what}."
-        )
-
-
-def _check_result(result: Any, kind: str, text: str) -> Any:
-    checks: dict[str, tuple[Callable[[Any], bool], str]] = {
-        "optimizer": (lambda r: isinstance(r, Optimizer), "a torch.optim.Optimizer"),
-        "scheduler": (lambda r: callable(getattr(r, "step", None)), "a scheduler (with a step() method)"),
-        "model": (lambda r: isinstance(r, nn.Module), "a torch.nn.Module"),
-        "loss": (callable, "a callable loss(pred, target)"),
-    }
-    if kind in checks:
-        ok, what = checks[kind]
-        if not ok(result):
-            raise SpecError(
-                f"optcheck: {kind}={text!r} returned {type(result).__name__}, not {what}."
-            )
-    return result
-
-
 # -- builders ---------------------------------------------------------------------------------
 
 
@@ -381,7 +268,7 @@ class Builder:
         make its own parameter groups — not ``model.parameters()``."""
         if self.kind != "optimizer":
             return False
-        sig = _signature(self.target)
+        sig = signature(self.target)
         return sig is not None and next(iter(sig.parameters), None) in MODEL_PARAMETER_NAMES
 
     def with_sizes(self, sizes: Mapping[str, int]) -> Builder:
@@ -418,7 +305,7 @@ class Builder:
             raise SpecError(
                 f"optcheck: could not build {self.kind}={self.text!r}: {type(exc).__name__}: {exc}"
             ) from exc
-        return _check_result(result, self.kind, self.text)
+        return check_result(result, self.kind, self.text)
 
     def nested(self) -> list[Builder]:
         """This builder, then every builder nested in its arguments (at any depth)."""
@@ -454,10 +341,10 @@ def _split(value: str | Callable[..., Any], kind: str) -> tuple[Any, str, tuple[
 def _resolve(value: str | Callable[..., Any], kind: str, lead: tuple[Any, ...] = ()) -> Builder:
     target, text, args, kwargs = _split(value, kind)
     args, kwargs = _nest(args, kind, text), _nest(kwargs, kind, text)
-    _check_class(target, kind, text)
+    check_class(target, kind, text)
     lead_keyword = _scheduler_lead_keyword(target) if kind == "scheduler" else None
     lead_kwargs = {lead_keyword: lead[0]} if lead_keyword else {}
-    _check_call(target, kind, text, lead if not lead_keyword else (), lead_kwargs, args, kwargs)
+    check_call(target, kind, text, lead if not lead_keyword else (), lead_kwargs, args, kwargs)
     return Builder(target, kind, text, args, kwargs, lead_keyword)
 
 
@@ -491,14 +378,14 @@ def _scheduler_lead_keyword(target: Any) -> str | None:
     ``ChainedScheduler(schedulers, optimizer=None)`` would otherwise receive the
     optimizer as its list of schedulers.
     """
-    sig = _signature(target)
+    sig = signature(target)
     if sig is None or "optimizer" not in sig.parameters:
         return None
     first = next(iter(sig.parameters))
     return None if first == "optimizer" else "optimizer"
 
 
-_LEAD = _Lead()
+_LEAD = Lead()
 
 
 def resolve_model(value: str | Callable[..., Any]) -> Callable[[], nn.Module]:
@@ -581,9 +468,9 @@ def resolve_problem(value: str | Callable[..., Any]) -> Callable[[torch.Generato
     target, text, args, kwargs = _split(value, "problem")
     args, kwargs = _nest(args, "problem", text), _nest(kwargs, "problem", text)
     registered = isinstance(value, str) and parse_call(value, key="problem").name in _REGISTRIES["problem"]
-    sig = _signature(target)
+    sig = signature(target)
     wants = [k for k in ("generator", "dtype") if registered or (sig is not None and k in sig.parameters)]
-    _check_call(target, "problem", text, (), {k: _LEAD for k in wants}, args, kwargs)
+    check_call(target, "problem", text, (), {k: _LEAD for k in wants}, args, kwargs)
     name = parse_call(value, key="problem").name if isinstance(value, str) else text
 
     def build_problem(generator: torch.Generator, dtype: torch.dtype) -> Problem:
