@@ -199,18 +199,18 @@ def judge(
     return Outcome(Status.FAILED, message, where, verdict, golden, current, tolerances, notes)
 
 
+# -- the sentences of this check -----------------------------------------------------
+
+
+PASSED_TEXT = "optcheck: within tolerance"
+
+
 def config_changed_text(changes: Sequence[tuple[str, Any, Any]], tail: Sequence[str]) -> str:
     """The configuration a golden was recorded under is not the run's: key by key."""
     lines = ["optcheck: configuration changed since the golden was recorded (the numbers were not compared):"]
     lines += spec_change_lines(changes)
     lines.append("Re-record the golden if the change is intended.")
     return "\n".join([*lines, *tail])
-
-
-# -- the sentences of this check -----------------------------------------------------
-
-
-PASSED_TEXT = "optcheck: within tolerance"
 
 
 def missing_text(path: str | None, update_command: str | None, other_keys: Sequence[str] = (),

@@ -62,7 +62,7 @@ def check_distributed(spec: Spec, device: str = "cpu", world_size: int = 2, back
         return Outcome(Status.PASSED, distributed_passed_text(world_size, backend, comparison),
                        tolerances=tols)
     message = distributed_failed_text(world_size, backend, comparison, single.trajectory,
-                                               ranks[0].trajectory, disagreeing)
+                                      ranks[0].trajectory, disagreeing)
     return Outcome(Status.FAILED, message, verdict=comparison.series, tolerances=tols)
 
 

@@ -67,7 +67,7 @@ def check_resume(spec: Spec, device: str = "cpu", at: float = 0.5, threads: int 
         return Outcome(Status.PASSED, resume_passed_text(stop, total), tolerances=tols)
     lost = [lost_value_text(x.where, x.before, x.after, x.in_state_dict) for x in interrupted.lost]
     message = resume_failed_text(stop, total, comparison, straight.trajectory,
-                                          interrupted.run.trajectory, lost)
+                                 interrupted.run.trajectory, lost)
     return Outcome(Status.FAILED, message, verdict=comparison.series, tolerances=tols)
 
 
