@@ -16,7 +16,7 @@
    drawn as the report draws them (every other one with a planted 0.1% drift, so failing
    pictures are included), one after another on this thread, as a pytest process draws
    them; the first picture of each panel count includes making its figure (only one
-   layout is warmed up). Target: 24 pictures <= 2 s.
+   layout is warmed up). Target: 24 pictures <= 3 s (PNGs through matplotlib's savefig).
 
 The clock is the thread's CPU time by default (``--clock thread``): with one intra-op
 thread all of torch's work runs on it, and time spent waiting for a core another process

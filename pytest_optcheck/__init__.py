@@ -4,19 +4,28 @@ The public names below are imported lazily (PEP 562), so ``import pytest_optchec
 which pytest does for every run once the plugin is installed — costs neither torch nor
 matplotlib nor numpy.
 
-The package is layered, imports going one way (``declare`` and ``golden`` use ``engine``,
-``run`` uses ``declare``; ``checks`` uses all of them; ``plugin``, ``report`` and ``cli`` sit on top):
+The checks: against a golden file (``optcheck.check()``, ``trajectory_snapshot``), and
+without one — resume from a checkpoint (``check_resume``), implementation parity
+(``check_parity``: for-loop, foreach, fused or your own variants) and distributed
+training against one process (``check_distributed``); ``--optcheck-sensitivity`` adds
+to each declarative golden check a negative control that says when its tolerance would
+miss a 1% change of the optimizer's steps.
 
+The package is layered, imports going one way (``declare`` and ``golden`` use ``engine``,
+``run`` uses ``declare``; ``checks`` uses all of them; ``report`` uses ``engine`` and
+``golden``; ``plugin``, ``integrations``, ``handle`` and ``cli`` sit on top):
+
+* ``engine/``  — trajectory, tolerance and the one bound it allows, compare, outcome,
+  messages: pure numpy;
 * ``declare/`` — a run as the markers declare it: spec -> catalog, problems, build;
 * ``run/``     — running and recording it: the reference loop, ``record/`` (the Recorder),
   calibration replicas: a Trajectory;
-* ``engine/``  — trajectory, tolerance, compare, outcome, messages: pure numpy;
 * ``golden/``  — the golden store: format, layout, files, environment, orphans;
 * ``checks/``  — the checks: against a golden, sensitivity, and ``differential/`` (resume,
   parity, distributed, with the support only they use);
+* ``report/``  — results, pictures (``plotting`` draws every figure), index.html and summary.json;
 * ``integrations/`` — the framework callbacks (Lightning, Hugging Face) and their base;
-* ``plugin/``  — the pytest glue, one plugin object per feature;
-* ``report/``  — results, pictures, index.html and summary.json.
+* ``plugin/``  — the pytest glue, one plugin object per feature.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "OptcheckError": ("errors", "OptcheckError"),
     "SpecError": ("errors", "SpecError"),
     "GoldenFileError": ("errors", "GoldenFileError"),
+    "RunError": ("errors", "RunError"),
 }
 
 __all__ = [
@@ -57,6 +67,7 @@ __all__ = [
     "Outcome",
     "Problem",
     "Recorder",
+    "RunError",
     "Spec",
     "SpecError",
     "Status",

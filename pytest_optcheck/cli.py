@@ -12,26 +12,21 @@ Exit status: 0 success (``diff``: within tolerance), 1 ``diff`` found a differen
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .engine import messages
-from .engine.trajectory import Trajectory, use_log_scale
+from .engine.trajectory import Trajectory
 from .errors import OptcheckError, suggest
-from .golden.format import SCHEMA_KEY, Golden, is_run_description, loads, spec_changes
+from .golden.environment import describe_environment
+from .golden.format import SCHEMA_KEY, Golden, is_run_description, loads, spec_change_lines, spec_changes
+from .report.plotting import default_title, fallback_label, plot_goldens, save_figure, short_labels, spec_value
 
 PROG = "optcheck"
-#: Spec keys holding call syntax ("Adam(lr=0.01)"), shortened argument by argument in labels.
-CALL_KEYS = ("optimizer", "scheduler", "model", "problem", "loss")
-#: Spec keys that never make a useful legend entry.
-LABEL_SKIP = ("record",)
 
 
 class CliError(OptcheckError):
@@ -182,12 +177,12 @@ def describe(path: str, golden: Golden) -> list[str]:
         lines.append(f"label:       {golden.label}")
         lines.append("run (as recorded):" if is_run_description(golden.spec) else "spec:")
         width = max(len(k) for k in golden.spec)
-        lines += [f"  {k.ljust(width)}  {_spec_value(v)}" for k, v in golden.spec.items()]
+        lines += [f"  {k.ljust(width)}  {spec_value(v)}" for k, v in golden.spec.items()]
     else:
         lines.append("spec:        - (recorded without a spec: trajectory_snapshot or a custom loop)")
     if golden.environment:
         env = golden.environment
-        lines.append(f"environment: {messages.describe_environment(env)}")
+        lines.append(f"environment: {describe_environment(env)}")
         extra = [f"{k} {env[k]}" for k in ("numpy", "python", "platform") if env.get(k)]
         extra += [f"{name} {version}" for name, version in (env.get("libraries") or {}).items()]
         if extra:
@@ -222,10 +217,6 @@ def _row_text(row: Any) -> str:
     return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
 
 
-def _spec_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 # -- plot ----------------------------------------------------------------------------------
 
 
@@ -240,158 +231,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() != ".png":
         raise CliError(f"{PROG}: -o {args.output!r}: the figure is written as PNG; name it FILE.png.")
-    labels = short_labels(loaded, [_fallback_label(p, g) for p, g in zip(args.goldens, loaded)])
+    labels = short_labels(loaded, [fallback_label(p, g) for p, g in zip(args.goldens, loaded)])
     title = args.title if args.title is not None else default_title(loaded, series)
-    figure = plot_goldens(loaded, labels, series, logy=args.logy, title=title)
-    from .report.picture import save_figure
-
-    save_figure(figure, output)
+    save_figure(plot_goldens(loaded, labels, series, logy=args.logy, title=title), output)
     print(f"wrote {output} ({len(loaded)} trajectories: {'; '.join(labels)})")
     return 0
-
-
-def plot_goldens(loaded: Sequence[Golden], labels: Sequence[str], series: Sequence[str], *,
-                 logy: bool | None, title: str) -> Any:
-    """One panel per series, one line (per param group) per golden; legend beside the plot."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(10, 0.8 + 4.2 * len(series)), layout="constrained")
-    axes = figure.subplots(len(series), 1, squeeze=False)[:, 0]
-    for axis, name in zip(axes, series):
-        for i, (golden, label) in enumerate(zip(loaded, labels)):
-            values = golden.trajectory[name]
-            values = values.reshape(-1, 1) if values.ndim == 1 else values
-            style = {"color": f"C{i % 10}", "linestyle": ("-", "--", ":", "-.")[(i // 10) % 4], "linewidth": 1.3}
-            for g in range(values.shape[1]):
-                suffix = f" [group {g}]" if values.shape[1] > 1 else ""
-                axis.plot(np.arange(values.shape[0]), values[:, g], label=label + suffix,
-                          **({**style, "alpha": 1.0 if g == 0 else 0.6}))
-        if _use_log(name, [g.trajectory[name] for g in loaded], logy):
-            axis.set_yscale("log")
-        axis.set_ylabel(name)
-        axis.set_xlabel("step")
-        axis.grid(True, which="major", alpha=0.3)
-        axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    if title:
-        figure.suptitle(title, fontsize=11)
-    return figure
-
-
-def _use_log(name: str, arrays: Sequence[np.ndarray], logy: bool | None) -> bool:
-    return logy if logy is not None else use_log_scale(name, arrays)
-
-
-def default_title(loaded: Sequence[Golden], series: Sequence[str]) -> str:
-    """The series, plus the spec values every run shares (what the figure holds fixed)."""
-    specs = [g.spec for g in loaded]
-    head = ", ".join(series)
-    if not all(specs):
-        return head
-    shared = []
-    for key in ("model", "problem", "optimizer", "scheduler", "epochs", "batch_size"):
-        values = {json.dumps(s.get(key), sort_keys=True) for s in specs}  # type: ignore[union-attr]
-        value = specs[0].get(key)  # type: ignore[union-attr]
-        if len(values) == 1 and value not in (None, "", 0):
-            shared.append(f"{key} {value}")
-    return f"{head} — {', '.join(shared)}" if shared else head
-
-
-def _fallback_label(path: str, golden: Golden) -> str:
-    if golden.test:
-        return golden.test.split("::")[-1] + (f" [{golden.name}]" if golden.name else "")
-    return Path(path).stem
-
-
-# -- labels ------------------------------------------------------------------------------
-
-
-def short_labels(loaded: Sequence[Golden], fallbacks: Sequence[str]) -> list[str]:
-    """Short, distinct legend labels: only the spec values that tell the runs apart.
-
-    A call argument is kept when it differs between runs of the same optimizer (SGD vs
-    SGD(momentum=0.9)) or when its value is not the one most runs use (Adadelta(lr=1.0)
-    among lr=0.01 runs); other spec keys appear as ``key=value`` when they vary. Runs
-    without a spec use the test name. Duplicates get the fallback appended.
-    """
-    if len(loaded) == 1:
-        only = loaded[0]
-        return [only.label if only.spec else fallbacks[0]]
-    if not all(g.spec for g in loaded):
-        labels = [g.label if g.spec else fb for g, fb in zip(loaded, fallbacks)]
-        return _distinct(labels, fallbacks)
-    specs: list[dict[str, Any]] = [dict(g.spec or {}) for g in loaded]
-    keys = [k for k in dict.fromkeys(k for s in specs for k in s) if k not in LABEL_SKIP]
-    varying = [k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s in specs}) > 1]
-    labels = []
-    for i, spec in enumerate(specs):
-        calls, others = [], []
-        for key in varying:
-            value = spec.get(key)
-            if key in CALL_KEYS and isinstance(value, str):
-                calls.append(_short_call(value, [s.get(key) for s in specs]))
-            elif key in CALL_KEYS and value is None:
-                calls.append(f"no {key}")
-            else:
-                others.append(f"{key}={_spec_value(value)}")
-        label = " + ".join(calls)
-        if others:
-            label = f"{label}, {', '.join(others)}" if label else ", ".join(others)
-        labels.append(label or fallbacks[i])
-    return _distinct(labels, fallbacks)
-
-
-def _distinct(labels: list[str], fallbacks: Sequence[str]) -> list[str]:
-    counts = Counter(labels)
-    return [f"{label} ({fb})" if counts[label] > 1 else label for label, fb in zip(labels, fallbacks)]
-
-
-def split_call(text: str) -> tuple[str, list[tuple[str, str]]] | None:
-    """'Adam(betas=(0.9, 0.99), lr=0.01)' -> ('Adam', [('betas', '(0.9, 0.99)'), ('lr', '0.01')]).
-
-    Positional arguments get keys '#0', '#1', ... Returns None for anything that is not a
-    plain call (a callable's dotted name, a lambda), which is then shown whole.
-    """
-    try:
-        node = ast.parse(text, mode="eval").body
-    except SyntaxError:
-        return None
-    if not isinstance(node, ast.Call):
-        return None
-    args = [(f"#{i}", _last_name(ast.unparse(a))) for i, a in enumerate(node.args)]
-    args += [(k.arg or "**", _last_name(ast.unparse(k.value))) for k in node.keywords]
-    name = _last_name(ast.unparse(node.func))
-    if name == "partial" and args and args[0][0] == "#0":  # partial(LambdaLR, lr_lambda=f): name it LambdaLR
-        name, args = args[0][1], [(k if not k.startswith("#") else f"#{i}", v) for i, (k, v) in enumerate(args[1:])]
-    return name, args
-
-
-def _last_name(text: str) -> str:
-    """'torch.optim.lr_scheduler.LambdaLR' -> 'LambdaLR': module paths only lengthen a legend."""
-    parts = text.split(".")
-    if len(parts) > 1 and all(p.isidentifier() for p in parts):
-        return parts[-1]
-    return text
-
-
-def _short_call(value: str, all_values: Sequence[Any]) -> str:
-    parsed = split_call(value)
-    if parsed is None:
-        return value
-    name, args = parsed
-    others = [p for p in (split_call(v) for v in all_values if isinstance(v, str)) if p is not None]
-    same_name = [dict(a) for n, a in others if n == name]
-    by_key: dict[str, list[str]] = {}
-    for _, other_args in others:
-        for key, val in other_args:
-            by_key.setdefault(key, []).append(val)
-    kept = []
-    for key, val in args:
-        differs_within = any(o.get(key) != val for o in same_name)
-        common, count = Counter(by_key.get(key, [val])).most_common(1)[0]
-        unusual = val != common or 2 * count <= len(by_key.get(key, [val]))
-        if differs_within or unusual:
-            kept.append(val if key.startswith("#") else f"{key}={val}")
-    return f"{name}({', '.join(kept)})" if kept else name
 
 
 # -- diff ----------------------------------------------------------------------------------
@@ -443,7 +287,7 @@ def _spec_header(golden: Golden, current: Golden) -> list[str]:
     if not changes:
         return []
     lines = ["spec differs (numbers compared anyway; --strict-spec fails on this, --ignore-spec hides it):"]
-    return lines + messages.spec_change_lines(changes) + [""]
+    return lines + spec_change_lines(changes) + [""]
 
 
 def _passed_lines(outcome: Any) -> list[str]:

@@ -8,11 +8,12 @@ and unit-tested without a pytest session.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .declare.spec import Spec
 
 if TYPE_CHECKING:
+    from .checks.golden_check import Replicate
     from .declare.build import Built
     from .engine.outcome import Outcome
     from .engine.trajectory import Trajectory
@@ -21,8 +22,21 @@ if TYPE_CHECKING:
 #: The frameworks ``callback()`` knows: ``pytest_optcheck.integrations.<name>``.
 FRAMEWORKS = ("lightning", "hf")
 
-#: ``checker(current, name, tolerance_layer, declarative, calibrate=, replicate=)``.
-Checker = Callable[..., "Outcome"]
+
+class Checker(Protocol):
+    """How a handle's ``check()`` reaches the test's golden (the plugin passes one that
+    knows the golden's path, the session's tolerances and whether to update)."""
+
+    def __call__(self, current: Trajectory, name: str | None, layer: dict[str, Any], declarative: bool, *,
+                 calibrate: int | None = None, replicate: Replicate | None = None) -> Outcome:
+        """Check ``current`` against the golden called ``name``. ``layer`` is check()'s
+        tolerances (``{series or '*': fields}``); ``declarative`` says optcheck trained the run
+        from the spec; ``calibrate`` is check()'s own (None: the marker's or the ini's decides);
+        ``replicate`` re-runs the check's run from perturbed starts (None for a trajectory the
+        test recorded itself, which cannot be re-run)."""
+        ...
+
+
 #: Receives the outcome of a check without a golden (resume, parity, distributed) and its name.
 Reporter = Callable[["str | None", "Outcome"], None]
 

@@ -26,7 +26,7 @@ from pytest_optcheck.errors import OptcheckError, SpecError
 
 
 class SeedNet(torch.nn.Module):
-    """The blog's net, verbatim."""
+    """The seed script's net, verbatim (the 1-10-1 ReLU net of examples/test_seed_*.py)."""
 
     def __init__(self, n_features: int, n_hidden: int, n_output: int) -> None:
         super().__init__()
@@ -39,7 +39,7 @@ class SeedNet(torch.nn.Module):
 
 
 def _seed_data(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The blog's data, with the noise drawn from ``generator``."""
+    """The seed script's data, with the noise drawn from ``generator``."""
     x = torch.unsqueeze(torch.linspace(-1, 1, 1000), dim=1)
     y = x.pow(2) + 0.1 * torch.normal(torch.zeros(*x.size()), torch.ones(*x.size()), generator=generator)
     return x, y
@@ -94,7 +94,7 @@ def test_deeper_mlp_and_activation() -> None:
 
 
 def test_build_reproduces_the_seed_script() -> None:
-    """seed=0 here == ``torch.manual_seed(0); Net(1, 10, 1)`` there; the data == the blog's
+    """seed=0 here == ``torch.manual_seed(0); Net(1, 10, 1)`` there; the data == the seed script's
     formula with the data generator."""
     built = build(Spec())
     torch.manual_seed(init_seed(0))

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_optcheck.cli import main, short_labels, split_call
+from pytest_optcheck.cli import main
 from pytest_optcheck.engine.trajectory import Trajectory
 from pytest_optcheck.golden.format import Golden, dumps
+from pytest_optcheck.report.plotting import short_labels, split_call
 
 STEPS = 64
 ENV = {"torch": "2.13.0", "numpy": "2.3.0", "python": "3.11.9", "device": "cpu", "device_name": "x86_64",

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from pytest_optcheck.engine.envelope import Calibration
-from pytest_optcheck.engine.messages import ABSENT
 from pytest_optcheck.engine.trajectory import Trajectory
-from pytest_optcheck.golden.format import Golden, dumps, is_run_description, loads, spec_changes
+from pytest_optcheck.golden.format import ABSENT, Golden, dumps, is_run_description, loads, spec_changes
 
 TRAJ = Trajectory({"loss": [1.0, 0.5], "lr": [[0.1, 0.2], [0.1, 0.2]]}, [0, 0], [0, 1])
 CAL = Calibration(3, {"loss": np.array([1.5e-7, 0.0]), "lr": np.zeros((2, 2)), "perte é": np.array([2.0, 1.0])},

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_optcheck.engine import messages
+from pytest_optcheck.checks.golden_check import missing_text
 from pytest_optcheck.engine.trajectory import Trajectory
 from pytest_optcheck.errors import GoldenFileError
 from pytest_optcheck.golden import environment as env_module
 from pytest_optcheck.golden import layout as layouts
 from pytest_optcheck.golden.files import write_atomic
-from pytest_optcheck.golden.format import Golden, dumps, loads, spec_changes
+from pytest_optcheck.golden.format import ABSENT, Golden, dumps, loads, spec_changes
 from pytest_optcheck.golden.format import read_golden as read
 from pytest_optcheck.golden.layout import GoldenLayout, device_of, safe_filename
 
@@ -238,13 +238,13 @@ def test_other_keys_and_missing_hint_find_goldens_of_other_torch_versions(tmp_pa
     test_file = rootdir / "tests" / "test_opt.py"
     keyed = GoldenLayout(rootdir / "golden", rootdir, "torch-2.13")
     path = keyed.path_for(test_file, "test_a[cpu]")
-    assert keyed.other_keys(path) == [] and "exist for" not in messages.missing_text("p", None, [], keyed.key)
+    assert keyed.other_keys(path) == [] and "exist for" not in missing_text("p", None, [], keyed.key)
     for key in ("torch-2.9", "torch-2.11", None):
         other = GoldenLayout(rootdir / "golden", rootdir, key).path_for(test_file, "test_a[cpu]")
         write_atomic(other, "{}\n")
     (rootdir / "golden" / "torch-2.12" / "unrelated").mkdir(parents=True)
     assert keyed.other_keys(path) == ["no key", "torch-2.9", "torch-2.11"]
-    hint = messages.missing_text("p", None, keyed.other_keys(path), keyed.key).splitlines()[-1]
+    hint = missing_text("p", None, keyed.other_keys(path), keyed.key).splitlines()[-1]
     assert hint.startswith("goldens of this test exist for: no key, torch-2.9, torch-2.11")
     plain = GoldenLayout(rootdir / "golden", rootdir)
     assert plain.other_keys(plain.path_for(test_file, "test_a[cpu]")) == ["torch-2.9", "torch-2.11"]
@@ -268,9 +268,9 @@ def test_environment_and_spec_changes_are_listed_by_key() -> None:
     now = dict(ENV, torch="2.14.0")
     assert env_module.environment_changes(ENV, now) == ["torch 2.13.0 -> 2.14.0"]
     assert env_module.environment_changes(ENV, ENV) == []
-    assert "torch 2.13.0 on x86_64 (cpu, float32)" == messages.describe_environment(ENV)
+    assert "torch 2.13.0 on x86_64 (cpu, float32)" == env_module.describe_environment(ENV)
     changes = spec_changes({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4})
-    assert changes == [("b", 2, 3), ("c", messages.ABSENT, 4)]
+    assert changes == [("b", 2, 3), ("c", ABSENT, 4)]
     assert spec_changes(None, {"a": 1}) == []
 
 

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_optcheck.engine.messages import ABSENT
 from pytest_optcheck.engine.trajectory import Trajectory
 from pytest_optcheck.errors import GoldenFileError
-from pytest_optcheck.golden.format import Golden, dumps, loads, read_golden, spec_changes
+from pytest_optcheck.golden.format import ABSENT, Golden, dumps, loads, read_golden, spec_changes
 
 FIX = "Restore it from version control, or re-record it with `pytest --optcheck --snapshot-update` on the test that owns it."
 

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from pytest_optcheck.report.picture import MAX_POINTS, thin
+from pytest_optcheck.report.plotting import MAX_POINTS, thin
 
 
 def test_short_curves_are_drawn_whole() -> None:
@@ -107,43 +107,23 @@ def test_a_reused_figure_draws_exactly_what_a_fresh_one_draws() -> None:
         np.testing.assert_array_equal(png(cases[k], reuse=True), fresh[k])
 
 
-@pytest.mark.parametrize("alpha", [255, 128])
-def test_png_encoding_is_lossless(alpha: int) -> None:
-    """The pictures' own PNG writer: RGB for an opaque image, RGBA otherwise, every pixel kept."""
-    import io
-
-    from PIL import Image
-
-    from pytest_optcheck.report.picture import PNG_SIGNATURE, encode_png
-
-    rng = np.random.default_rng(1)
-    rgba = rng.integers(0, 256, size=(37, 53, 4), dtype=np.uint8)
-    rgba[..., 3] = 255
-    rgba[5:9, 7:20, 3] = alpha
-    data = encode_png(rgba, 90)
-    assert data.startswith(PNG_SIGNATURE)
-    image = Image.open(io.BytesIO(data))
-    assert image.mode == ("RGB" if alpha == 255 else "RGBA")
-    assert image.info["dpi"] == pytest.approx((90, 90), abs=0.01)
-    np.testing.assert_array_equal(np.asarray(image.convert("RGBA")), rgba)
-
-
-def test_a_picture_has_the_pixels_savefig_gives(tmp_path) -> None:
-    """write_picture encodes the canvas itself: the same image matplotlib's savefig writes."""
+def test_a_picture_is_the_png_savefig_writes(tmp_path) -> None:
+    """write_picture's file holds the image matplotlib's savefig draws, at the report's dpi."""
     import io
 
     from matplotlib.image import imread
+    from PIL import Image
     from test_report import dumps, evaluate, golden
 
-    from pytest_optcheck.report.picture import DPI, draw_outcome, save_figure
+    from pytest_optcheck.report.picture import DPI, draw_outcome
+    from pytest_optcheck.report.plotting import save_figure
 
     figure = draw_outcome(evaluate(golden(1.05), dumps(golden())), "t")
     buffer = io.BytesIO()
     figure.savefig(buffer, dpi=DPI, format="png")
     save_figure(figure, tmp_path / "p.png")
-    expected = imread(io.BytesIO(buffer.getvalue()))
-    np.testing.assert_array_equal(imread(tmp_path / "p.png"), expected[..., :3])
-    assert np.all(expected[..., 3] == 1.0)  # savefig's alpha channel held nothing
+    np.testing.assert_array_equal(imread(tmp_path / "p.png"), imread(io.BytesIO(buffer.getvalue())))
+    assert Image.open(tmp_path / "p.png").info["dpi"] == pytest.approx((DPI, DPI), abs=0.01)
 
 
 def test_one_legend_per_key() -> None:

@@ -1,4 +1,4 @@
-"""Real training setups, end to end (PRODUCT.md, "Real training setups"): each is one marker,
+"""Real training setups (third-party optimizers and schedulers), end to end: each is one marker,
 ``optcheck.check()`` passes on a re-run and fails when every step is taken with a 2% larger
 learning rate. Against the real libraries (requirements-dev.txt pins them); timm cannot be
 installed here (its torchvision dependency has no CPU build in the registry), so its

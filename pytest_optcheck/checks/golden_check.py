@@ -8,8 +8,8 @@ golden; evaluating against a golden that holds an envelope allows, per step, the
 the tolerance and the envelope's factor times it. Only writing costs the replicas.
 
 :func:`check_golden` is that path (pytest-regressions' ``perform_regression_check`` is the
-model); :func:`judge` is its pure middle — no file system — which ``optcheck diff`` and the
-syrupy extension behind ``trajectory_snapshot`` call on texts they already hold. Nothing
+model), for ``optcheck.check()`` and ``trajectory_snapshot`` alike; :func:`judge` is its pure
+middle — no file system — which ``optcheck diff`` also calls on two files it has read. Nothing
 here knows about pytest: the plugin passes the path, the tolerance layers and whether to
 update, and gets an :class:`~pytest_optcheck.engine.outcome.Outcome` back.
 """
@@ -24,15 +24,17 @@ from typing import TYPE_CHECKING, Any
 from ..engine import messages
 from ..engine.compare import compare
 from ..engine.envelope import Calibration, instability, measure
-from ..engine.outcome import Outcome, Status
+from ..engine.messages import format_number
+from ..engine.outcome import Outcome, Recorded, Status
 from ..engine.tolerance import ToleranceError, resolve_tolerances
-from ..errors import GoldenFileError
-from ..golden.environment import environment_changes, library_changes
+from ..errors import GoldenFileError, OptcheckError
+from ..golden.environment import environment_changes, environment_text, library_change_text, library_changes
 from ..golden.files import read_text, relative_to_cwd, write_atomic
-from ..golden.format import Golden, dumps, loads, spec_changes
+from ..golden.format import Golden, dumps, loads, spec_change_lines, spec_changes
 from ..golden.layout import GoldenLayout
 
 if TYPE_CHECKING:
+    from ..declare.spec import Spec
     from ..engine.trajectory import Trajectory
 
 #: Tolerance layers, lowest precedence first: ini, command line, marker, check().
@@ -64,13 +66,13 @@ def check_golden(
         if update:
             golden, unstable = _recorded(current, calibrate, replicate)
             if unstable:
-                return Outcome(Status.ERROR, messages.unstable_text(unstable, shown), str(path), current=current)
+                return Outcome(Status.ERROR, unstable_text(unstable, shown), str(path), current=current)
             write_atomic(path, dumps(golden))
             return Outcome(Status.CREATED, f"optcheck: golden created at {shown}", str(path), current=golden,
-                           notes=messages.calibration_notes(golden.calibration))
+                           notes=calibration_notes(golden.calibration))
         other_keys = layout.other_keys(path) if layout is not None else []
         key = layout.key if layout is not None else None
-        return Outcome(Status.MISSING, messages.missing_text(shown, update_command, other_keys, key), str(path),
+        return Outcome(Status.MISSING, missing_text(shown, update_command, other_keys, key), str(path),
                        current=current)
     outcome = judge(current, text, path=path, tolerance_layers=tolerance_layers,
                     update_command=update_command, picture=picture, calibrate=calibrate)
@@ -79,10 +81,10 @@ def check_golden(
         return outcome
     golden, unstable = _recorded(current, calibrate, replicate)
     if unstable:
-        return outcome.with_status(Status.ERROR, messages.unstable_text(unstable, shown))
+        return outcome.with_status(Status.ERROR, unstable_text(unstable, shown))
     write_atomic(path, dumps(golden))
     return dataclasses.replace(outcome, status=Status.UPDATED, current=golden,
-                               notes=messages.calibration_notes(golden.calibration))
+                               notes=calibration_notes(golden.calibration))
 
 
 def _recorded(current: Golden, calibrate: int, replicate: Replicate | None) -> tuple[Golden, dict[str, Any] | None]:
@@ -97,8 +99,56 @@ def _recorded(current: Golden, calibrate: int, replicate: Replicate | None) -> t
     return dataclasses.replace(current, calibration=calibration), instability(current.trajectory, runs, calibration)
 
 
-def _replicas(golden: Golden) -> int:
+def _replicas(golden: Recorded) -> int:
     return golden.calibration.replicas if golden.calibration is not None else 0
+
+
+# -- what the check is asked to do, decided from its inputs ---------------------------
+
+
+def golden_configuration(current: Trajectory, spec: Spec, marked: bool,
+                         declarative: bool) -> tuple[dict[str, Any] | None, Trajectory]:
+    """The configuration a golden stores for ``current``, and the trajectory it stores.
+
+    A run describes itself in ``meta["run"]``: the reference loop and ``lr_schedule`` by the
+    spec that built them (the marker's, or ``train(**overrides)``'s), a recorded run — a
+    user's loop, a framework's trainer — by :mod:`~pytest_optcheck.run.describe`, so the
+    marker's keys, which that run never used, are not its configuration. The description
+    moves out of the trajectory's meta into the golden's header. Any other trajectory keeps
+    the marker's spec in a marked test; unmarked, it has none."""
+    if "run" not in current.meta:
+        return (spec.canonical() if (marked or declarative) else None), current
+    from ..engine.trajectory import Trajectory
+
+    meta = dict(current.meta)
+    run = meta.pop("run")
+    return run, Trajectory(current.series, current.epoch, current.batch, meta)
+
+
+def replicas_asked(calibrate: int | None, marker: int | None, ini: int, repeatable: bool) -> int:
+    """How many replicas calibrate the golden: ``calibrate`` of check() wins over the
+    marker's, the marker's over the ini's. The ini's applies to the checks that can be
+    re-run (``repeatable``); asking check() or the marker to calibrate a recorded
+    trajectory is an error that says what to do instead."""
+    from ..declare.spec import Spec
+
+    if calibrate is not None:
+        n, source = Spec(calibrate=calibrate).calibrate, "check()"
+    elif marker is not None:
+        n, source = marker, "the marker"
+    else:
+        return ini if repeatable else 0
+    if n and not repeatable:
+        raise OptcheckError(not_repeatable_text(n, source))
+    return n or 0
+
+
+def not_repeatable_text(calibrate: int, source: str) -> str:
+    """calibrate asked of a check that was handed a recorded trajectory."""
+    return (f"optcheck: calibrate={calibrate!r} (from {source}) needs a run it can repeat from perturbed "
+            f"starts, but this check was given a trajectory already recorded. Let optcheck train it "
+            f"(optcheck.check() with no trajectory), pass your loop as optcheck.check(run=fn) where fn(perturb) "
+            f"builds the model, calls perturb(model) and returns the recorded trajectory, or set calibrate=0.")
 
 
 def judge(
@@ -125,7 +175,7 @@ def judge(
 
     changes = spec_changes(golden.spec, current.spec)
     if changes:
-        return Outcome(Status.CONFIG_CHANGED, messages.config_changed_text(changes, tail), where,
+        return Outcome(Status.CONFIG_CHANGED, config_changed_text(changes, tail), where,
                        golden=golden, current=current)
 
     names = list(dict.fromkeys([*golden.trajectory.names, *current.trajectory.names]))
@@ -134,16 +184,71 @@ def judge(
     except ToleranceError as exc:
         return Outcome(Status.ERROR, str(exc), where, golden=golden, current=current)
     calibration: Calibration | None = golden.calibration
-    notes = messages.calibration_notes(calibration, asked=calibrate)
+    notes = calibration_notes(calibration, asked=calibrate)
     verdict = compare(golden.trajectory, current.trajectory, tolerances, calibration)
     if verdict.passed:
-        return Outcome(Status.PASSED, messages.PASSED_TEXT, where, verdict, golden, current, tolerances, notes)
+        return Outcome(Status.PASSED, PASSED_TEXT, where, verdict, golden, current, tolerances, notes)
 
     env_changes = environment_changes(golden.environment, current.environment)
-    header = [messages.environment_text(golden.environment, current.environment, env_changes)] if env_changes else []
+    header = [environment_text(golden.environment, current.environment, env_changes)] if env_changes else []
     if lib_changes := library_changes(golden.environment, current.environment):
-        header.append(messages.library_change_text(lib_changes))
+        header.append(library_change_text(lib_changes))
     message = messages.render_verdict(verdict, golden.trajectory, current.trajectory, golden_path=shown,
                                       update_command=update_command, picture=picture, header=header,
                                       calibration=calibration)
     return Outcome(Status.FAILED, message, where, verdict, golden, current, tolerances, notes)
+
+
+# -- the sentences of this check -----------------------------------------------------
+
+
+PASSED_TEXT = "optcheck: within tolerance"
+
+
+def config_changed_text(changes: Sequence[tuple[str, Any, Any]], tail: Sequence[str]) -> str:
+    """The configuration a golden was recorded under is not the run's: key by key."""
+    lines = ["optcheck: configuration changed since the golden was recorded (the numbers were not compared):"]
+    lines += spec_change_lines(changes)
+    lines.append("Re-record the golden if the change is intended.")
+    return "\n".join([*lines, *tail])
+
+
+def missing_text(path: str | None, update_command: str | None, other_keys: Sequence[str] = (),
+                 key: str | None = None) -> str:
+    """No golden: where it is expected, the exact command that creates it, and under which
+    other keys (torch versions) this check does have one."""
+    create = update_command or "pytest --optcheck --snapshot-update"
+    lines = [f"optcheck: no golden for this check yet; expected at {path}.", f"Create it with: {create}"]
+    if other_keys:
+        lines.append(f"goldens of this test exist for: {', '.join(other_keys)} (optcheck_golden_key = "
+                     f"{'torch-minor' if key else 'none'} looks under {key or 'the root'})")
+    return "\n".join(lines)
+
+
+def unstable_text(facts: Mapping[str, Any], shown: str | None) -> str:
+    """The replicas of calibrate=N say the run is unstable at the rounding level."""
+    parts = []
+    if facts["diverged"]:
+        first = min(step for _, _, step in facts["diverged"])
+        parts.append(f"{len(facts['diverged'])} of {facts['replicas']} ulp-perturbed replicas went NaN/inf where "
+                     f"the run did not (first at step {first})")
+    for name, median in facts["wide"].items():
+        parts.append(f"{name}'s noise envelope is {median:.2g} x its value on the median step")
+    return (f"optcheck: calibrate={facts['replicas']}: {'; '.join(parts)}. The run is unstable at the rounding "
+            f"level: one ulp changes its outcome, so a calibrated golden would allow almost anything and no golden "
+            f"can tell noise from a change. Make the run stable (a smaller learning rate, more damping), or record "
+            f"it without calibrate. No golden was written" + (f" at {shown}." if shown else "."))
+
+
+def calibration_notes(calibration: Calibration | None, asked: int = 0) -> tuple[str, ...]:
+    """What a check says about calibration in the report: how the golden's envelope was
+    measured, or that the envelope asked for is not in the golden yet."""
+    notes = []
+    if calibration is not None:
+        how = f", {calibration.path}" if calibration.path else ""
+        notes.append(f"calibrated golden: allows {format_number(calibration.factor)} x the noise envelope of "
+                     f"{calibration.replicas} ulp-perturbed replicas{how}")
+    if asked and (calibration is None or calibration.replicas != asked):
+        held = f"an envelope of {calibration.replicas} replicas" if calibration is not None else "no noise envelope"
+        notes.append(f"calibrate={asked} asked, but the golden holds {held}: re-record it with --snapshot-update")
+    return tuple(notes)

@@ -36,7 +36,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from ..errors import SpecError, suggest
 from . import problems as _builtin
 from .problems import Problem
-from .signatures import Lead, check_call, check_class, check_result, signature_of
+from .signatures import Lead, check_call, check_class, check_result, signature
 from .spec import Call, RunSize, canonical_callable, parse_call
 
 Factory = Callable[..., Any]
@@ -268,7 +268,7 @@ class Builder:
         make its own parameter groups — not ``model.parameters()``."""
         if self.kind != "optimizer":
             return False
-        sig = signature_of(self.target)
+        sig = signature(self.target)
         return sig is not None and next(iter(sig.parameters), None) in MODEL_PARAMETER_NAMES
 
     def with_sizes(self, sizes: Mapping[str, int]) -> Builder:
@@ -378,7 +378,7 @@ def _scheduler_lead_keyword(target: Any) -> str | None:
     ``ChainedScheduler(schedulers, optimizer=None)`` would otherwise receive the
     optimizer as its list of schedulers.
     """
-    sig = signature_of(target)
+    sig = signature(target)
     if sig is None or "optimizer" not in sig.parameters:
         return None
     first = next(iter(sig.parameters))
@@ -468,7 +468,7 @@ def resolve_problem(value: str | Callable[..., Any]) -> Callable[[torch.Generato
     target, text, args, kwargs = _split(value, "problem")
     args, kwargs = _nest(args, "problem", text), _nest(kwargs, "problem", text)
     registered = isinstance(value, str) and parse_call(value, key="problem").name in _REGISTRIES["problem"]
-    sig = signature_of(target)
+    sig = signature(target)
     wants = [k for k in ("generator", "dtype") if registered or (sig is not None and k in sig.parameters)]
     check_call(target, "problem", text, (), {k: _LEAD for k in wants}, args, kwargs)
     name = parse_call(value, key="problem").name if isinstance(value, str) else text

@@ -86,7 +86,7 @@ class MLP(nn.Module):
 
     The layers are named like the seed's (``hidden``, then ``hidden2``... for deeper
     nets, and ``predict`` last) and created in the same order, so under the same seed
-    the parameters are bit-identical to the blog's ``Net(1, 10, 1)``.
+    the parameters are bit-identical to the seed script's ``Net(1, 10, 1)`` (tests/test_build.py).
     """
 
     def __init__(self, *sizes: int, activation: str = "relu") -> None:
@@ -184,7 +184,8 @@ _GEN_DTYPE = torch.float32
 def quadratic(n: int = 1000, noise: float = 0.1, *, generator: torch.Generator, dtype: torch.dtype) -> Problem:
     """The seed's data, exactly: x = 1000 points in [-1, 1], y = x² + 0.1·N(0, 1).
 
-    Same formula as the blog (``torch.normal(zeros, ones)``), drawn from ``generator``.
+    Same formula as the seed script (``torch.normal(zeros, ones)``, tests/test_build.py), drawn
+    from ``generator``.
     """
     _check_positive(n=n)
     x = torch.unsqueeze(torch.linspace(-1, 1, n, dtype=_GEN_DTYPE), dim=1)

@@ -1,7 +1,9 @@
-"""Checks of a marker's call before anything is built: the keywords and arguments bound
-against the target's signature, the class of the right kind, and — once built — the result
-of the right kind. Each failure is a :class:`SpecError` naming the key, the value and what
-was expected, so a bad spec fails at set-up rather than in the middle of training."""
+"""A call in a marker checked against what it calls, before anything is built: the keywords
+the target takes, the arguments it binds (``inspect.signature(...).bind``), the kind of
+class it is, and, once built, the kind of object it returned. Each failure is a
+:class:`SpecError` naming the key, the value and what the target accepts. Used by the
+builders of :mod:`.catalog`.
+"""
 
 from __future__ import annotations
 
@@ -25,18 +27,18 @@ class Lead:
         return "<supplied by optcheck>"
 
 
-def signature_of(target: Any) -> inspect.Signature | None:
+def signature(target: Any) -> inspect.Signature | None:
     try:
         return inspect.signature(target)
     except (TypeError, ValueError):
         return None  # builtins and C callables: checked when called instead
 
 
-def display(target: Any) -> str:
+def _display(target: Any) -> str:
     return getattr(target, "__name__", None) or canonical_callable(target)
 
 
-def check_keywords(sig: inspect.Signature, target: Any, kind: str, text: str,
+def _check_keywords(sig: inspect.Signature, target: Any, kind: str, text: str,
                     kwargs: dict[str, Any], supplied: Iterable[str]) -> None:
     """Reject a keyword the target does not take, listing those it does (with a guess)."""
     params = sig.parameters.values()
@@ -50,7 +52,7 @@ def check_keywords(sig: inspect.Signature, target: Any, kind: str, text: str,
     for key in kwargs:
         if key not in accepted:
             raise SpecError(
-                f"optcheck: {display(target)} does not accept the keyword {key!r} in "
+                f"optcheck: {_display(target)} does not accept the keyword {key!r} in "
                 f"{kind}={text!r}.{suggest(key, accepted)} "
                 f"Accepted keywords: {', '.join(accepted) or '(none)'}."
             )
@@ -59,23 +61,23 @@ def check_keywords(sig: inspect.Signature, target: Any, kind: str, text: str,
 def check_call(target: Any, kind: str, text: str, lead: tuple[Any, ...], lead_kwargs: dict[str, Any],
                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Bind the call the builder will make, so a bad argument fails now, by name."""
-    sig = signature_of(target)
+    sig = signature(target)
     if sig is None:
         return
     supplied = list(lead_kwargs)
     positional = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     supplied += [p.name for p in positional[: len(lead)]]
-    check_keywords(sig, target, kind, text, kwargs, supplied)
+    _check_keywords(sig, target, kind, text, kwargs, supplied)
     try:
         sig.bind(*lead, *args, **lead_kwargs, **kwargs)
     except TypeError as exc:
         raise SpecError(
-            f"optcheck: {kind}={text!r} does not fit {display(target)}{public_signature(sig, supplied)}: "
+            f"optcheck: {kind}={text!r} does not fit {_display(target)}{_public_signature(sig, supplied)}: "
             f"{exc}."
         ) from None
 
 
-def public_signature(sig: inspect.Signature, supplied: Iterable[str]) -> str:
+def _public_signature(sig: inspect.Signature, supplied: Iterable[str]) -> str:
     """``(step_size, gamma=0.1, last_epoch=-1)``: what the user may pass, no annotations."""
     skip = set(supplied)
     parts = []

@@ -23,7 +23,7 @@ from typing import Any
 from ..engine.tolerance import parse_tolerance
 from ..errors import SpecError, suggest
 
-#: Series that a run can record (PRODUCT.md, "The marker", key ``record``).
+#: Series that a run can record (the marker key ``record``).
 RECORDABLE = (
     "loss",
     "lr",
@@ -36,7 +36,7 @@ RECORDABLE = (
 INTERVALS = ("epoch", "step")
 
 #: Bare names that may stand for an argument value in call syntax and take the run's
-#: values (PRODUCT.md, "Real training setups"): schedules sized to the run follow
+#: values (a real training setup's schedule): schedules sized to the run follow
 #: ``epochs``/``batch_size`` overrides instead of a hand-computed step count.
 RUN_SIZE_NAMES = ("total_steps", "steps_per_epoch", "epochs")
 DTYPES = ("float32", "float64", "float16", "bfloat16")

@@ -11,8 +11,9 @@ The element rule is the one of ``np.isclose`` and ``torch.testing.assert_close``
 NaN equals NaN and an infinity equals the same-signed infinity; a non-finite current
 value where the golden is finite is always a failure, whatever the tolerance.
 
-A calibrated golden (``calibrate=N``, :mod:`.calibration`) widens the rule per step: the
-right-hand side becomes ``max(atol + rtol * |golden|, factor * envelope[step])``.
+A calibrated golden (``calibrate=N``, :mod:`.envelope`) widens the rule per step: the
+right-hand side becomes ``max(atol + rtol * |golden|, factor * envelope[step])``
+(:func:`.bound.allowed`, the one place the rule is written).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .bound import allowed
 from .envelope import Calibration
 from .tolerance import Tolerance, resolve_tolerances
 from .trajectory import Trajectory, as_2d, json_ready
@@ -159,10 +161,7 @@ def outside_tolerance(golden: np.ndarray, current: np.ndarray, tol: Tolerance,
     with np.errstate(invalid="ignore", over="ignore"):
         diff = c - g
         excess = np.abs(diff) if tol.direction == "both" else (diff if tol.direction == "lower" else -diff)
-        bound = tol.atol + tol.rtol * np.abs(g)
-        if allowance is not None:
-            bound = np.maximum(bound, allowance)
-        bad = excess > bound
+        bad = excess > allowed(tol, g, allowance)
     fin_g = np.isfinite(g)
     fin_c = np.isfinite(c)
     bad &= fin_c
@@ -311,9 +310,8 @@ def _judge_values(v: SeriesVerdict, tol: Tolerance, g_all: np.ndarray, c_all: np
     else:
         bad = outside_tolerance(g_val, c_val, tol, summary_allow)
     group = _worst_group(g_val, c_val, bad)
-    v.summary = _summary_dict(g_val[group], c_val[group], tol, group if k > 1 else None)
-    if summary_allow is not None:
-        v.summary["allowed"] = max(v.summary["allowed"], float(summary_allow[group]))
+    v.summary = _summary_dict(g_val[group], c_val[group], tol, group if k > 1 else None,
+                              None if summary_allow is None else float(summary_allow[group]))
     v.summary["failed"] = bool(bad.any())
     return not bad.any()
 
@@ -343,7 +341,7 @@ def _reach_bad(g: np.ndarray, c: np.ndarray, tol: Tolerance) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         diff = c - g
         excess = diff if one_sided else np.abs(diff)
-        bad = excess > tol.atol + tol.rtol * np.abs(g)
+        bad = excess > allowed(tol, g)
     never_c, never_g = np.isinf(c), np.isinf(g)
     # Golden never reached it: current reaching it is a change, fine when one-sided.
     bad = np.where(never_g, ~never_c & (not one_sided), bad)
@@ -360,12 +358,13 @@ def _worst_group(g: np.ndarray, c: np.ndarray, bad: np.ndarray) -> int:
     return int(np.argmax(diff)) if diff.size else 0
 
 
-def _summary_dict(g: float, c: float, tol: Tolerance, group: int | None) -> dict[str, float]:
+def _summary_dict(g: float, c: float, tol: Tolerance, group: int | None,
+                  allowance: float | None = None) -> dict[str, float]:
     with np.errstate(invalid="ignore", divide="ignore"):
         diff = abs(float(c) - float(g)) if math.isfinite(g) and math.isfinite(c) else math.nan
         rel = diff / abs(g) if g else (0.0 if diff == 0 else math.inf)
     out = {"golden": float(g), "current": float(c), "abs": diff, "rel": rel,
-           "allowed": tol.atol + tol.rtol * abs(float(g))}
+           "allowed": float(allowed(tol, float(g), allowance))}
     if group is not None:
         out["group"] = group
     return out

@@ -1,34 +1,35 @@
-"""Every sentence a user reads about a check: verdicts, reasons, tolerances, missing and
-stale goldens, environments.
+"""The sentences of a verdict: why each series passed or failed, under what tolerance, the
+table around the first failure, and the one way numbers are formatted.
 
-One module, so the same fact is worded once — the reason of a series in the failure
-message, in the report and in ``optcheck diff`` is the same string — and a change of
-wording is one edit. Plain text, no colours (it also lands in CI logs). For a failing
-series it answers the questions asked when a training regression shows up: which series,
-under what tolerance, how many steps, how large, where it started (step, epoch, batch),
-what the numbers look like there, and how to update the golden.
+One module for the words of a comparison, so the same fact is worded once — the reason
+of a series in the failure message, in the report and in ``optcheck diff`` is the same
+string — and a change of wording is one edit. Plain text, no colours (it also lands in
+CI logs). For a failing series it answers the questions asked when a training
+regression shows up: which series, under what tolerance, how many steps, how large,
+where it started (step, epoch, batch), what the numbers look like there, and how to
+update the golden.
 
-(Errors about bad *input* — a marker key, a tolerance string, a damaged golden file — are
-written next to the parser that finds them, with the value and the fix.)
+Each layer words its own other outcomes beside the decision: a missing golden or an
+unstable calibration in ``checks/golden_check.py``, the checks without goldens in
+``checks/differential/``, a changed environment in ``golden/environment.py``, a failing
+call of the reference loop in ``run/conventions.py``; errors about bad *input* (a marker
+key, a tolerance string, a damaged golden file) next to the parser that finds them. They
+format numbers with :func:`format_number` and :func:`format_pair` from here.
 Pure numpy + stdlib, like the engine.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from .bound import allowed
 from .compare import SeriesVerdict, Verdict, outside_tolerance
 from .envelope import Calibration
-from .stepwise import RunComparison, TensorDifference
 from .tolerance import Tolerance
 from .trajectory import Trajectory, as_2d
-
-#: Stands for a spec key one side does not have (a key added in a newer version).
-ABSENT = "(absent)"
 
 
 def render_verdict(
@@ -106,10 +107,10 @@ def _series_block(sv: SeriesVerdict, golden: Trajectory, current: Trajectory, co
         details.append(steps_outside_text(sv) + info)
     details += _error_lines(sv)
     if sv.first_failure is not None:
-        details.append(f"first step outside tolerance: {_where(sv.first_failure, current, sv)}")
+        details.append(f"first step outside tolerance: {step_where(sv.first_failure, current, sv)}")
     if sv.nonfinite_step is not None:
         details.append(
-            f"{sv.nonfinite_value} first appeared at step {_where(sv.nonfinite_step, current)}; "
+            f"{sv.nonfinite_value} first appeared at step {step_where(sv.nonfinite_step, current)}; "
             f"the golden is finite there"
         )
     details += _shape_lines(sv)
@@ -135,7 +136,7 @@ def _noise_lines(sv: SeriesVerdict, calibration: Calibration | None, golden: np.
     step = sv.first_failure
     if step is not None and sv.noise_envelope_at_failure is not None and step < len(golden):
         g = float(np.max(np.abs(as_2d(golden)[step])))
-        tolerance_wins = sv.tolerance.atol + sv.tolerance.rtol * g > sv.noise_factor * sv.noise_envelope_at_failure
+        tolerance_wins = allowed(sv.tolerance, g) > sv.noise_factor * sv.noise_envelope_at_failure
         lines.append(noise_failure_text(sv.noise_factor, sv.noise_envelope_at_failure, step, tolerance_wins))
     return lines
 
@@ -147,44 +148,7 @@ def noise_failure_text(factor: float, envelope: float, step: int, tolerance_wins
     return text + " (and outside the tolerance, the larger there)" if tolerance_wins else text
 
 
-def not_repeatable_text(calibrate: int, source: str) -> str:
-    """calibrate asked of a check that was handed a recorded trajectory."""
-    return (f"optcheck: calibrate={calibrate!r} (from {source}) needs a run it can repeat from perturbed "
-            f"starts, but this check was given a trajectory already recorded. Let optcheck train it "
-            f"(optcheck.check() with no trajectory), pass your loop as optcheck.check(run=fn) where fn(perturb) "
-            f"builds the model, calls perturb(model) and returns the recorded trajectory, or set calibrate=0.")
-
-
-def unstable_text(facts: Mapping[str, Any], shown: str | None) -> str:
-    """The replicas of calibrate=N say the run is unstable at the rounding level."""
-    parts = []
-    if facts["diverged"]:
-        first = min(step for _, _, step in facts["diverged"])
-        parts.append(f"{len(facts['diverged'])} of {facts['replicas']} ulp-perturbed replicas went NaN/inf where "
-                     f"the run did not (first at step {first})")
-    for name, median in facts["wide"].items():
-        parts.append(f"{name}'s noise envelope is {median:.2g} x its value on the median step")
-    return (f"optcheck: calibrate={facts['replicas']}: {'; '.join(parts)}. The run is unstable at the rounding "
-            f"level: one ulp changes its outcome, so a calibrated golden would allow almost anything and no golden "
-            f"can tell noise from a change. Make the run stable (a smaller learning rate, more damping), or record "
-            f"it without calibrate. No golden was written" + (f" at {shown}." if shown else "."))
-
-
-def calibration_notes(calibration: Calibration | None, asked: int = 0) -> tuple[str, ...]:
-    """What a check says about calibration in the report: how the golden's envelope was
-    measured, or that the envelope asked for is not in the golden yet."""
-    notes = []
-    if calibration is not None:
-        how = f", {calibration.path}" if calibration.path else ""
-        notes.append(f"calibrated golden: allows {format_number(calibration.factor)} x the noise envelope of "
-                     f"{calibration.replicas} ulp-perturbed replicas{how}")
-    if asked and (calibration is None or calibration.replicas != asked):
-        held = f"an envelope of {calibration.replicas} replicas" if calibration is not None else "no noise envelope"
-        notes.append(f"calibrate={asked} asked, but the golden holds {held}: re-record it with --snapshot-update")
-    return tuple(notes)
-
-
-def _where(step: int, traj: Trajectory, sv: SeriesVerdict | None = None) -> str:
+def step_where(step: int, traj: Trajectory, sv: SeriesVerdict | None = None) -> str:
     """'17 (epoch 0, batch 17)', plus the group for a 2-D series."""
     text = f"{step}"
     if step < len(traj):
@@ -291,7 +255,7 @@ def render_table(
         g_text, c_text = format_pair(gv, cv)
         rows.append((
             str(i), _index(epoch, i), _index(batch, i), g_text, c_text,
-            *_errors(gv, cv), "!" if bad[i - lo] else "",
+            *error_cells(gv, cv), "!" if bad[i - lo] else "",
         ))
     label = f"{name}[group {group}]" if np.ndim(golden_values) == 2 else name
     return [f"  {label} around step {center}:", *_align(rows)]
@@ -311,7 +275,7 @@ def _align(rows: list[tuple[str, ...]]) -> list[str]:
     return ["    " + "  ".join(cell.rjust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
 
 
-def _errors(golden: float, current: float) -> tuple[str, str]:
+def error_cells(golden: float, current: float) -> tuple[str, str]:
     """Absolute and relative error cells ('-' where one side is not finite)."""
     if not (math.isfinite(golden) and math.isfinite(current)):
         return "-", "-"
@@ -433,218 +397,3 @@ def format_number(value: Any) -> str:
     if isinstance(value, float) and math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.3g}"
-
-
-# -- outcomes that are not a numeric verdict --------------------------------------------
-
-
-def missing_text(path: str | None, update_command: str | None, other_keys: Sequence[str] = (),
-                 key: str | None = None) -> str:
-    """No golden: where it is expected, the exact command that creates it, and under which
-    other keys (torch versions) this check does have one."""
-    create = update_command or "pytest --optcheck --snapshot-update"
-    lines = [f"optcheck: no golden for this check yet; expected at {path}.", f"Create it with: {create}"]
-    if other_keys:
-        lines.append(f"goldens of this test exist for: {', '.join(other_keys)} (optcheck_golden_key = "
-                     f"{'torch-minor' if key else 'none'} looks under {key or 'the root'})")
-    return "\n".join(lines)
-
-
-def config_changed_text(changes: Sequence[tuple[str, Any, Any]], tail: Sequence[str]) -> str:
-    lines = ["optcheck: configuration changed since the golden was recorded (the numbers were not compared):"]
-    lines += spec_change_lines(changes)
-    lines.append("Re-record the golden if the change is intended.")
-    return "\n".join([*lines, *tail])
-
-
-def spec_change_lines(changes: Sequence[tuple[str, Any, Any]]) -> list[str]:
-    """'  optimizer: 'SGD(lr=0.01)' -> 'SGD(lr=0.02)'' per changed key."""
-    return [f"  {key}: {_show(old)} -> {_show(new)}" for key, old, new in changes]
-
-
-def _show(value: Any) -> str:
-    return ABSENT if value == ABSENT else repr(value)
-
-
-def environment_text(old: Mapping[str, Any], new: Mapping[str, Any], changes: Sequence[str]) -> str:
-    return (f"environment differs: recorded with {describe_environment(old)}; "
-            f"now {describe_environment(new)} ({'; '.join(changes)})")
-
-
-def describe_environment(env: Mapping[str, Any]) -> str:
-    return (f"torch {env.get('torch')} on {env.get('device_name') or env.get('device')} "
-            f"({env.get('device')}, {env.get('dtype')})")
-
-
-def loop_call_text(call: str, where: str, exc: BaseException, hint: str | None = None) -> str:
-    """An exception raised by user or library code inside the reference loop."""
-    text = f"optcheck: {type(exc).__name__}: {exc}\n  while calling {call} {where}"
-    return f"{text}\n  {hint}" if hint else text
-
-
-#: Said when an optimizer step fails for want of the gradients' graph (SophiaH, AdaHessian).
-CREATE_GRAPH_HINT = ("an optimizer that differentiates the gradients (Hessian-based: SophiaH, AdaHessian) "
-                     "needs backward(create_graph=True): declare create_graph=True in the marker")
-
-
-def library_change_text(changes: Sequence[str]) -> str:
-    """A failure that coincides with a new release of the library the run's optimizer,
-    scheduler or model comes from: the likeliest cause, so it is said first."""
-    return (f"the run uses third-party code whose version changed since the golden was recorded "
-            f"({'; '.join(changes)}): check its release notes before suspecting your own change")
-
-
-def duplicate_golden_text(path: str) -> str:
-    return (f"optcheck: two checks in this test use the same golden {path}; the second would overwrite "
-            f"the first. Give each check its own name: check(name=...) / trajectory_snapshot(name=...).")
-
-
-PASSED_TEXT = "optcheck: within tolerance"
-
-
-# ======================================================================================
-# Checks without goldens (differential): resume, parity, distributed.
-# One run is the reference, another must agree with it step by step; the sentences say
-# which run differs, from which step, in which series or tensor, and by how much.
-# ======================================================================================
-
-
-def tensor_difference_text(diff: TensorDifference, where: Trajectory, labels: tuple[str, str]) -> str:
-    """One line: the first tensor outside tolerance (or what is structurally different)."""
-    ref, oth = labels
-    step = _where(diff.step, where) if diff.step < len(where) else str(diff.step)
-    if diff.reason == "missing":
-        return f"{diff.name}: in the {ref} run after step {step}, absent in the {oth} run"
-    if diff.reason == "extra":
-        return f"{diff.name}: in the {oth} run after step {step}, absent in the {ref} run"
-    if diff.reason == "shape":
-        ref_shape, oth_shape = diff.detail.split(" | ")
-        return f"{diff.name} after step {step}: shape {ref_shape} in the {ref} run, {oth_shape} in the {oth} run"
-    if diff.reason == "steps":
-        return f"tensors: {int(diff.reference)} steps in the {ref} run, {int(diff.other)} in the {oth} run"
-    element = f"[{', '.join(map(str, diff.index))}]" if diff.index else ""
-    ref_text, oth_text = format_pair(diff.reference, diff.other)
-    tol = f"; tolerance {describe_tolerance(diff.tolerance)}" if diff.tolerance is not None else ""
-    return (f"{diff.name}{element} after step {step}: {ref} {ref_text}, {oth} {oth_text} "
-            f"(abs err {diff.abs_err:.3g}, rel err {format_number(diff.rel_err)}{tol})")
-
-
-def series_difference_text(sv: SeriesVerdict, reference: Trajectory, other: Trajectory,
-                           labels: tuple[str, str]) -> str:
-    """One line: a series' first step outside tolerance, with both values there."""
-    ref, oth = labels
-    if sv.first_failure is None or sv.length_mismatch:
-        return f"{sv.name}: {series_reason(sv)}"
-    step, group = sv.first_failure, sv.first_failure_group or 0
-    a, b = float(as_2d(reference[sv.name])[step, group]), float(as_2d(other[sv.name])[step, group])
-    ref_text, oth_text = format_pair(a, b)
-    a_err, r_err = _errors(a, b)
-    group_text = f", group {group}" if as_2d(reference[sv.name]).shape[1] > 1 else ""
-    return (f"{sv.name} at step {_where(step, reference)}{group_text}: {ref} {ref_text}, {oth} {oth_text} "
-            f"(abs err {a_err}, rel err {r_err}; tolerance {describe_tolerance(sv.tolerance)}; "
-            f"{steps_outside_text(sv)})")
-
-
-def run_difference_lines(comparison: RunComparison, reference: Trajectory, other: Trajectory,
-                         labels: tuple[str, str]) -> list[str]:
-    """Every series that differs (its first step), then the first tensor that does."""
-    lines = [series_difference_text(sv, reference, other, labels) for sv in comparison.series.failed]
-    lines += [f"{n}: recorded by the {labels[0]} run only" for n in comparison.series.missing_series]
-    lines += [f"{n}: recorded by the {labels[1]} run only" for n in comparison.series.extra_series]
-    if comparison.tensors.first is not None:
-        lines.append("first tensor outside tolerance: "
-                     + tensor_difference_text(comparison.tensors.first, reference, labels))
-    return [f"  {line}" for line in lines]
-
-
-def first_difference_step(comparison: RunComparison) -> int | None:
-    """The earliest step where anything differs (a tensor after step i counts at step i)."""
-    steps = [sv.first_failure for sv in comparison.series.failed if sv.first_failure is not None]
-    if comparison.tensors.first is not None:
-        steps.append(comparison.tensors.first.step)
-    return min(steps, default=None)
-
-
-def _from_step(comparison: RunComparison, where: Trajectory) -> str:
-    step = first_difference_step(comparison)
-    return f" from step {_where(step, where)} on" if step is not None else ""
-
-
-def resume_failed_text(stop: int, total: int, comparison: RunComparison, straight: Trajectory,
-                       resumed: Trajectory, lost: Sequence[str]) -> str:
-    """Resume changed the run: where, in what, and what the checkpoint did not bring back."""
-    lines = [(f"optcheck: resuming from a checkpoint taken after {stop} of {total} steps changes the run"
-             f"{_from_step(comparison, straight)} (checkpoint: state_dict() of the model, optimizer and "
-             f"scheduler and the batch-order generator, through torch.save / torch.load(weights_only=True))")]
-    lines += run_difference_lines(comparison, straight, resumed, ("straight", "resumed"))
-    if lost:
-        lines.append("not the same right after loading (before saving -> after loading into fresh objects):")
-        lines += [f"  {item}" for item in lost]
-    else:
-        lines.append("everything state_dict() holds came back identical: what differs lives elsewhere "
-                     "(a global, a cache rebuilt on first use, an attribute of an object not checkpointed)")
-    return "\n".join(lines)
-
-
-def resume_passed_text(stop: int, total: int) -> str:
-    return f"optcheck: resuming from a checkpoint taken after {stop} of {total} steps gives the same run"
-
-
-def lost_value_text(where: str, before: str, after: str, in_state_dict: bool) -> str:
-    """One piece of state that did not survive the round trip."""
-    hint = "" if in_state_dict else (" (not in state_dict(): keep it in the optimizer's self.state, or save it "
-                                     "in state_dict() and restore it in load_state_dict())")
-    return f"{where}: {before} -> {after}{hint}"
-
-
-def parity_failed_text(variant: str, setup: str, reference_setup: str, comparison: RunComparison,
-                       reference: Trajectory, other: Trajectory, others: Sequence[str]) -> str:
-    lines = [(f"optcheck: implementation {variant!r} ({setup}) differs from the reference ({reference_setup})"
-             f"{_from_step(comparison, reference)}")]
-    lines += run_difference_lines(comparison, reference, other, ("reference", variant))
-    if others:
-        lines.append(f"other implementations: {'; '.join(others)}")
-    return "\n".join(lines)
-
-
-def parity_variant_text(variant: str, comparison: RunComparison) -> str:
-    """'foreach: within tolerance (largest rel diff 0)' for the other variants' summary."""
-    verdict = "within tolerance" if comparison.passed else "differs"
-    return f"{variant}: {verdict} (largest rel diff {format_number(comparison.max_rel)})"
-
-
-def parity_skipped_text(variant: str, reason: str) -> str:
-    return f"{variant}: skipped, {reason}"
-
-
-def parity_passed_text(checked: Sequence[str], skipped: Sequence[str]) -> str:
-    lines = [f"optcheck: {len(checked)} implementation(s) agree with the reference step by step"]
-    lines += [f"  {line}" for line in [*checked, *skipped]]
-    return "\n".join(lines)
-
-
-def parity_none_text(optimizer: str, skipped: Sequence[str]) -> str:
-    """No variant to compare: the optimizer offers none here (or all were skipped)."""
-    reason = "; ".join(skipped) if skipped else "its signature has neither foreach nor fused"
-    return (f"optcheck: optimizer={optimizer} has no other implementation to compare on this device ({reason}); "
-            f"pass variants={{name: {{spec overrides}}}} to compare your own")
-
-
-def distributed_failed_text(world_size: int, backend: str, comparison: RunComparison, single: Trajectory,
-                            distributed: Trajectory, ranks: Sequence[str]) -> str:
-    lines = [f"optcheck: DistributedDataParallel over {world_size} processes ({backend}) differs from the "
-             f"one-process run{_from_step(comparison, single)}"
-             if not comparison.passed else
-             f"optcheck: the {world_size} processes ({backend}) hold different parameters"]
-    lines += run_difference_lines(comparison, single, distributed, ("one-process", "distributed"))
-    if ranks:
-        lines.append("ranks disagree (every rank must hold the same parameters after each step):")
-        lines += [f"  {line}" for line in ranks]
-    lines.append("(loss: each rank's loss weighted by its shard's size, summed: the one-process loss when "
-                 "the loss is a mean over the batch; a summed loss or a wrongly scaled gradient shows here)")
-    return "\n".join(lines)
-
-
-def distributed_passed_text(world_size: int, backend: str, comparison: RunComparison) -> str:
-    return (f"optcheck: DistributedDataParallel over {world_size} processes ({backend}) trains like one process "
-            f"(largest rel diff {format_number(comparison.max_rel)}); ranks agree exactly")

@@ -11,12 +11,29 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..golden.format import Golden
     from .compare import Verdict
+    from .envelope import Calibration
     from .tolerance import Tolerance
+    from .trajectory import Trajectory
+
+
+class Recorded(Protocol):
+    """What an Outcome keeps of the golden and of the run checked against it: the
+    trajectory, the configuration it was recorded under, and its noise envelope if it was
+    calibrated (``golden.format.Golden`` is one). A protocol, so the engine does not import
+    the golden layer above it."""
+
+    @property
+    def trajectory(self) -> Trajectory: ...
+
+    @property
+    def spec(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def calibration(self) -> Calibration | None: ...
 
 
 class Status(enum.StrEnum):
@@ -49,8 +66,8 @@ class Outcome:
     message: str
     path: str | None = None
     verdict: Verdict | None = None
-    golden: Golden | None = None
-    current: Golden | None = None
+    golden: Recorded | None = None
+    current: Recorded | None = None
     tolerances: Mapping[str, Tolerance] | None = None
     #: How the check ran when that is worth saying (``"stacked replicas"``...), for the report.
     notes: tuple[str, ...] = ()

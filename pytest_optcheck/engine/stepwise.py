@@ -6,7 +6,8 @@ for every step, each parameter and optimizer-state tensor as a numpy array (``ru
 records them). The series are compared by :func:`~.compare.compare`, with its tolerance
 modes; the tensors element by element after every step, PyTorch's own habit in
 ``torch/testing/_internal/common_optimizers.py``: an element fails when
-``|other - reference| > atol + rtol * |reference|`` (``torch.testing.assert_close``'s rule).
+``|other - reference| > atol + rtol * |reference|`` (``torch.testing.assert_close``'s rule,
+:func:`.bound.allowed`).
 Tensors take the tolerance of the pseudo-series ``params`` (parameters) or ``state``
 (optimizer state), which the checks' keywords set like any series'. Pure numpy.
 """
@@ -19,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .bound import allowed
 from .compare import Verdict, compare
 from .tolerance import Tolerance
 from .trajectory import Trajectory
@@ -155,5 +157,5 @@ def _outside(a: np.ndarray, b: np.ndarray, tol: Tolerance) -> tuple[np.ndarray, 
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         abs_err = np.where(same, 0.0, np.abs(b - a))
         rel_err = np.where(same, 0.0, np.where(a == 0, np.inf, abs_err / np.abs(a)))
-        bad = ~same & ~(abs_err <= tol.atol + tol.rtol * np.abs(a))
+        bad = ~same & ~(abs_err <= allowed(tol, a))
     return bad, np.nan_to_num(abs_err, nan=np.inf), np.nan_to_num(rel_err, nan=np.inf)

@@ -89,7 +89,7 @@ class Trajectory:
         return dict(self._series)
 
     def __eq__(self, other: object) -> bool:
-        # Anything that is not a Trajectory (syrupy's snapshot on the right of ==)
+        # Anything that is not a Trajectory (``trajectory_snapshot`` on the right of ==)
         # must get its own __eq__ called, so return NotImplemented.
         if not isinstance(other, Trajectory):
             return NotImplemented
@@ -150,27 +150,12 @@ class Trajectory:
         Without ``ax`` the axes belong to a new ``matplotlib.figure.Figure`` on an Agg canvas
         (``axes.figure.savefig(...)``): no pyplot, no backend switch, no global figure list,
         so a notebook's backend and open figures are left exactly as they were. Returns the
-        axes; matplotlib is imported here, never at module import.
+        axes. Drawn by :func:`pytest_optcheck.report.plotting.plot_trajectory`, imported
+        here on the call: the engine itself never imports matplotlib or the report.
         """
-        names = series or self.names
-        if ax is None:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
+        from ..report.plotting import plot_trajectory
 
-            figure = Figure(figsize=(7, 2.6 * len(names)), layout="constrained")
-            FigureCanvasAgg(figure)
-            axes = list(figure.subplots(len(names), 1, squeeze=False)[:, 0])
-        else:
-            axes = [ax] * len(names)
-        steps = np.arange(len(self))
-        for axis, name in zip(axes, names):
-            values = self[name]
-            axis.plot(steps, values, label=label or name)
-            if use_log_scale(name, [values]):
-                axis.set_yscale("log")
-            axis.set_ylabel(name)
-            axis.set_xlabel("step")
-        return axes[0] if len(axes) == 1 else axes
+        return plot_trajectory(self, series, ax, label)
 
 
 def as_2d(values: Any) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The environment a trajectory was recorded in: what it depends on besides the spec.
 
 Compared on every check: a golden from another torch still checks, and a failure says
-which versions differ (worded by :func:`pytest_optcheck.engine.messages.environment_text`).
+which versions differ, and the sentences that say so (:func:`environment_text`, :func:`library_change_text`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import functools
 import importlib.metadata
 import platform
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 ENV_KEYS = ("torch", "numpy", "python", "device", "device_name", "dtype", "platform")
@@ -101,3 +101,23 @@ def torch_minor_key() -> str:
 
     major, minor = torch.__version__.split("+")[0].split(".")[:2]
     return f"torch-{major}.{minor}"
+
+
+# -- in words -------------------------------------------------------------------------
+
+
+def environment_text(old: Mapping[str, Any], new: Mapping[str, Any], changes: Sequence[str]) -> str:
+    return (f"environment differs: recorded with {describe_environment(old)}; "
+            f"now {describe_environment(new)} ({'; '.join(changes)})")
+
+
+def describe_environment(env: Mapping[str, Any]) -> str:
+    return (f"torch {env.get('torch')} on {env.get('device_name') or env.get('device')} "
+            f"({env.get('device')}, {env.get('dtype')})")
+
+
+def library_change_text(changes: Sequence[str]) -> str:
+    """A failure that coincides with a new release of the library the run's optimizer,
+    scheduler or model comes from: the likeliest cause, so it is said first."""
+    return (f"the run uses third-party code whose version changed since the golden was recorded "
+            f"({'; '.join(changes)}): check its release notes before suspecting your own change")

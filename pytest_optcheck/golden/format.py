@@ -27,14 +27,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..engine.envelope import Calibration
-from ..engine.messages import ABSENT
 from ..engine.trajectory import Trajectory, encode_floats
 from ..errors import GoldenFileError
+
+#: Stands for a spec key one side does not have (a key added in a newer version).
+ABSENT = "(absent)"
 
 SCHEMA_KEY = "optcheck_golden"
 SCHEMA_VERSION = 1
@@ -190,3 +192,12 @@ def spec_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -
         return []
     keys = list(dict.fromkeys([*old, *new]))
     return [(k, old.get(k, ABSENT), new.get(k, ABSENT)) for k in keys if old.get(k, ABSENT) != new.get(k, ABSENT)]
+
+
+def spec_change_lines(changes: Sequence[tuple[str, Any, Any]]) -> list[str]:
+    """'  optimizer: 'SGD(lr=0.01)' -> 'SGD(lr=0.02)'' per changed key."""
+    return [f"  {key}: {_show(old)} -> {_show(new)}" for key, old, new in changes]
+
+
+def _show(value: Any) -> str:
+    return ABSENT if value == ABSENT else repr(value)

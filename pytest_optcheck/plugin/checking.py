@@ -75,25 +75,6 @@ class Checking:
         self.results.vacuous.extend(checks.vacuous)
 
 
-def golden_configuration(current: Trajectory, spec: Spec, marked: bool,
-                         declarative: bool) -> tuple[dict[str, Any] | None, Trajectory]:
-    """The configuration a golden stores for ``current``, and the trajectory it stores.
-
-    A run describes itself in ``meta["run"]``: the reference loop and ``lr_schedule`` by the
-    spec that built them (the marker's, or ``train(**overrides)``'s), a recorded run — a
-    user's loop, a framework's trainer — by :mod:`~pytest_optcheck.run.describe`, so the
-    marker's keys, which that run never used, are not its configuration. The description
-    moves out of the trajectory's meta into the golden's header. Any other trajectory keeps
-    the marker's spec in a marked test; unmarked, it has none."""
-    if "run" not in current.meta:
-        return (spec.canonical() if (marked or declarative) else None), current
-    from ..engine.trajectory import Trajectory
-
-    meta = dict(current.meta)
-    run = meta.pop("run")
-    return run, Trajectory(current.series, current.epoch, current.batch, meta)
-
-
 @dataclasses.dataclass
 class TestChecks:
     """The checks one test makes, in order; shared by its ``optcheck`` handle and its
@@ -132,7 +113,7 @@ class TestChecks:
               calibrate: int | None = None, replicate: Replicate | None = None) -> Outcome:
         """Check ``current`` against this test's golden called ``name``; ``replicate`` (None for
         a recorded trajectory) re-runs it from perturbed starts when a golden is calibrated."""
-        from ..checks.golden_check import check_golden
+        from ..checks.golden_check import check_golden, golden_configuration
         from ..golden.environment import environment
         from ..golden.format import Golden
 
@@ -140,8 +121,6 @@ class TestChecks:
         path = self.layout.golden_path(item.path, item.nodeid, name)
         if any(o.path is not None and self.layout.golden_path(item.path, item.nodeid, n) == path
                for n, o in self.outcomes):
-            from ..engine.messages import duplicate_golden_text
-
             raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
         configuration, recorded = golden_configuration(current, self.spec, self.marked, declarative)
         golden = Golden(recorded, configuration, environment(self.device, self.spec.dtype, self.libraries()),
@@ -192,22 +171,11 @@ class TestChecks:
         return library_modules(self.spec)
 
     def replicas_asked(self, calibrate: int | None, repeatable: bool) -> int:
-        """``calibrate`` of check() wins over the marker's, the marker's over the ini's. The
-        ini's applies to the checks that can be re-run; asking check() or the marker to
-        calibrate a recorded trajectory is an error that says what to do instead."""
-        from ..declare.spec import Spec
+        """check()'s ``calibrate``, the marker's and the ini's, decided by
+        :func:`~pytest_optcheck.checks.golden_check.replicas_asked`."""
+        from ..checks.golden_check import replicas_asked
 
-        if calibrate is not None:
-            n, source = Spec(calibrate=calibrate).calibrate, "check()"
-        elif self.spec.calibrate is not None:
-            n, source = self.spec.calibrate, "the marker"
-        else:
-            return self.settings.calibrate if repeatable else 0
-        if n and not repeatable:
-            from ..engine.messages import not_repeatable_text
-
-            raise OptcheckError(not_repeatable_text(n, source))
-        return n or 0
+        return replicas_asked(calibrate, self.spec.calibrate, self.settings.calibrate, repeatable)
 
     def update_command(self) -> str:
         command = f"pytest --optcheck --snapshot-update {shlex.quote(self.item.nodeid)}"
@@ -220,3 +188,9 @@ class TestChecks:
         from ..golden.layout import picture_name
 
         return relative_to_cwd(report_dir / picture_name(self.item.nodeid, name))
+
+
+def duplicate_golden_text(path: str) -> str:
+    """Two checks of one test would write one golden: name them."""
+    return (f"optcheck: two checks in this test use the same golden {path}; the second would overwrite "
+            f"the first. Give each check its own name: check(name=...) / trajectory_snapshot(name=...).")

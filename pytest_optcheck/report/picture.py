@@ -12,31 +12,31 @@ the user's pytest process and nothing has to be closed to free memory.
 A picture is drawn once, when it is saved, and what makes drawing slow is avoided: log
 axes are labelled in plain text (``1e-04``), not mathtext; titles and axis labels sit at
 fixed places, so no layout pass measures every tick label; a curve longer than
-:data:`MAX_POINTS` is drawn through the minimum and maximum of each of MAX_POINTS / 2
+:data:`~.plotting.MAX_POINTS` is drawn through the minimum and maximum of each of MAX_POINTS / 2
 slices (the envelope a pixel column would show; every number a picture prints comes from
 the full series); legends go where the curves are not, judged on the thinned curves, and
 a legend is drawn once per picture for each set of entries (golden/current reads the
-same on every panel); glyphs are not hinted (:data:`DRAWING_RC`); the PNG is written
-from the canvas by :func:`encode_png`, not through Pillow's slower encoder.
+same on every panel); glyphs are not hinted (:data:`DRAWING_RC`). What every picture
+of optcheck shares — the figure, thinning, log ticks, the PNG through ``savefig`` — is
+in :mod:`.plotting`.
 """
 
 from __future__ import annotations
 
 import math
-import struct
 import warnings
-import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..engine.bound import allowed
 from ..engine.compare import relative_error
 from ..engine.messages import format_number
 from ..engine.outcome import Status
 from ..engine.trajectory import as_2d, use_log_scale
-from ..golden.files import write_atomic
+from .plotting import DPI, log_scale, new_figure, save_figure, thin
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -52,13 +52,7 @@ if TYPE_CHECKING:
 SERIES_ORDER = ("loss", "lr", "momentum", "grad_norm", "param_norm", "update_norm", "sparsity")
 #: At most this many series panels (plus the relative-error one), so a picture stays readable.
 MAX_SERIES_PANELS = 7
-DPI = 90
 LEGEND_LOC = "best"  # "upper right" is cheaper but hides curves too often
-#: A curve with more points than this is drawn through its per-slice min/max envelope.
-MAX_POINTS = 1000
-#: A log axis spanning at most this many decades is ticked at 1, 2 and 5 times the powers
-#: of ten, a wider one at the powers only (minor ticks cost more to draw than the curve).
-SUB_DECADE_TICKS = 1.5
 
 STATUS_COLORS: dict[str, str] = {
     Status.FAILED: "#c62828",
@@ -76,9 +70,6 @@ CURRENT_WIDTH = 1.2
 #: hinting (snapping each glyph's outline to the pixel grid) is half the cost of a
 #: picture's text, and at 7-10 pt on 90 dpi the unhinted glyphs read as well.
 DRAWING_RC: dict[str, object] = {"text.hinting": "no_hinting"}
-#: zlib level of a picture's PNG (see :func:`encode_png`).
-PNG_LEVEL = 1
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # -- the picture of one check ------------------------------------------------------
@@ -99,59 +90,6 @@ def write_picture(path: Path, outcome: Outcome, title: str) -> bool:
         warnings.warn(f"optcheck: could not draw the picture {str(path)!r}: {exc!r}", stacklevel=2)
         return False
     return True
-
-
-def save_figure(figure: Figure, path: Path) -> None:
-    """Save as PNG (at :data:`DPI`) through optcheck's one atomic write: a reader never
-    sees half a PNG."""
-    write_atomic(path, lambda tmp: Path(tmp).write_bytes(png_bytes(figure)))
-
-
-def png_bytes(figure: Figure) -> bytes:
-    """The figure drawn on its Agg canvas at :data:`DPI`, as PNG.
-
-    What ``savefig`` would write, without its round trip through Pillow, whose PNG encoder
-    tries five row filters on every row and took a fifth of a picture's time."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    dpi = figure.dpi
-    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
-    if dpi != DPI:  # e.g. ``optcheck plot``'s figure; a report picture is made at DPI
-        figure.set_dpi(DPI)
-    try:
-        canvas.draw()
-        return encode_png(np.asarray(canvas.buffer_rgba()), DPI)
-    finally:
-        if dpi != DPI:
-            figure.set_dpi(dpi)
-
-
-def encode_png(rgba: np.ndarray, dpi: float) -> bytes:
-    """An 8-bit RGBA image as a lossless PNG: RGB where it is opaque throughout (a plot on a
-    white figure always is), rows unfiltered, deflated at :data:`PNG_LEVEL`.
-
-    A plot is long runs of one colour, which deflate finds without any row filter: the
-    file is no larger than Pillow's default (level 6, adaptive filters), in under half
-    the time."""
-    opaque = bool(rgba[..., 3].min() == 255)
-    pixels = rgba[..., :3] if opaque else rgba
-    height, width, channels = pixels.shape
-    rows = np.empty((height, width * channels + 1), dtype=np.uint8)
-    rows[:, 0] = 0  # filter type 0 (None) on every row
-    rows[:, 1:].reshape(height, width, channels)[...] = pixels  # one copy (reshaping the RGB view would copy twice)
-    per_metre = round(dpi / 0.0254)
-    header = struct.pack(">IIBBBBB", width, height, 8, 2 if opaque else 6, 0, 0, 0)  # 8 bits, no interlace
-    return b"".join([
-        PNG_SIGNATURE,
-        _png_chunk(b"IHDR", header),
-        _png_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),  # the resolution, per metre
-        _png_chunk(b"IDAT", zlib.compress(rows, PNG_LEVEL)),
-        _png_chunk(b"IEND", b""),
-    ])
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def draw_outcome(outcome: Outcome, title: str, *, reuse: bool = False) -> Figure:
@@ -283,16 +221,12 @@ def _clear(axis: Axes) -> None:
 
 
 def _new_grid(panels: int) -> tuple[Figure, list[Axes]]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     cols = 1 if panels <= 3 else 2
     rows = math.ceil(panels / cols)
     width = 8.0 if cols == 1 else 12.0
     height = 0.9 + 2.5 * rows
     # Fixed margins in inches, not constrained layout: that one triples the time to save.
-    figure = Figure(figsize=(width, height), dpi=DPI)
-    FigureCanvasAgg(figure)
+    figure = new_figure((width, height), dpi=DPI)
     figure.subplots_adjust(left=0.8 / width, right=1 - 0.2 / width, top=1 - 0.75 / height, bottom=0.5 / height,
                            hspace=0.9 / 2.5, wspace=0.18)
     grid = figure.subplots(rows, cols, squeeze=False)
@@ -323,7 +257,7 @@ def _draw_series(
                 style["color"] = "C0"
             axis.plot(*thin(values[:, g]), label=label, **style)
     if use_log_scale(name, [t[name] for t in (golden, current) if t is not None and name in t]):
-        _log_scale(axis)
+        log_scale(axis)
     if first is not None and first[0] == name:
         axis.axvline(first[1], color=STATUS_COLORS["failed"], linewidth=0.9, linestyle=":")
 
@@ -351,7 +285,7 @@ def _draw_relative_error(
                 axis.plot(*thin(allowed), color=color, linestyle=":", linewidth=0.9, label=f"{name} allowed")
                 anything = True
     if anything:
-        _log_scale(axis)
+        log_scale(axis)
         axis.legend(fontsize=7, loc=LEGEND_LOC, ncol=2)
     else:
         axis.set_yticks([])  # an empty 0..1 scale would suggest a measurement
@@ -377,32 +311,6 @@ def _mark_first_failure(axis: Axes, first: tuple[str, int], current: Trajectory)
         ha="right" if right_half else "left", color=STATUS_COLORS["failed"],
         bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
     )
-
-
-def thin(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) to draw: all of them up to MAX_POINTS, else the first and the last
-    step and, in between, each slice's minimum and maximum in step order (NaN gaps kept
-    where a whole slice is NaN), so a spike or a NaN never disappears from the picture.
-
-    Vectorised, with no loop over slices: a loop cost 11 ms a curve at any length, and a
-    long run's picture has a dozen curves. A slice's extreme is its first step holding
-    the slice's ``fmin``/``fmax`` (NaN ignored), as ``nanargmin``/``nanargmax`` pick."""
-    values = np.asarray(values, dtype=np.float64)
-    n = values.size
-    if n <= MAX_POINTS:
-        return np.arange(n), values
-    edges = np.linspace(0, n, MAX_POINTS // 2 + 1).astype(np.int64)
-    starts, lengths = edges[:-1], np.diff(edges)
-    keep = np.zeros(n, dtype=bool)
-    keep[[0, n - 1]] = True
-    low, high = np.fmin.reduceat(values, starts), np.fmax.reduceat(values, starts)
-    empty = np.isnan(low)  # only where the whole slice is NaN
-    for extreme in (low, high):
-        hits = np.flatnonzero(values == np.repeat(extreme, lengths))  # sorted
-        keep[hits[np.searchsorted(hits, starts[~empty])]] = True  # each slice's first hit
-    keep[starts[empty]] = True
-    index = np.flatnonzero(keep)
-    return index, values[index]
 
 
 def _label(axis: Axes, title: str) -> None:
@@ -433,32 +341,17 @@ def _style(axis: Axes) -> None:
     axis.tick_params(labelsize=7)
 
 
-def _log_scale(axis: Axes) -> None:
-    """A log y axis labelled in plain text (``1e-04``, ``0.3``; mathtext is slow to lay out)
-    with few ticks, no minor ones: 1, 2 and 5 times the powers of ten where the axis spans
-    at most :data:`SUB_DECADE_TICKS` decades (so a narrow range still reads), else the
-    powers of ten (every few of them on a wide axis)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
-
-    axis.set_yscale("log")
-    low, high = axis.get_ylim()
-    narrow = low > 0 and math.log10(high / low) <= SUB_DECADE_TICKS
-    axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if narrow else (1.0,), numticks=6))
-    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    axis.yaxis.set_minor_locator(NullLocator())
-
-
 def allowed_relative(golden: np.ndarray, tol: Tolerance, steps: int,
                      allowance: np.ndarray | None = None) -> np.ndarray:
-    """The relative error a step may have: rtol + atol / |golden|, or a calibrated golden's
-    allowance / |golden| where larger (smallest over groups)."""
+    """The relative error a step may have: the allowed difference (:func:`~..engine.bound.allowed`,
+    a calibrated golden's allowance included) over |golden|, smallest over groups."""
     g = as_2d(golden)[:steps]
+    fitted = None
+    if allowance is not None and allowance.shape[0] >= g.shape[0]:
+        fitted = allowance[: g.shape[0], : g.shape[1]] if allowance.shape[1] >= g.shape[1] else allowance[: g.shape[0]]
     with np.errstate(divide="ignore", invalid="ignore"):
-        allowed = tol.rtol + np.where(g != 0, tol.atol / np.abs(g), np.inf)
-        if allowance is not None and allowance.shape[0] >= g.shape[0]:
-            a = allowance[: g.shape[0], : g.shape[1]] if allowance.shape[1] >= g.shape[1] else allowance[: g.shape[0]]
-            allowed = np.maximum(allowed, np.where(g != 0, a / np.abs(g), np.inf))
-    return allowed.min(axis=1) if g.shape[1] else np.full(steps, np.nan)
+        relative = np.where(g != 0, allowed(tol, g, fitted) / np.abs(g), np.inf)
+    return relative.min(axis=1) if g.shape[1] else np.full(steps, np.nan)
 
 
 def _any_difference(golden: Trajectory, current: Trajectory, names: Iterable[str]) -> bool:

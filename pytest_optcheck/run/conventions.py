@@ -1,6 +1,6 @@
 """How the reference loop calls what it is given: the calling conventions of torch and of
-other libraries, detected from the optimizer and scheduler objects (PRODUCT.md, "Real
-training setups").
+other libraries, detected from the optimizer and scheduler objects (the real training
+setups of tests/test_real_setups.py).
 
 * **Optimizer step.** torch's optimizers are called as the seed's loop calls them
   (``loss = closure(); optimizer.step()``; LBFGS: ``loss = optimizer.step(closure)``), so
@@ -32,8 +32,18 @@ from typing import Any
 
 import torch
 
-from ..engine.messages import CREATE_GRAPH_HINT, loop_call_text
 from ..errors import OptcheckError, RunError
+
+
+def loop_call_text(call: str, where: str, exc: BaseException, hint: str | None = None) -> str:
+    """An exception raised by user or library code inside the reference loop."""
+    text = f"optcheck: {type(exc).__name__}: {exc}\n  while calling {call} {where}"
+    return f"{text}\n  {hint}" if hint else text
+
+
+#: Said when an optimizer step fails for want of the gradients' graph (SophiaH, AdaHessian).
+CREATE_GRAPH_HINT = ("an optimizer that differentiates the gradients (Hessian-based: SophiaH, AdaHessian) "
+                     "needs backward(create_graph=True): declare create_graph=True in the marker")
 
 
 class Closure(enum.Enum):

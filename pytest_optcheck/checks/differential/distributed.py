@@ -11,15 +11,20 @@ world size or an unsynchronised buffer shows as a difference from the first step
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...declare.spec import Spec
-from ...engine import messages
+from ...engine.messages import format_number
 from ...engine.outcome import Outcome, Status
 from ...engine.stepwise import TENSOR_KINDS, compare_runs, compare_tensors
 from ...engine.tolerance import Tolerance
+from .differences import from_step_text, run_difference_lines, tensor_difference_text
 from .tolerances import differential_tolerances
+
+if TYPE_CHECKING:
+    from ...engine.stepwise import RunComparison
+    from ...engine.trajectory import Trajectory
 
 #: Measured (docs/tolerances.md, benchmarks/measure_parity.py --distributed; torch 2.13 CPU,
 #: gloo, the seed's optimizers over 384 steps, 2 and 4 ranks): the loss differs by <= 6e-8
@@ -52,10 +57,33 @@ def check_distributed(spec: Spec, device: str = "cpu", world_size: int = 2, back
         verdict = compare_tensors(ranks[0].tensors, run.tensors, exact)
         if verdict.first is not None:
             labels = ("rank 0", f"rank {rank}")
-            disagreeing.append(messages.tensor_difference_text(verdict.first, single.trajectory, labels))
+            disagreeing.append(tensor_difference_text(verdict.first, single.trajectory, labels))
     if comparison.passed and not disagreeing:
-        return Outcome(Status.PASSED, messages.distributed_passed_text(world_size, backend, comparison),
+        return Outcome(Status.PASSED, distributed_passed_text(world_size, backend, comparison),
                        tolerances=tols)
-    message = messages.distributed_failed_text(world_size, backend, comparison, single.trajectory,
-                                               ranks[0].trajectory, disagreeing)
+    message = distributed_failed_text(world_size, backend, comparison, single.trajectory,
+                                      ranks[0].trajectory, disagreeing)
     return Outcome(Status.FAILED, message, verdict=comparison.series, tolerances=tols)
+
+
+# -- the sentences of this check ------------------------------------------------------
+
+
+def distributed_failed_text(world_size: int, backend: str, comparison: RunComparison, single: Trajectory,
+                            distributed: Trajectory, ranks: Sequence[str]) -> str:
+    lines = [f"optcheck: DistributedDataParallel over {world_size} processes ({backend}) differs from the "
+             f"one-process run{from_step_text(comparison, single)}"
+             if not comparison.passed else
+             f"optcheck: the {world_size} processes ({backend}) hold different parameters"]
+    lines += run_difference_lines(comparison, single, distributed, ("one-process", "distributed"))
+    if ranks:
+        lines.append("ranks disagree (every rank must hold the same parameters after each step):")
+        lines += [f"  {line}" for line in ranks]
+    lines.append("(loss: each rank's loss weighted by its shard's size, summed: the one-process loss when "
+                 "the loss is a mean over the batch; a summed loss or a wrongly scaled gradient shows here)")
+    return "\n".join(lines)
+
+
+def distributed_passed_text(world_size: int, backend: str, comparison: RunComparison) -> str:
+    return (f"optcheck: DistributedDataParallel over {world_size} processes ({backend}) trains like one process "
+            f"(largest rel diff {format_number(comparison.max_rel)}); ranks agree exactly")

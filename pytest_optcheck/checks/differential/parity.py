@@ -11,15 +11,20 @@ arithmetic bit for bit on the CPU, a fused kernel reorders it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...declare.spec import Spec
-from ...engine import messages
+from ...engine.messages import format_number
 from ...engine.outcome import Outcome, Status
 from ...engine.stepwise import TENSOR_KINDS, compare_runs
 from ...errors import OptcheckError
+from .differences import from_step_text, run_difference_lines
 from .tolerances import differential_tolerances
+
+if TYPE_CHECKING:
+    from ...engine.stepwise import RunComparison
+    from ...engine.trajectory import Trajectory
 
 #: Measured (docs/tolerances.md, benchmarks/measure_parity.py; torch 2.13 CPU, 384 steps of
 #: the seed problem, every torch optimizer with foreach/fused): most foreach paths repeat
@@ -58,27 +63,63 @@ def check_parity(spec: Spec, device: str = "cpu", variants: Mapping[str, Mapping
     from .states import record_run
 
     specs, skipped = variant_specs(spec, variants, device)
-    skipped_lines = [messages.parity_skipped_text(n, r) for n, r in skipped.items()]
+    skipped_lines = [parity_skipped_text(n, r) for n, r in skipped.items()]
     if not specs:
-        raise OptcheckError(messages.parity_none_text(_optimizer(spec), skipped_lines))
+        raise OptcheckError(parity_none_text(_optimizer(spec), skipped_lines))
     reference = record_run(spec, device, threads)
     tols = differential_tolerances(reference.trajectory.names, PARITY_DEFAULTS, tolerances, where="check_parity()")
     summaries: list[str] = []
     for name, variant in specs.items():
         run = record_run(variant, device, threads)
         comparison = compare_runs(reference, run, tols)
-        summaries.append(messages.parity_variant_text(name, comparison))
+        summaries.append(parity_variant_text(name, comparison))
         if not comparison.passed:
-            message = messages.parity_failed_text(
+            message = parity_failed_text(
                 name, f"optimizer={_optimizer(variant)}",
                 f"optimizer={_optimizer(spec)}", comparison, reference.trajectory,
                 run.trajectory, [*summaries[:-1], *skipped_lines])
             return Outcome(Status.FAILED, message, verdict=comparison.series, tolerances=tols,
                            notes=tuple(skipped_lines))
-    return Outcome(Status.PASSED, messages.parity_passed_text(summaries, skipped_lines), tolerances=tols,
+    return Outcome(Status.PASSED, parity_passed_text(summaries, skipped_lines), tolerances=tols,
                    notes=tuple(skipped_lines))
 
 
 def _optimizer(spec: Spec) -> str:
     """The optimizer as the golden header names it (call syntax normalised, callables by name)."""
     return repr(spec.canonical()["optimizer"])
+
+
+# -- the sentences of this check ------------------------------------------------------
+
+
+def parity_failed_text(variant: str, setup: str, reference_setup: str, comparison: RunComparison,
+                       reference: Trajectory, other: Trajectory, others: Sequence[str]) -> str:
+    lines = [(f"optcheck: implementation {variant!r} ({setup}) differs from the reference ({reference_setup})"
+             f"{from_step_text(comparison, reference)}")]
+    lines += run_difference_lines(comparison, reference, other, ("reference", variant))
+    if others:
+        lines.append(f"other implementations: {'; '.join(others)}")
+    return "\n".join(lines)
+
+
+def parity_variant_text(variant: str, comparison: RunComparison) -> str:
+    """'foreach: within tolerance (largest rel diff 0)' for the other variants' summary."""
+    verdict = "within tolerance" if comparison.passed else "differs"
+    return f"{variant}: {verdict} (largest rel diff {format_number(comparison.max_rel)})"
+
+
+def parity_skipped_text(variant: str, reason: str) -> str:
+    return f"{variant}: skipped, {reason}"
+
+
+def parity_passed_text(checked: Sequence[str], skipped: Sequence[str]) -> str:
+    lines = [f"optcheck: {len(checked)} implementation(s) agree with the reference step by step"]
+    lines += [f"  {line}" for line in [*checked, *skipped]]
+    return "\n".join(lines)
+
+
+def parity_none_text(optimizer: str, skipped: Sequence[str]) -> str:
+    """No variant to compare: the optimizer offers none here (or all were skipped)."""
+    reason = "; ".join(skipped) if skipped else "its signature has neither foreach nor fused"
+    return (f"optcheck: optimizer={optimizer} has no other implementation to compare on this device ({reason}); "
+            f"pass variants={{name: {{spec overrides}}}} to compare your own")

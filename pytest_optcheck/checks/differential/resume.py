@@ -14,14 +14,19 @@ round trip (state right after loading against state right before saving).
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...declare.spec import Spec
-from ...engine import messages
 from ...engine.outcome import Outcome, Status
 from ...engine.stepwise import compare_runs
 from ...errors import OptcheckError
+from .differences import from_step_text, run_difference_lines
 from .tolerances import EXACT, differential_tolerances
+
+if TYPE_CHECKING:
+    from ...engine.stepwise import RunComparison
+    from ...engine.trajectory import Trajectory
 
 
 def resume_step(at: float, total: int) -> int:
@@ -59,8 +64,38 @@ def check_resume(spec: Spec, device: str = "cpu", at: float = 0.5, threads: int 
         return Outcome(Status.FAILED, f"optcheck: the checkpoint taken after {stop} steps does not round-trip: {exc}")
     comparison = compare_runs(straight, interrupted.run, tols)
     if comparison.passed:
-        return Outcome(Status.PASSED, messages.resume_passed_text(stop, total), tolerances=tols)
-    lost = [messages.lost_value_text(x.where, x.before, x.after, x.in_state_dict) for x in interrupted.lost]
-    message = messages.resume_failed_text(stop, total, comparison, straight.trajectory,
-                                          interrupted.run.trajectory, lost)
+        return Outcome(Status.PASSED, resume_passed_text(stop, total), tolerances=tols)
+    lost = [lost_value_text(x.where, x.before, x.after, x.in_state_dict) for x in interrupted.lost]
+    message = resume_failed_text(stop, total, comparison, straight.trajectory,
+                                 interrupted.run.trajectory, lost)
     return Outcome(Status.FAILED, message, verdict=comparison.series, tolerances=tols)
+
+
+# -- the sentences of this check ------------------------------------------------------
+
+
+def resume_failed_text(stop: int, total: int, comparison: RunComparison, straight: Trajectory,
+                       resumed: Trajectory, lost: Sequence[str]) -> str:
+    """Resume changed the run: where, in what, and what the checkpoint did not bring back."""
+    lines = [(f"optcheck: resuming from a checkpoint taken after {stop} of {total} steps changes the run"
+             f"{from_step_text(comparison, straight)} (checkpoint: state_dict() of the model, optimizer and "
+             f"scheduler and the batch-order generator, through torch.save / torch.load(weights_only=True))")]
+    lines += run_difference_lines(comparison, straight, resumed, ("straight", "resumed"))
+    if lost:
+        lines.append("not the same right after loading (before saving -> after loading into fresh objects):")
+        lines += [f"  {item}" for item in lost]
+    else:
+        lines.append("everything state_dict() holds came back identical: what differs lives elsewhere "
+                     "(a global, a cache rebuilt on first use, an attribute of an object not checkpointed)")
+    return "\n".join(lines)
+
+
+def resume_passed_text(stop: int, total: int) -> str:
+    return f"optcheck: resuming from a checkpoint taken after {stop} of {total} steps gives the same run"
+
+
+def lost_value_text(where: str, before: str, after: str, in_state_dict: bool) -> str:
+    """One piece of state that did not survive the round trip."""
+    hint = "" if in_state_dict else (" (not in state_dict(): keep it in the optimizer's self.state, or save it "
+                                     "in state_dict() and restore it in load_state_dict())")
+    return f"{where}: {before} -> {after}{hint}"
