@@ -15,6 +15,10 @@ then; a neighbouring step's does not), rounded *up* to :data:`DIGITS` significan
 the measurement in docs/tolerances.md ("Calibrated tolerances") and are stored in each
 golden, so a later change of the defaults never changes what an existing golden allows.
 
+Replicas that cannot measure rounding are refused (:func:`instability`): replicas that
+started apart (a user's loop initialising from the global RNG, told by the first step:
+:func:`started_apart`), and runs unstable at the rounding level (replicas that blow up).
+
 Pure numpy, like the rest of the engine.
 """
 

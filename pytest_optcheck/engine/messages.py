@@ -152,7 +152,8 @@ def not_repeatable_text(calibrate: int, source: str) -> str:
     return (f"optcheck: calibrate={calibrate!r} (from {source}) needs a run it can repeat from perturbed "
             f"starts, but this check was given a trajectory already recorded. Let optcheck train it "
             f"(optcheck.check() with no trajectory), pass your loop as optcheck.check(run=fn) where fn(perturb) "
-            f"builds the model, calls perturb(model) and returns the recorded trajectory, or set calibrate=0.")
+            f"seeds itself, builds the model, calls perturb(model) and returns the recorded trajectory, or set "
+            f"calibrate=0.")
 
 
 def unstable_text(facts: Mapping[str, Any], shown: str | None) -> str:

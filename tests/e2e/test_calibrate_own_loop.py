@@ -52,10 +52,10 @@ def test_a_loop_initialised_from_the_global_rng_is_refused_with_the_cause(projec
     write(project)
     result = project.runpytest("--optcheck", "--snapshot-update")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
+    result.stdout.fnmatch_lines([(
         "E * calibrate=4: the replicas already differ at step 0, before any update*"
         "The replicas started from different weights: the function initialises from the global RNG*"
-        "Seed inside the function: call torch.manual_seed(0) at its top*No golden was written*"])
+        "Seed inside the function: call torch.manual_seed(0) at its top*No golden was written*")])
     assert "smaller learning rate" not in result.stdout.str()
     assert not (project.path / GOLDEN).exists()
 
