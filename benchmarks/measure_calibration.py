@@ -13,10 +13,16 @@ The figures are quoted in docs/tolerances.md, "Calibrated tolerances".
    this machine's run from them against the envelope measured here.
 3. Stable runs (the seed's problem with each example optimizer): the envelope relative to
    the loss, to show that calibration leaves them at the default tolerance.
+4. The first step of users' own loops (``check(run=loop)``), where the first-step test of
+   ``engine/envelope.started_apart`` must tell one-ulp starts from a loop that builds its model
+   from the global RNG: the relative distance of the replicas' first loss from the run's, for
+   the loop seeded inside (largest over 8 replicas) and not seeded (smallest over 8), on an
+   MLP, a CNN and a transformer layer, in float32, float64, bf16 parameters and bf16 autocast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -31,10 +37,11 @@ sys.path.insert(0, str(ROOT))
 from pytest_optcheck.declare.problems import MLP
 from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.engine.compare import compare
-from pytest_optcheck.engine.envelope import FACTOR, instability, measure
+from pytest_optcheck.engine.envelope import FACTOR, FIRST_STEP_EPS, FIRST_STEP_RTOL, instability, measure
 from pytest_optcheck.engine.trajectory import Trajectory
 from pytest_optcheck.golden.format import loads
-from pytest_optcheck.run.replicas import replicas
+from pytest_optcheck.run.own_loop import LoopRecorder
+from pytest_optcheck.run.replicas import replicas, replicas_of, unperturbed
 from pytest_optcheck.run.train import train
 
 CHAOTIC = Spec(problem="sine", optimizer="SGD(lr=0.1, momentum=0.9)")
@@ -129,9 +136,81 @@ def stable() -> None:
         print(f"  {label:9s} median {np.median(env):.2g}, max {env.max():.2g} ({path.split(' (')[0]})")
 
 
+def _first_step_models() -> dict[str, tuple]:
+    nn = torch.nn
+    chaotic = lambda: nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
+                                    nn.Linear(64, 1))
+    cnn = lambda: nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                nn.Linear(8 * 7 * 7, 10))
+    layer = lambda: nn.Sequential(nn.Embedding(50, 32), nn.TransformerEncoderLayer(
+        32, 4, 64, batch_first=True), nn.Flatten(), nn.Linear(32 * 12, 50))
+    seed = lambda: nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))
+    return {
+        "mlp 1-10-1 relu, MSE, fp32": (seed, "reg", None, torch.float32),
+        "mlp 1-64-64-1 tanh, MSE, fp32": (chaotic, "reg", None, torch.float32),
+        "mlp 1-64-64-1 tanh, MSE, fp64": (chaotic, "reg", None, torch.float64),
+        "mlp 1-64-64-1 tanh, MSE, bf16 params": (chaotic, "reg", None, torch.bfloat16),
+        "cnn, cross-entropy 10, fp32": (cnn, "img", None, torch.float32),
+        "cnn, cross-entropy 10, bf16 autocast": (cnn, "img", torch.bfloat16, torch.float32),
+        "transformer layer, CE 50, fp32": (layer, "tok", None, torch.float32),
+        "transformer layer, CE 50, bf16 autocast": (layer, "tok", torch.bfloat16, torch.float32),
+    }
+
+
+def _first_step_data(kind: str, generator: torch.Generator) -> tuple:
+    nn = torch.nn
+    if kind == "reg":
+        x = torch.linspace(-1, 1, 64).unsqueeze(1)
+        return x, torch.sin(6 * x) + 0.1 * torch.randn(64, 1, generator=generator), nn.MSELoss()
+    if kind == "img":
+        return (torch.randn(32, 3, 16, 16, generator=generator), torch.randint(0, 10, (32,), generator=generator),
+                nn.CrossEntropyLoss())
+    return (torch.randint(0, 50, (32, 12), generator=generator), torch.randint(0, 50, (32,), generator=generator),
+            nn.CrossEntropyLoss())
+
+
+def _own_loop(make, kind: str, autocast, dtype: torch.dtype, seeded: bool):
+    def loop(perturb):
+        if seeded:
+            torch.manual_seed(0)  # the fix the refusal suggests: every call builds the same weights
+        model = perturb(make().to(dtype))
+        x, y, loss_fn = _first_step_data(kind, torch.Generator().manual_seed(1))
+        x = x.to(dtype) if x.is_floating_point() else x
+        y = y.to(dtype) if y.is_floating_point() else y
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        with LoopRecorder(optimizer, None, model, record=("loss",)) as rec:
+            for _ in range(2):
+                with torch.autocast("cpu", dtype=autocast) if autocast else contextlib.nullcontext():
+                    loss = loss_fn(model(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                rec.log(loss=loss)
+        return rec.trajectory
+
+    return loop
+
+
+def first_step() -> None:
+    print(f"4. users' own loops: |first loss of a replica - the run's| / |the run's|, 8 replicas "
+          f"(refused above max({FIRST_STEP_RTOL:g}, {FIRST_STEP_EPS} eps), median over replicas)")
+    torch.manual_seed(123)
+    for label, (make, kind, autocast, dtype) in _first_step_models().items():
+        spread = []
+        for seeded in (True, False):
+            loop = _own_loop(make, kind, autocast, dtype, seeded)
+            first = loop(unperturbed)["loss"][0]
+            runs, _ = replicas_of(loop, 0, 8)
+            spread.append(np.array([abs(r["loss"][0] - first) / abs(first) for r in runs]))
+        eps = torch.finfo(dtype).eps
+        print(f"  {label:42s} seeded inside: max {spread[0].max():.2g} ({spread[0].max() / eps:.3g} eps); "
+              f"global RNG: min {spread[1].min():.2g}, median {np.median(spread[1]):.2g}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     print(json.dumps({"torch": torch.__version__}))
+    first_step()
     chaotic()
     stable()
     torch.set_num_threads(torch.get_num_interop_threads() or 2)

@@ -142,8 +142,10 @@ class OptcheckHandle:
         ``calibrate=N`` (wins over the marker key and the ini) records the golden with the
         noise envelope of N replicas from ulp-perturbed starts. A user's own loop can be
         calibrated too: pass it as ``run=fn`` instead of a trajectory, where ``fn(perturb)``
-        builds the model, passes it through ``perturb(model)`` (the identity for the checked
-        run, a one-ulp move for each replica) and returns the recorded Trajectory.
+        seeds itself (``torch.manual_seed`` inside ``fn``: every call must build the same
+        weights, or the replicas start apart and are refused), builds the model, passes it
+        through ``perturb(model)`` (the identity for the checked run, a one-ulp move for each
+        replica) and returns the recorded Trajectory.
 
         ``tolerance={"loss": {"rtol": 1e-3, "mode": "final"}, "*": "atol=1e-9"}`` sets
         tolerances per series ('*': every series), as the marker key does. The short form

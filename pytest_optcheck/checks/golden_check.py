@@ -148,7 +148,8 @@ def not_repeatable_text(calibrate: int, source: str) -> str:
     return (f"optcheck: calibrate={calibrate!r} (from {source}) needs a run it can repeat from perturbed "
             f"starts, but this check was given a trajectory already recorded. Let optcheck train it "
             f"(optcheck.check() with no trajectory), pass your loop as optcheck.check(run=fn) where fn(perturb) "
-            f"builds the model, calls perturb(model) and returns the recorded trajectory, or set calibrate=0.")
+            f"seeds itself, builds the model, calls perturb(model) and returns the recorded trajectory, or set "
+            f"calibrate=0.")
 
 
 def judge(
@@ -226,7 +227,19 @@ def missing_text(path: str | None, update_command: str | None, other_keys: Seque
 
 
 def unstable_text(facts: Mapping[str, Any], shown: str | None) -> str:
-    """The replicas of calibrate=N say the run is unstable at the rounding level."""
+    """The replicas of calibrate=N cannot measure rounding noise: they started apart (the
+    loop draws its weights from the global RNG), or the run is unstable at the rounding level."""
+    where = f" at {shown}." if shown else "."
+    apart = facts.get("apart")
+    if apart:
+        return (f"optcheck: calibrate={facts['replicas']}: the replicas already differ at step {apart['step']}, "
+                f"before any update: their {apart['series']} lies {apart['median']:.2g} (relative, median of "
+                f"{facts['replicas']}; up to {apart['max']:.2g}) from the run's, where starts one ulp apart differ "
+                f"by rounding (under {apart['limit']:.2g}). The replicas started from different weights: the function "
+                f"initialises from the global RNG (or draws its data or dropout from it), so each call builds another "
+                f"model, and an envelope measured from them would hide real changes. Seed inside the function: call "
+                f"torch.manual_seed(0) at its top (or build with a torch.Generator made inside it), then "
+                f"model = perturb(MyNet()). No golden was written" + where)
     parts = []
     if facts["diverged"]:
         first = min(step for _, _, step in facts["diverged"])
@@ -237,7 +250,7 @@ def unstable_text(facts: Mapping[str, Any], shown: str | None) -> str:
     return (f"optcheck: calibrate={facts['replicas']}: {'; '.join(parts)}. The run is unstable at the rounding "
             f"level: one ulp changes its outcome, so a calibrated golden would allow almost anything and no golden "
             f"can tell noise from a change. Make the run stable (a smaller learning rate, more damping), or record "
-            f"it without calibrate. No golden was written" + (f" at {shown}." if shown else "."))
+            f"it without calibrate. No golden was written" + where)
 
 
 def calibration_notes(calibration: Calibration | None, asked: int = 0) -> tuple[str, ...]:

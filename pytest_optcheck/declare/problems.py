@@ -109,6 +109,15 @@ class MLP(nn.Module):
             self._hidden_names.append(name)
         self.predict = nn.Linear(*pairs[-1])
 
+    def steps(self) -> list[Callable[[Tensor], Tensor]]:
+        """What :meth:`forward` applies, in order: each hidden ``Linear`` then the activation,
+        and ``predict`` last. Public so that calibration's replicas can run the same net
+        stacked (:mod:`pytest_optcheck.run.replicas`) without reading this class's internals."""
+        out: list[Callable[[Tensor], Tensor]] = []
+        for name in self._hidden_names:
+            out += [getattr(self, name), self._act]
+        return [*out, self.predict]
+
     def forward(self, x: Tensor) -> Tensor:
         for name in self._hidden_names:
             x = self._act(getattr(self, name)(x))

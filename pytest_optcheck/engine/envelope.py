@@ -15,6 +15,10 @@ then; a neighbouring step's does not), rounded *up* to :data:`DIGITS` significan
 the measurement in docs/tolerances.md ("Calibrated tolerances") and are stored in each
 golden, so a later change of the defaults never changes what an existing golden allows.
 
+Replicas that cannot measure rounding are refused (:func:`instability`): replicas that
+started apart (a user's loop initialising from the global RNG, told by the first step:
+:func:`started_apart`), and runs unstable at the rounding level (replicas that blow up).
+
 Pure numpy, like the rest of the engine.
 """
 
@@ -98,11 +102,33 @@ def measure(reference: Trajectory, replicas: Sequence[Trajectory], path: str = "
 #: chaotic MLP's median is 0.016; the seed's LBFGS, where 7 of 8 replicas blow up, 1e7).
 UNSTABLE_MEDIAN = 1.0
 
+#: How far apart (relative) the replicas' first loss may lie before the calibration is
+#: refused as measuring something other than rounding: the larger of this and
+#: :data:`FIRST_STEP_EPS` machine epsilons of the perturbed parameters. A one-ulp start
+#: moves the first loss by rounding (measured, benchmarks/measure_calibration.py section 4:
+#: at most 1 epsilon in float32/float64, 1.3e-5 under bf16 autocast), a start drawn from
+#: the global RNG by percent (measured: 2.3e-3 at the least, a transformer layer; median
+#: 0.02-0.08). 1e-4 sits 8x above the first and 20x below the second.
+FIRST_STEP_RTOL = 1e-4
+#: ... and in machine epsilons of the parameters' dtype, for low-precision parameters, whose
+#: own rounding reaches 1e-4 (bf16: one epsilon is 7.8e-3; there a start from the global RNG
+#: may not be told from a one-ulp one, and the test lets it pass rather than refuse wrongly).
+FIRST_STEP_EPS = 16
+#: Machine epsilon assumed when the replicas do not say what they perturbed (float32's).
+FLOAT32_EPS = 2.0**-23
+
 
 def instability(reference: Trajectory, replicas: Sequence[Trajectory], calibration: Calibration) -> dict[str, Any] | None:
-    """Facts for the message when the replicas say the run is unstable (a calibrated golden
-    would then allow almost anything): replicas that went NaN/inf where the run did not,
-    and series whose median relative envelope reaches :data:`UNSTABLE_MEDIAN`. None if fine."""
+    """Facts for the message when the replicas cannot measure rounding noise, or None if fine.
+
+    First, replicas that started apart (:func:`started_apart`: a loop that initialises from
+    the global RNG): then nothing else they show is rounding. Else, the run is unstable at
+    the rounding level (a calibrated golden would allow almost anything): replicas that went
+    NaN/inf where the run did not, and series whose median relative envelope reaches
+    :data:`UNSTABLE_MEDIAN`."""
+    apart = started_apart(reference, replicas)
+    if apart is not None:
+        return {"replicas": len(replicas), "apart": apart, "diverged": [], "wide": {}}
     diverged = []
     for index, replica in enumerate(replicas):
         for name in reference.names:
@@ -124,7 +150,42 @@ def instability(reference: Trajectory, replicas: Sequence[Trajectory], calibrati
             wide[name] = median
     if not diverged and not wide:
         return None
-    return {"replicas": len(replicas), "diverged": diverged, "wide": wide}
+    return {"replicas": len(replicas), "apart": None, "diverged": diverged, "wide": wide}
+
+
+def started_apart(reference: Trajectory, replicas: Sequence[Trajectory], series: str = "loss") -> dict[str, Any] | None:
+    """Facts when the replicas' first ``series`` value already lies further from the run's
+    than one-ulp starts can put it, or None.
+
+    Why the first step: before any update, a replica's loss is the run's loss evaluated at
+    parameters one ulp away, which moves it by rounding (relative ~1e-7 in float32); chaos
+    needs steps to amplify that. A loop that builds its model from the global RNG gives each
+    replica other weights, and their first losses differ by percent: an envelope measured
+    from them is as wide as a real change, which it would then let pass.
+
+    The median over the replicas is judged (one odd replica, a loss with a jump, does not
+    refuse), against :data:`FIRST_STEP_RTOL` or :data:`FIRST_STEP_EPS` epsilons of what the
+    replicas perturbed (``meta["start_eps"]``, set by :mod:`pytest_optcheck.run.replicas`)."""
+    if series not in reference.names or not replicas:
+        return None
+    ref = as_2d(reference[series])[:, 0]
+    finite = np.flatnonzero(np.isfinite(ref) & (ref != 0))
+    if finite.size == 0:
+        return None
+    step = int(finite[0])
+    rel = []
+    for replica in replicas:
+        values = as_2d(replica[series])[:, 0] if series in replica else np.empty(0)
+        if step < values.size and np.isfinite(values[step]):
+            rel.append(abs(float(values[step]) - float(ref[step])) / abs(float(ref[step])))
+    if not rel:
+        return None
+    eps = max(float(r.meta.get("start_eps", FLOAT32_EPS)) for r in replicas)
+    limit = max(FIRST_STEP_RTOL, FIRST_STEP_EPS * eps)
+    median = float(np.median(rel))
+    if median <= limit:
+        return None
+    return {"series": series, "step": step, "median": median, "max": max(rel), "limit": limit, "eps": eps}
 
 
 def _deviation(ref: np.ndarray, rep: np.ndarray) -> np.ndarray:
