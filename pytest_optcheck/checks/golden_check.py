@@ -26,7 +26,7 @@ from ..engine.compare import compare
 from ..engine.envelope import Calibration, instability, measure
 from ..engine.outcome import Outcome, Status
 from ..engine.tolerance import ToleranceError, resolve_tolerances
-from ..errors import GoldenFileError
+from ..errors import GoldenFileError, OptcheckError
 from ..golden.environment import environment_changes, library_changes
 from ..golden.files import read_text, relative_to_cwd, write_atomic
 from ..golden.format import Golden, dumps, loads, spec_changes
@@ -90,6 +90,11 @@ def _recorded(current: Golden, calibrate: int, replicate: Replicate | None) -> t
     facts of an unstable run (replicas that blew up), for which no golden is written."""
     if not calibrate:
         return current, None
+    if current.trajectory.buckets is not None:
+        raise OptcheckError(
+            f"optcheck: calibrate={calibrate} and record_every={current.trajectory.every} cannot be combined: the "
+            f"noise envelope is measured step by step. Record the golden without calibrate (a thinned golden "
+            f"compares each bucket's min, max and mean with the tolerance), or with record_every=1.")
     if replicate is None:
         raise ValueError("optcheck: calibrate > 0 needs a way to replicate the run (replicate=...)")
     runs, path = replicate(calibrate)

@@ -123,15 +123,15 @@ class Trajectory:
         self.epoch = _index_array(epoch, rows, "epoch")
         self.batch = _index_array(batch, rows, "batch", fill=np.arange(rows))
         self.meta: dict[str, Any] = dict(meta or {})
+        if buckets is not None and buckets.count != rows:
+            raise ValueError(f"a thinned trajectory needs one row per bucket: {rows} rows, but {buckets.total} "
+                             f"steps in buckets of {buckets.every} make {buckets.count}")
         if steps is None and buckets is not None:
             steps = np.arange(0, buckets.total, buckets.every)
         #: The real step index of every row: ``arange(len)`` unless thinned (``record_every``).
         self.steps = _index_array(steps, rows, "steps", fill=np.arange(rows))
         #: Per-bucket min/max/mean of a thinned run; None for a full one.
         self.buckets = buckets
-        if buckets is not None and buckets.count != rows:
-            raise ValueError(f"a thinned trajectory needs one row per bucket: {rows} rows, but {buckets.total} "
-                             f"steps in buckets of {buckets.every} make {buckets.count}")
 
     # -- mapping-like access -------------------------------------------------------
     def __getitem__(self, name: str) -> np.ndarray:
@@ -166,6 +166,13 @@ class Trajectory:
     def total_steps(self) -> int:
         """The steps the run took (``len(self)`` rows unless thinned)."""
         return len(self) if self.buckets is None else self.buckets.total
+
+    def row_of(self, step: int) -> int | None:
+        """The row holding real step ``step``, or None (a step a thinned run did not keep)."""
+        if self.buckets is None:
+            return step if 0 <= step < len(self) else None
+        row = int(np.searchsorted(self.steps, step))
+        return row if row < len(self) and int(self.steps[row]) == step else None
 
     def derive(self, series: Mapping[str, Any] | None = None, meta: Mapping[str, Any] | None = None) -> Trajectory:
         """The same steps (and buckets, for the series kept) with other series or meta."""

@@ -163,9 +163,11 @@ def _encode(x: float) -> float | str:
 
 def _run_starts(values: np.ndarray) -> np.ndarray:
     """Rows where a new run of bit-identical rows starts (-0.0 and 0.0 differ, NaN == NaN)."""
+    if values.size == 0:
+        return np.zeros(0, dtype=np.int64)
     rows = np.ascontiguousarray(values.reshape(values.shape[0], -1)).view(np.int64)
     change = (rows[1:] != rows[:-1]).any(axis=1)
-    return np.flatnonzero(np.concatenate([[True], change])) if rows.shape[0] else np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.concatenate([[True], change]))
 
 
 def _series_text(values: np.ndarray, indent: str) -> str:

@@ -87,11 +87,10 @@ def golden_configuration(current: Trajectory, spec: Spec, marked: bool,
     the marker's spec in a marked test; unmarked, it has none."""
     if "run" not in current.meta:
         return (spec.canonical() if (marked or declarative) else None), current
-    from ..engine.trajectory import Trajectory
 
     meta = dict(current.meta)
     run = meta.pop("run")
-    return run, Trajectory(current.series, current.epoch, current.batch, meta)
+    return run, current.derive(meta=meta)
 
 
 @dataclasses.dataclass
