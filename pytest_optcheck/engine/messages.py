@@ -148,10 +148,9 @@ def bucket_lines(sv: SeriesVerdict) -> list[str]:
     g_text, c_text = format_pair(f.golden, f.current)
     group = f", group {f.group}" if sv.groups_golden > 1 else ""
     share = format_percent(b.n_failed / b.n_checked)
-    return [(f"{b.n_failed} of {b.n_checked} buckets of {b.every} steps ({share}) outside tolerance (each bucket's "
-             f"min, max and mean are compared: a step between the kept steps moved)"),
-            (f"first bucket outside tolerance: steps {f.first_step}-{f.last_step}{group}, {f.stat}: golden {g_text}, "
-             f"current {c_text}")]
+    lines = [f"{b.n_failed} of {b.n_checked} buckets of {b.every} steps ({share}) outside tolerance"] if sv.n_failed else []
+    return [*lines, (f"first bucket outside tolerance: steps {f.first_step}-{f.last_step}{group}, {f.stat}: golden "
+                     f"{g_text}, current {c_text} (a bucket's min, max and mean cover every step in it, kept or not)")]
 
 
 def bucket_table(sv: SeriesVerdict, golden: Trajectory, current: Trajectory) -> list[str]:
