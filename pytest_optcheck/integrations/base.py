@@ -105,7 +105,7 @@ class RecordingCallback:
         super().__init__()
         self.record = check_record(record)
         #: keep every k-th step and each bucket's min/max/mean (docs/long-runs.md)
-        self.record_every = validate_every(record_every, "OptcheckCallback(record_every=...)")
+        self.record_every = validate_every(record_every)
         self._recording: FrameworkRecording | None = None
 
     def _start(self, optimizer: Any, scheduler: Any, model: Any, framework: str) -> None:

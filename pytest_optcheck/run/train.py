@@ -118,7 +118,9 @@ def _train(spec: Spec, device: str, built: Built | None, start: LoopState | None
     conv = conventions.detect(optimizer, scheduler)
     model.train()
     conventions.prepare(conv, optimizer)
-    with Recorder(optimizer, scheduler, model, record=spec.record, record_every=spec.record_every) as rec:
+    # a whole run is thinned by record_every; the parts of a cut and resumed run stay whole (joined step by step)
+    every = spec.record_every if start is None and stop is None else 1
+    with Recorder(optimizer, scheduler, model, record=spec.record, record_every=every) as rec:
 
         def step(index: torch.Tensor, where: str) -> HostFloat:
             closure = _closure(built, inputs[index], targets[index], spec)

@@ -142,7 +142,7 @@ class Recorder:
     ) -> None:
         if isinstance(record, str):
             record = (record,)
-        self.record_every = check_every(record_every, "Recorder(record_every=...)")
+        self.record_every = check_every(record_every)
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.model = model
