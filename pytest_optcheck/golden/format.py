@@ -132,8 +132,8 @@ def dumps(golden: Golden) -> str:
         lines.append('  "buckets": {')
         blocks = {}
         for name, stats in traj.buckets.stats.items():
-            inner = _object_lines({s: _series_text(stats[s], "        ") for s in STATS}, "        ")
-            blocks[name] = "{\n" + "\n".join(inner) + "\n      }"
+            inner = _object_lines({s: _series_text(stats[s], "      ") for s in STATS}, "      ")
+            blocks[name] = "{\n" + "\n".join(inner) + "\n    }"
         lines += _object_lines(blocks, "    ")
         lines.append("  }")
     lines.append("}")
@@ -303,7 +303,7 @@ def _trajectory_v2(data: Mapping[str, Any]) -> Trajectory:
         raise ValueError(f"'steps' is {total!r}, not a whole number >= 0")
     series = {name: _decode_series(value, name) for name, value in data["series"].items()}
     buckets = None
-    if every > 1 or "buckets" in data:
+    if every > 1:
         stats = {name: {s: _decode_series(block[s], f"buckets.{name}.{s}") for s in STATS}
                  for name, block in data.get("buckets", {}).items()}
         buckets = Buckets(every, total, stats)
