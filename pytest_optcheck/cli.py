@@ -188,7 +188,10 @@ def describe(path: str, golden: Golden) -> list[str]:
         if extra:
             lines.append(f"             {', '.join(extra)}")
     epochs = len(np.unique(traj.epoch)) if len(traj) else 0
-    lines.append(f"steps:       {len(traj)} ({epochs} epoch{'s' if epochs != 1 else ''})")
+    lines.append(f"steps:       {traj.total_steps} ({epochs} epoch{'s' if epochs != 1 else ''})")
+    if traj.buckets is not None:
+        lines.append(f"thinned:     record_every={traj.every}: {len(traj)} steps kept (0, {traj.every}, "
+                     f"{2 * traj.every}, ...), each bucket's min, max and mean")
     if traj.meta:
         lines.append(f"meta:        {json.dumps(traj.meta, sort_keys=True)}")
     lines.append("series:")
@@ -200,11 +203,14 @@ def _series_table(traj: Trajectory) -> list[str]:
     rows = [("name", "shape", "first", "final", "min", "max", "non-finite")]
     for name in traj.names:
         values = traj[name]
-        finite = values[np.isfinite(values)]
+        seen = values  # a thinned run's extremes are its buckets' (every step), not its kept rows'
+        if traj.buckets is not None and name in traj.buckets.stats:
+            seen = np.concatenate([traj.buckets.stats[name]["min"], traj.buckets.stats[name]["max"]])
+        finite = seen[np.isfinite(seen)]
         first, final = _row_text(values[0]) if len(values) else "-", _row_text(values[-1]) if len(values) else "-"
         low = f"{finite.min():.6g}" if finite.size else "-"
         high = f"{finite.max():.6g}" if finite.size else "-"
-        bad = int(values.size - finite.size)
+        bad = int(seen.size - finite.size)
         rows.append((name, "x".join(map(str, values.shape)), first, final, low, high, str(bad) if bad else "0"))
     widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
     return ["  " + "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths)))

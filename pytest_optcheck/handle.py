@@ -115,14 +115,18 @@ class OptcheckHandle:
         return loop_replicas if run is not None else spec_replicas
 
     def record(self, optimizer: Any, scheduler: Any = None, model: Any = None,
-               record: Iterable[str] | None = None) -> Recorder:
+               record: Iterable[str] | None = None, *, record_every: int | None = None) -> Recorder:
         """A context manager that records a user's own loop (``rec.log(loss=loss)``); its
-        trajectory describes the optimizer and scheduler it watched, for the golden."""
+        trajectory describes the optimizer and scheduler it watched, for the golden.
+        ``record_every=k`` (default: the marker's) keeps every k-th step and each bucket's
+        min, max and mean (docs/long-runs.md)."""
         from .run.own_loop import LoopRecorder
 
-        return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record)
+        every = self._spec.record_every if record_every is None else record_every
+        return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record, record_every=every)
 
-    def callback(self, framework: str, record: Iterable[str] | None = None) -> Any:
+    def callback(self, framework: str, record: Iterable[str] | None = None, *,
+                 record_every: int | None = None) -> Any:
         """An ``OptcheckCallback`` for ``"lightning"`` or ``"hf"`` (Hugging Face ``Trainer``)
         that records the marker's ``record`` series (or ``record``): pass it to the trainer,
         then ``optcheck.check(callback.trajectory)``."""
@@ -132,7 +136,8 @@ class OptcheckHandle:
             raise ValueError(f"optcheck: callback({framework!r}): no integration for {framework!r}; "
                              f"use one of {', '.join(map(repr, FRAMEWORKS))}.")
         module = importlib.import_module(f".integrations.{framework}", __package__)
-        return module.OptcheckCallback(record=record or self._spec.record)
+        every = self._spec.record_every if record_every is None else record_every
+        return module.OptcheckCallback(record=record or self._spec.record, record_every=every)
 
     def check(self, trajectory: Trajectory | None = None, name: str | None = None,
               tolerance: Mapping[str, Any] | None = None, *, calibrate: int | None = None,

@@ -17,7 +17,7 @@ TRAJ = Trajectory({"loss": [1.0, 0.5], "lr": [[0.1, 0.2], [0.1, 0.2]]}, [0, 0], 
 CAL = Calibration(3, {"loss": np.array([1.5e-7, 0.0]), "lr": np.zeros((2, 2)), "perte é": np.array([2.0, 1.0])},
                   factor=2.5, window=1, path="sequential (où)")
 HEAD = """{
-  "optcheck_golden": 1,
+  "optcheck_golden": 2,
   "test": "t",
   "name": null,
   "spec": {
@@ -39,6 +39,16 @@ BLOCK = """  "calibration": {
   },
 """
 TAIL = """  "steps": 2,
+  "epoch": [0, 0],
+  "batch": [0, 1],
+  "series": {
+    "loss": [1.0, 0.5],
+    "lr": [[0.1, 0.2], [0.1, 0.2]]
+  }
+}
+"""
+#: The same golden in schema 1 (one value per line), as goldens recorded before schema 2 hold it.
+TAIL_V1 = """  "steps": 2,
   "epoch": [0, 0],
   "batch": [0, 1],
   "series": {
@@ -77,6 +87,8 @@ def test_the_block_reads_back_field_by_field() -> None:
     assert cal.envelope["lr"].shape == (2, 2)
     assert dumps(back) == text
     assert loads(HEAD + TAIL).calibration is None
+    v1 = loads(HEAD.replace('"optcheck_golden": 2', '"optcheck_golden": 1') + BLOCK + TAIL_V1)
+    assert v1.trajectory == back.trajectory and v1.calibration.replicas == 3  # schema 1 still reads
 
 
 @pytest.mark.parametrize(("configuration", "expected"), [

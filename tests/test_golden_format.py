@@ -66,8 +66,10 @@ def test_text_is_strict_json_lf_only_one_value_per_line() -> None:
     data = json.loads(text, parse_constant=reject)
     assert data["series"]["loss"][-4:-1] == ["NaN", "Infinity", "-Infinity"]
     assert list(data)[:6] == ["optcheck_golden", "test", "name", "spec", "environment", "meta"]
-    # One value per line: a review diff shows exactly which steps moved.
-    assert "\n      0.1,\n      0.3333333333333333,\n" in text
+    # Schema 2: ten values a line (line j holds steps 10j..10j+9), so a review diff shows the
+    # lines of the steps that moved; a constant lr is one run.
+    assert "\n      0.1, 0.3333333333333333, " in text
+    assert data["series"]["lr"] == {"runs": [[[0.01, 0.001], len(data["series"]["loss"])]]}
 
 
 def test_equal_input_gives_equal_bytes_whatever_the_key_order() -> None:
@@ -135,9 +137,9 @@ def test_corrupt_goldens_raise_a_clean_error_naming_the_path_and_the_fix(text: s
 
 
 def test_unknown_schema_version_is_a_clear_error() -> None:
-    with pytest.raises(GoldenFileError, match=r"golden file 'g\.json' has schema version 2, but this "
-                                              r"pytest-optcheck reads version 1\. Upgrade pytest-optcheck"):
-        loads(_damaged(optcheck_golden=2), "g.json")
+    with pytest.raises(GoldenFileError, match=r"golden file 'g\.json' has schema version 3, but this "
+                                              r"pytest-optcheck reads versions 1, 2\. Upgrade pytest-optcheck"):
+        loads(_damaged(optcheck_golden=3), "g.json")
 
 
 def test_read_names_a_missing_or_binary_file(tmp_path: Path) -> None:

@@ -17,6 +17,38 @@ from pytest_optcheck.golden.format import ABSENT, Golden, dumps, loads, read_gol
 FIX = "Restore it from version control, or re-record it with `pytest --optcheck --snapshot-update` on the test that owns it."
 
 EXPECTED = """{
+  "optcheck_golden": 2,
+  "test": "t.py::test_a[cpu]",
+  "name": "short",
+  "spec": {
+    "model": {
+      "name": "mlp",
+      "sizes": [
+        1,
+        2
+      ]
+    },
+    "optimizer": "Adam(lr=0.01)"
+  },
+  "environment": {
+    "device": "cpu",
+    "device_name": "Ünï"
+  },
+  "meta": {
+    "kind": "train"
+  },
+  "steps": 2,
+  "epoch": [0, 0],
+  "batch": [0, 1],
+  "series": {
+    "lösś": [0.5, "NaN"],
+    "lr": [[0.1], [0.1]]
+  }
+}
+"""
+
+#: The same golden as written by schema 1 (one value per line): it must still read.
+EXPECTED_V1 = """{
   "optcheck_golden": 1,
   "test": "t.py::test_a[cpu]",
   "name": "short",
@@ -66,6 +98,7 @@ def test_the_exact_text_of_a_golden() -> None:
     assert (back.name, back.test, back.spec, back.environment) == ("short", "t.py::test_a[cpu]", golden().spec,
                                                                    golden().environment)
     assert back.trajectory == golden().trajectory
+    assert loads(EXPECTED_V1).trajectory == golden().trajectory  # schema 1 still reads
     empty = Golden(Trajectory({"loss": []}, [], []))
     assert dumps(empty).endswith('"steps": 0,\n  "epoch": [],\n  "batch": [],\n  "series": {\n    "loss": []\n  }\n}\n')
 

@@ -69,7 +69,7 @@ def test_golden_header_holds_schema_spec_and_environment(project: pytest.Pyteste
     project.makepyfile(test_it=ADAM.format(lr=0.01))
     project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=1)
     data = read_golden(project.path / "golden/test_it/test_adam[cpu].json")
-    assert data["optcheck_golden"] == 1
+    assert data["optcheck_golden"] == 2
     assert data["test"] == "test_it.py::test_adam[cpu]"
     assert data["spec"]["optimizer"] == "Adam(lr=0.01)"
     assert data["spec"]["epochs"] == 2
@@ -77,7 +77,8 @@ def test_golden_header_holds_schema_spec_and_environment(project: pytest.Pyteste
 
     assert data["environment"]["torch"] == torch.__version__
     assert data["environment"]["device"] == "cpu"
-    assert data["steps"] == 2 * 32 == len(data["series"]["loss"]) == len(data["series"]["lr"])
+    assert data["series"]["lr"] == {"runs": [[[0.01], 2 * 32]]}  # a constant lr: one run
+    assert data["steps"] == 2 * 32 == len(data["series"]["loss"])
 
 
 USER_LOOP = """

@@ -93,7 +93,8 @@ def test_canonical_normalises_calls_and_names_callables() -> None:
     assert "tolerance" not in canonical
     # Keys added after the first goldens are left out at their default, so those goldens'
     # specs do not read "configuration changed"; comparison keys are never part of it.
-    assert set(canonical) == set(DEFAULTS) - {"tolerance", "calibrate", "create_graph", "param_groups"}
+    assert set(canonical) == set(DEFAULTS) - {"tolerance", "calibrate", "create_graph", "param_groups", "record_every"}
+    assert spec.replace(record_every=100).canonical()["record_every"] == 100
     assert "create_graph" in spec.replace(create_graph=True).canonical()
 
 

@@ -15,7 +15,7 @@ from pytest_optcheck.errors import SpecError
 
 RECORDABLE = "loss, lr, momentum, grad_norm, param_norm, update_norm, sparsity"
 KEYS = ("model, problem, loss, optimizer, scheduler, interval, epochs, batch_size, seed, dtype, l1, clip_grad_norm, "
-        "record, create_graph, param_groups, tolerance, calibrate")
+        "record, create_graph, param_groups, record_every, tolerance, calibrate")
 NOT_LITERAL = ("literals (numbers, strings, tuples, lists, dicts, True/False/None), nested scheduler calls and the "
                "run-size names total_steps, steps_per_epoch, epochs; pass a callable (e.g. functools.partial) for "
                "anything else.")

@@ -92,6 +92,11 @@ def _recorded(current: Golden, calibrate: int, replicate: Replicate | None) -> t
     facts of an unstable run (replicas that blew up), for which no golden is written."""
     if not calibrate:
         return current, None
+    if current.trajectory.buckets is not None:
+        raise OptcheckError(
+            f"optcheck: calibrate={calibrate} and record_every={current.trajectory.every} cannot be combined: the "
+            f"noise envelope is measured step by step. Record the golden without calibrate (a thinned golden "
+            f"compares each bucket's min, max and mean with the tolerance), or with record_every=1.")
     if replicate is None:
         raise ValueError("optcheck: calibrate > 0 needs a way to replicate the run (replicate=...)")
     runs, path = replicate(calibrate)
@@ -118,11 +123,10 @@ def golden_configuration(current: Trajectory, spec: Spec, marked: bool,
     the marker's spec in a marked test; unmarked, it has none."""
     if "run" not in current.meta:
         return (spec.canonical() if (marked or declarative) else None), current
-    from ..engine.trajectory import Trajectory
 
     meta = dict(current.meta)
     run = meta.pop("run")
-    return run, Trajectory(current.series, current.epoch, current.batch, meta)
+    return run, current.derive(meta=meta)
 
 
 def replicas_asked(calibrate: int | None, marker: int | None, ini: int, repeatable: bool) -> int:

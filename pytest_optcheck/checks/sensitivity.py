@@ -102,4 +102,4 @@ def probe(spec: Spec, device: str, trajectory: Trajectory, outcome: Outcome, thr
 
 
 def _only(trajectory: Trajectory, names: list[str]) -> Trajectory:
-    return Trajectory({n: trajectory[n] for n in names}, trajectory.epoch, trajectory.batch)
+    return trajectory.derive(series={n: trajectory[n] for n in names})

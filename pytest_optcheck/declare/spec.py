@@ -61,13 +61,14 @@ DEFAULTS: dict[str, Any] = {
     "record": ("loss", "lr"),
     "create_graph": False,
     "param_groups": None,
+    "record_every": 1,
     "tolerance": None,
     "calibrate": None,
 }
 
 #: Keys added after goldens were first recorded: left out of ``canonical()`` while at their
 #: default, so existing goldens' specs stay the same.
-_OMITTED_AT_DEFAULT = ("create_graph", "param_groups")
+_OMITTED_AT_DEFAULT = ("create_graph", "param_groups", "record_every")
 #: Keys that say how to compare, not what to run: left out of ``Spec.canonical()``.
 COMPARISON_KEYS = ("tolerance", "calibrate")
 KEYS = tuple(DEFAULTS)
@@ -203,6 +204,7 @@ class Spec:
     record: tuple[str, ...] = DEFAULTS["record"]
     create_graph: bool = DEFAULTS["create_graph"]
     param_groups: Mapping[str, Mapping[str, Any]] | None = DEFAULTS["param_groups"]
+    record_every: int = DEFAULTS["record_every"]
     tolerance: Mapping[str, Any] | None = None
     calibrate: int | None = None
 
@@ -416,6 +418,16 @@ def _param_groups(value: Any, key: str) -> dict[str, dict[str, Any]] | None:
     return out
 
 
+def record_every(value: Any, key: str = "record_every") -> int:
+    """``record_every=k``: keep every k-th step and each bucket's min/max/mean (docs/long-runs.md)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(
+            f"optcheck: {key}={value!r} must be a whole number of steps >= 1 (1: every step), e.g. {key}=100 "
+            f"to keep every 100th step and, per bucket of 100 steps, each series' min, max and mean."
+        )
+    return value
+
+
 def _calibrate(value: Any, key: str) -> int | None:
     if value is None:
         return None
@@ -443,6 +455,7 @@ _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "record": _record,
     "create_graph": _bool,
     "param_groups": _param_groups,
+    "record_every": record_every,
     "tolerance": _tolerance,
     "calibrate": _calibrate,
 }

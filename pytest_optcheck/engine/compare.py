@@ -28,6 +28,7 @@ import numpy as np
 
 from .bound import allowed
 from .envelope import Calibration
+from .thinning import BucketVerdict, align, compare_buckets
 from .tolerance import Tolerance, resolve_tolerances
 from .trajectory import Trajectory, as_2d, json_ready
 
@@ -69,6 +70,9 @@ class SeriesVerdict:
     #: Calibrated goldens: the envelope's factor, and the envelope at the first failure.
     noise_factor: float | None = None
     noise_envelope_at_failure: float | None = None
+    #: Thinned runs (``record_every``): how the per-bucket min/max/mean compare. Steps in
+    #: this verdict are then real step indices, not rows.
+    buckets: BucketVerdict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -125,6 +129,7 @@ def compare(
     noise envelope) widens each step's allowance where it is larger than the tolerance.
     """
     tolerances = dict(tolerances or {})
+    golden, current = align(golden, current)
     names = [n for n in golden.names if n in current]
     defaults = resolve_tolerances([n for n in names if n not in tolerances])
     verdicts = [
@@ -140,11 +145,42 @@ def compare(
         )
         for name in names
     ]
+    if golden.buckets is not None:
+        verdicts = [with_buckets(v, golden, current) for v in verdicts]
     return Verdict(
         series=verdicts,
         missing_series=[n for n in golden.names if n not in current],
         extra_series=[n for n in current.names if n not in golden],
     )
+
+
+def with_buckets(v: SeriesVerdict, golden: Trajectory, current: Trajectory) -> SeriesVerdict:
+    """A thinned run's verdict: rows named by their real steps, and the buckets judged.
+
+    The kept rows were compared as for a full run; each bucket's min, max and mean are
+    compared with the same tolerance (:func:`~.thinning.compare_buckets`), so a one-step
+    spike between kept rows fails. Failing buckets count against the step budget like
+    failing rows. Lengths are the runs' real step counts."""
+    assert golden.buckets is not None and current.buckets is not None
+    steps = current.steps
+
+    def real(row: int | None) -> int | None:
+        return None if row is None or row >= len(steps) else int(steps[row])
+
+    def real_at(at: tuple[int, int] | None) -> tuple[int, int] | None:
+        return None if at is None else (int(steps[at[0]]), at[1])
+
+    buckets = compare_buckets(v.name, golden.buckets, current.buckets, v.tolerance)
+    out = dataclasses.replace(
+        v, buckets=buckets, first_failure=real(v.first_failure), nonfinite_step=real(v.nonfinite_step),
+        max_abs_at=real_at(v.max_abs_at), max_rel_at=real_at(v.max_rel_at),
+        steps_golden=golden.total_steps, steps_current=current.total_steps,
+        length_mismatch=v.length_mismatch or golden.total_steps != current.total_steps)
+    if buckets is not None and buckets.n_failed:
+        allowed = math.floor(v.tolerance.budget * buckets.n_checked * (1 + 1e-12) + 1e-9)
+        out.passed = out.passed and buckets.n_failed <= allowed
+    out.passed = out.passed and not structural_failure(out)
+    return out
 
 
 def outside_tolerance(golden: np.ndarray, current: np.ndarray, tol: Tolerance,

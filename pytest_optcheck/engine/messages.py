@@ -106,6 +106,7 @@ def _series_block(sv: SeriesVerdict, golden: Trajectory, current: Trajectory, co
         info = " (per step, for information)" if sv.tolerance.mode != "step" else ""
         details.append(steps_outside_text(sv) + info)
     details += _error_lines(sv)
+    details += bucket_lines(sv)
     if sv.first_failure is not None:
         details.append(f"first step outside tolerance: {step_where(sv.first_failure, current, sv)}")
     if sv.nonfinite_step is not None:
@@ -117,12 +118,59 @@ def _series_block(sv: SeriesVerdict, golden: Trajectory, current: Trajectory, co
     reason = series_reason(sv)
     lines = [f"{sv.name}: {reason}", *(f"  {d}" for d in details if d != reason)]
     allowance = calibration.allowance(sv.name) if calibration is not None else None
-    for center, group in _table_centers(sv, golden[sv.name], current[sv.name], context):
+    rows = _in_rows(sv, current)  # a thinned run's verdict names real steps; its arrays hold rows
+    for center, group in _table_centers(rows, golden[sv.name], current[sv.name], context):
         lines += render_table(
             sv.name, golden[sv.name], current[sv.name], current.epoch, current.batch,
-            center, context, sv.tolerance, group=group, allowance=allowance,
+            center, context, sv.tolerance, group=group, allowance=allowance, steps=current.steps,
         )
+    lines += bucket_table(sv, golden, current)
     return lines
+
+
+def _in_rows(sv: SeriesVerdict, current: Trajectory) -> SeriesVerdict:
+    """``sv`` with its steps turned into rows of ``current`` (the same for a full run)."""
+    if current.buckets is None:
+        return sv
+    import dataclasses
+
+    def row(step: int | None) -> int | None:
+        return None if step is None else current.row_of(step)
+
+    return dataclasses.replace(sv, first_failure=row(sv.first_failure), nonfinite_step=row(sv.nonfinite_step))
+
+
+def bucket_lines(sv: SeriesVerdict) -> list[str]:
+    """A thinned run: how many buckets fail, and the first one (min, max or mean)."""
+    b = sv.buckets
+    if b is None or not b.n_failed or b.first is None:
+        return []
+    f = b.first
+    g_text, c_text = format_pair(f.golden, f.current)
+    group = f", group {f.group}" if sv.groups_golden > 1 else ""
+    share = format_percent(b.n_failed / b.n_checked)
+    lines = [f"{b.n_failed} of {b.n_checked} buckets of {b.every} steps ({share}) outside tolerance"] if sv.n_failed else []
+    return [*lines, (f"first bucket outside tolerance: steps {f.first_step}-{f.last_step}{group}, {f.stat}: golden "
+                     f"{g_text}, current {c_text} (a bucket's min, max and mean cover every step in it, kept or not)")]
+
+
+def bucket_table(sv: SeriesVerdict, golden: Trajectory, current: Trajectory) -> list[str]:
+    """The first failing bucket's min, max and mean, golden beside current."""
+    b = sv.buckets
+    if b is None or b.first is None or golden.buckets is None or current.buckets is None:
+        return []
+    f = b.first
+    if sv.first_failure is not None and sv.first_failure <= f.first_step:
+        return []  # the kept rows' table shows it first
+    rows = [("stat", "golden", "current", "abs err", "rel err", "")]
+    for stat in ("min", "max", "mean"):
+        gv = float(as_2d(golden.buckets.stats[sv.name][stat])[f.bucket, f.group])
+        cv = float(as_2d(current.buckets.stats[sv.name][stat])[f.bucket, f.group])
+        g_text, c_text = format_pair(gv, cv)
+        bad = bool(outside_tolerance(np.array([gv]), np.array([cv]), sv.tolerance)[0])
+        rows.append((stat, g_text, c_text, *error_cells(gv, cv), "!" if bad else ""))
+    return [f"  {sv.name} over steps {f.first_step}-{f.last_step} (bucket {f.bucket} of {b.every} steps):",
+            *_align(rows)]
 
 
 def _noise_lines(sv: SeriesVerdict, calibration: Calibration | None, golden: np.ndarray) -> list[str]:
@@ -151,8 +199,9 @@ def noise_failure_text(factor: float, envelope: float, step: int, tolerance_wins
 def step_where(step: int, traj: Trajectory, sv: SeriesVerdict | None = None) -> str:
     """'17 (epoch 0, batch 17)', plus the group for a 2-D series."""
     text = f"{step}"
-    if step < len(traj):
-        text += f" (epoch {int(traj.epoch[step])}, batch {int(traj.batch[step])})"
+    row = traj.row_of(step)
+    if row is not None:
+        text += f" (epoch {int(traj.epoch[row])}, batch {int(traj.batch[row])})"
     if sv is not None and sv.groups_golden > 1 and sv.first_failure_group is not None:
         text += f", group {sv.first_failure_group}"
     return text
@@ -234,6 +283,7 @@ def render_table(
     *,
     group: int = 0,
     allowance: np.ndarray | None = None,
+    steps: np.ndarray | None = None,
 ) -> list[str]:
     """Side-by-side rows of the steps around ``center``; '!' marks rows outside ``tol``.
 
@@ -254,11 +304,12 @@ def render_table(
         gv, cv = float(g[i]), float(c[i])
         g_text, c_text = format_pair(gv, cv)
         rows.append((
-            str(i), _index(epoch, i), _index(batch, i), g_text, c_text,
+            _index(steps, i) if steps is not None else str(i), _index(epoch, i), _index(batch, i), g_text, c_text,
             *error_cells(gv, cv), "!" if bad[i - lo] else "",
         ))
     label = f"{name}[group {group}]" if np.ndim(golden_values) == 2 else name
-    return [f"  {label} around step {center}:", *_align(rows)]
+    shown = _index(steps, center) if steps is not None else str(center)
+    return [f"  {label} around step {shown}:", *_align(rows)]
 
 
 def _column(values: np.ndarray, group: int) -> np.ndarray:
@@ -309,6 +360,10 @@ def series_reason(sv: SeriesVerdict) -> str:
     tol = sv.tolerance
     if tol.mode == "step":
         budget = f", budget {format_percent(tol.budget)}" if tol.budget else ""
+        if sv.buckets is not None and sv.buckets.n_failed and not sv.n_failed:
+            b = sv.buckets
+            return (f"{b.n_failed} of {b.n_checked} buckets of {b.every} steps ({format_percent(b.n_failed / b.n_checked)}) "
+                    f"outside tolerance{budget}")
         return steps_outside_text(sv) + budget
     s = sv.summary or {}
     g_text, c_text = _summary_texts(float(s.get("golden", math.nan)), float(s.get("current", math.nan)), tol)
@@ -374,7 +429,8 @@ def format_percent(fraction: float) -> str:
 
 def steps_outside_text(v: SeriesVerdict) -> str:
     """'37 of 384 steps (9.6%) outside tolerance'."""
-    return f"{v.n_failed} of {v.n_checked} steps ({format_percent(v.fraction_failed)}) outside tolerance"
+    kept = f" kept steps (one in {v.buckets.every}," if v.buckets is not None else " steps ("
+    return f"{v.n_failed} of {v.n_checked}{kept} {format_percent(v.fraction_failed)}) outside tolerance".replace("( ", "(")
 
 
 def format_pair(golden: float, current: float) -> tuple[str, str]:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..declare.spec import _record as validate_record
+from ..declare.spec import record_every as validate_every
+from ..engine.thinning import thin
 from ..engine.trajectory import Trajectory
 from ..errors import OptcheckError
 from ..run.describe import describe_run, unwrap_optimizer, unwrap_scheduler
@@ -31,7 +33,9 @@ def check_record(record: Iterable[str] | str) -> tuple[str, ...]:
 class FrameworkRecording:
     """One trainer run being recorded; made when training starts, closed when it ends."""
 
-    def __init__(self, optimizer: Any, scheduler: Any, model: Any, record: tuple[str, ...], source: str) -> None:
+    def __init__(self, optimizer: Any, scheduler: Any, model: Any, record: tuple[str, ...], source: str,
+                 record_every: int = 1) -> None:
+        self.record_every = record_every
         self.optimizer = unwrap_optimizer(optimizer)
         self.scheduler = unwrap_scheduler(scheduler)
         self.record = record
@@ -83,7 +87,9 @@ class FrameworkRecording:
                 series[name] = hooked[name][:steps]
         epochs = len(set(self.epochs))
         run = describe_run(self.optimizer, self.scheduler, self.source, steps, epochs, self.record)
-        return Trajectory(series, self.epochs, self.batches, meta={"run": run})
+        if self.record_every > 1:
+            run["record_every"] = self.record_every
+        return thin(Trajectory(series, self.epochs, self.batches, meta={"run": run}), self.record_every)
 
 
 
@@ -95,14 +101,17 @@ class RecordingCallback:
     #: The call that trains (``trainer.fit(...)``), for the error when nothing was recorded.
     TRAINS = "the trainer"
 
-    def __init__(self, record: Iterable[str] | str = ("loss", "lr")) -> None:
+    def __init__(self, record: Iterable[str] | str = ("loss", "lr"), record_every: int = 1) -> None:
         super().__init__()
         self.record = check_record(record)
+        #: keep every k-th step and each bucket's min/max/mean (docs/long-runs.md)
+        self.record_every = validate_every(record_every)
         self._recording: FrameworkRecording | None = None
 
     def _start(self, optimizer: Any, scheduler: Any, model: Any, framework: str) -> None:
         self._close()
-        self._recording = FrameworkRecording(optimizer, scheduler, model, self.record, framework)
+        self._recording = FrameworkRecording(optimizer, scheduler, model, self.record, framework,
+                                             self.record_every)
 
     def _close(self) -> None:
         if self._recording is not None:

@@ -36,8 +36,8 @@ class OptcheckCallback(RecordingCallback, TrainerCallback):
 
     TRAINS = "trainer.train()"
 
-    def __init__(self, record: Iterable[str] | str = ("loss", "lr")) -> None:
-        super().__init__(record)
+    def __init__(self, record: Iterable[str] | str = ("loss", "lr"), record_every: int = 1) -> None:
+        super().__init__(record, record_every)
         self._epoch = -1
         self._batch = 0
         self._awaiting_loss = False

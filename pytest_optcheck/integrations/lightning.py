@@ -35,8 +35,8 @@ class OptcheckCallback(RecordingCallback, Callback):
 
     TRAINS = "trainer.fit(...)"
 
-    def __init__(self, record: Iterable[str] | str = ("loss", "lr")) -> None:
-        super().__init__(record)
+    def __init__(self, record: Iterable[str] | str = ("loss", "lr"), record_every: int = 1) -> None:
+        super().__init__(record, record_every)
         self._loss = 0.0
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:

@@ -255,11 +255,25 @@ def _draw_series(
                 style["color"] = f"C{g}" if role == "current" else style.get("color", "0.25")
             elif role == "current":
                 style["color"] = "C0"
-            axis.plot(*thin(values[:, g]), label=label, **style)
+            index, shown = thin(values[:, g])
+            axis.plot(traj.steps[index], shown, label=label, **style)
+            if role == "current" and traj.buckets is not None and name in traj.buckets.stats:
+                _draw_buckets(axis, traj, name, g, style.get("color", "C0"))
     if use_log_scale(name, [t[name] for t in (golden, current) if t is not None and name in t]):
         log_scale(axis)
     if first is not None and first[0] == name:
         axis.axvline(first[1], color=STATUS_COLORS["failed"], linewidth=0.9, linestyle=":")
+
+
+def _draw_buckets(axis: Axes, traj: Trajectory, name: str, group: int, color: str) -> None:
+    """A thinned run: each bucket's min..max, shaded, so a spike between kept steps shows."""
+    assert traj.buckets is not None
+    low = as_2d(traj.buckets.stats[name]["min"])[:, group]
+    high = as_2d(traj.buckets.stats[name]["max"])[:, group]
+    edges = np.append(traj.steps[: low.shape[0]], traj.total_steps)  # the last bucket reaches the end
+    low, high = np.append(low, low[-1:]), np.append(high, high[-1:])
+    axis.fill_between(edges, low, high, step="post", color=color, alpha=0.2, linewidth=0,
+                      label=f"bucket min..max ({traj.every} steps)" if group == 0 else None)
 
 
 def _draw_relative_error(
@@ -276,20 +290,23 @@ def _draw_relative_error(
         color = f"C{i}"
         if not np.isfinite(shown).any():
             continue  # identical: an error line or an allowed line would only be clutter
-        axis.plot(*thin(shown), color=color, linewidth=CURRENT_WIDTH, label=name)
+        steps = current.steps[: shown.size]  # real step indices, also for a thinned run
+        index, values = thin(shown)
+        axis.plot(steps[index], values, color=color, linewidth=CURRENT_WIDTH, label=name)
         anything = True
         tol = tolerances.get(name)
         if tol is not None and tol.mode == "step":
             allowed = allowed_relative(golden[name], tol, rel.size, _allowance(outcome, name))
             if np.isfinite(allowed).any() and np.nanmax(allowed) > 0:
-                axis.plot(*thin(allowed), color=color, linestyle=":", linewidth=0.9, label=f"{name} allowed")
+                index, values = thin(allowed)
+                axis.plot(steps[index], values, color=color, linestyle=":", linewidth=0.9, label=f"{name} allowed")
                 anything = True
     if anything:
         log_scale(axis)
         axis.legend(fontsize=7, loc=LEGEND_LOC, ncol=2)
     else:
         axis.set_yticks([])  # an empty 0..1 scale would suggest a measurement
-        axis.set_xlim(0, max(len(golden), len(current), 1))
+        axis.set_xlim(0, max(golden.total_steps, current.total_steps, 1))
     if not _any_difference(golden, current, names):
         axis.text(0.5, 0.5, "golden and current are identical at every step",
                   ha="center", va="center", transform=axis.transAxes, fontsize=9, color=STATUS_COLORS["passed"])
@@ -301,8 +318,9 @@ def _mark_first_failure(axis: Axes, first: tuple[str, int], current: Trajectory)
     name, step = first
     axis.axvline(step, color=STATUS_COLORS["failed"], linewidth=1.0)
     where = f"step {step}"
-    if step < len(current):
-        where += f" (epoch {int(current.epoch[step])}, batch {int(current.batch[step])})"
+    row = current.row_of(step)
+    if row is not None:
+        where += f" (epoch {int(current.epoch[row])}, batch {int(current.batch[row])})"
     low, high = axis.get_xlim()
     right_half = step > low + 0.55 * (high - low)  # write the text where it fits
     axis.annotate(
@@ -358,7 +376,8 @@ def _any_difference(golden: Trajectory, current: Trajectory, names: Iterable[str
     for name in names:
         if len(golden[name]) != len(current[name]) or relative_error(golden[name], current[name]).any():
             return True
-    return False
+    # a thinned run: the kept steps may agree while a step between them does not
+    return golden.buckets is not None and golden.buckets != current.buckets
 
 
 def _allowance(outcome: Outcome, name: str) -> np.ndarray | None:
@@ -380,6 +399,8 @@ def _first_failure(outcome: Outcome) -> tuple[str, int] | None:
         return None
     steps = [(s.first_failure, s.name) for s in outcome.verdict.failed if s.first_failure is not None]
     steps += [(s.nonfinite_step, s.name) for s in outcome.verdict.failed if s.nonfinite_step is not None]
+    steps += [(s.buckets.first.first_step, s.name) for s in outcome.verdict.failed
+              if s.buckets is not None and s.buckets.first is not None]
     if not steps:
         return None
     step, name = min(steps)

@@ -126,7 +126,7 @@ def plot_trajectory(trajectory: Trajectory, series: Sequence[str] | None = None,
         axes = list(figure.subplots(len(names), 1, squeeze=False)[:, 0])
     else:
         axes = [ax] * len(names)
-    steps = np.arange(len(trajectory))
+    steps = trajectory.steps  # real step indices, also when thinned
     for axis, name in zip(axes, names):
         values = trajectory[name]
         axis.plot(steps, values, label=label or name)
@@ -153,7 +153,7 @@ def plot_goldens(loaded: Sequence[Golden], labels: Sequence[str], series: Sequen
             style = {"color": f"C{i % 10}", "linestyle": ("-", "--", ":", "-.")[(i // 10) % 4], "linewidth": 1.3}
             for g in range(values.shape[1]):
                 suffix = f" [group {g}]" if values.shape[1] > 1 else ""
-                axis.plot(np.arange(values.shape[0]), values[:, g], label=label + suffix,
+                axis.plot(golden.trajectory.steps, values[:, g], label=label + suffix,
                           **({**style, "alpha": 1.0 if g == 0 else 0.6}))
         if _use_log(name, [g.trajectory[name] for g in loaded], logy):
             axis.set_yscale("log")

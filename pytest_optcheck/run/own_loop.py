@@ -19,7 +19,9 @@ class LoopRecorder(Recorder):
     @property
     def trajectory(self) -> Trajectory:
         trajectory = super().trajectory
-        epochs = len(set(trajectory.epoch.tolist()))
-        trajectory.meta["run"] = describe_run(self.optimizer, self.scheduler, "loop", len(trajectory), epochs,
-                                              self.record)
+        epochs = len(set(self._epochs))
+        run = describe_run(self.optimizer, self.scheduler, "loop", trajectory.total_steps, epochs, self.record)
+        if self.record_every > 1:  # part of what the golden holds: a change is a changed configuration
+            run["record_every"] = self.record_every
+        trajectory.meta["run"] = run
         return trajectory

@@ -29,6 +29,7 @@ import torch
 
 from ..declare.build import Built, build
 from ..declare.spec import Spec
+from ..engine.thinning import thin
 from ..engine.trajectory import Trajectory
 from . import conventions
 from .record import HostFloat, Recorder, group_lrs, group_momenta
@@ -117,7 +118,9 @@ def _train(spec: Spec, device: str, built: Built | None, start: LoopState | None
     conv = conventions.detect(optimizer, scheduler)
     model.train()
     conventions.prepare(conv, optimizer)
-    with Recorder(optimizer, scheduler, model, record=spec.record) as rec:
+    # a whole run is thinned by record_every; the parts of a cut and resumed run stay whole (joined step by step)
+    every = spec.record_every if start is None and stop is None else 1
+    with Recorder(optimizer, scheduler, model, record=spec.record, record_every=every) as rec:
 
         def step(index: torch.Tensor, where: str) -> HostFloat:
             closure = _closure(built, inputs[index], targets[index], spec)
@@ -242,4 +245,5 @@ def lr_schedule(
         series["momentum"] = momenta
     epochs = list(range(steps)) if spec.interval == "epoch" else [0] * steps
     batches = [0] * steps if spec.interval == "epoch" else list(range(steps))
-    return Trajectory(series, epochs, batches, meta={"kind": "lr_schedule", "run": spec.canonical()})
+    full = Trajectory(series, epochs, batches, meta={"kind": "lr_schedule", "run": spec.canonical()})
+    return thin(full, spec.record_every)

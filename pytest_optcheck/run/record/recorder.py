@@ -49,6 +49,8 @@ from typing import Any, Self
 import numpy as np
 import torch
 
+from ...declare.spec import record_every as check_every
+from ...engine.thinning import thin
 from ...engine.trajectory import Trajectory
 from ...errors import OptcheckError, suggest
 from .norms import Norms
@@ -126,6 +128,8 @@ class Recorder:
     any numeric key of the optimizer's param groups (``"weight_decay"``, ``"d"``), and the
     values the loop logs (``"loss"``). The hooks are removed on exit, also when the loop
     raises. ``model`` chooses the parameters the norms are over (default: the optimizer's).
+    ``record_every=k`` thins the trajectory: every k-th step is kept as a row, and each
+    bucket of k steps keeps every series' min, max and mean (docs/long-runs.md).
     """
 
     def __init__(
@@ -134,9 +138,11 @@ class Recorder:
         scheduler: Any = None,
         model: torch.nn.Module | None = None,
         record: Iterable[str] = ("loss", "lr"),
+        record_every: int = 1,
     ) -> None:
         if isinstance(record, str):
             record = (record,)
+        self.record_every = check_every(record_every)
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.model = model
@@ -349,7 +355,8 @@ class Recorder:
                 f"({', '.join(HOOKED_SERIES)})."
             )
         self._warn_unstepped(steps)
-        return Trajectory(series, np.array(self._epochs, dtype=np.int64), self._batch_numbers(steps))
+        full = Trajectory(series, np.array(self._epochs, dtype=np.int64), self._batch_numbers(steps))
+        return thin(full, self.record_every)
 
     def _batch_numbers(self, steps: int) -> np.ndarray:
         """Each step's batch: steps since the latest restart (an ``epoch`` change)."""
