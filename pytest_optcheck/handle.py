@@ -115,12 +115,16 @@ class OptcheckHandle:
         return loop_replicas if run is not None else spec_replicas
 
     def record(self, optimizer: Any, scheduler: Any = None, model: Any = None,
-               record: Iterable[str] | None = None) -> Recorder:
+               record: Iterable[str] | None = None, reduce: str | Mapping[str, str] = "mean") -> Recorder:
         """A context manager that records a user's own loop (``rec.log(loss=loss)``); its
-        trajectory describes the optimizer and scheduler it watched, for the golden."""
+        trajectory describes the optimizer and scheduler it watched, for the golden.
+
+        In a process group (pytest under torchrun) it records the global run: each step's
+        logged values combined over the ranks by ``reduce`` (the mean; ``"sum"``... or
+        ``{series: rule}``), the whole model's norms, gathered once when the trajectory is read."""
         from .run.own_loop import LoopRecorder
 
-        return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record)
+        return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record, reduce=reduce)
 
     def callback(self, framework: str, record: Iterable[str] | None = None) -> Any:
         """An ``OptcheckCallback`` for ``"lightning"`` or ``"hf"`` (Hugging Face ``Trainer``)
