@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-ENV_KEYS = ("torch", "numpy", "python", "device", "device_name", "dtype", "platform")
+ENV_KEYS = ("torch", "numpy", "python", "device", "device_name", "dtype", "platform", "world_size", "backend")
 
 
 def environment(device: str = "cpu", dtype: str = "float32", libraries: Iterable[str] = ()) -> dict[str, Any]:
@@ -38,8 +38,19 @@ def environment(device: str = "cpu", dtype: str = "float32", libraries: Iterable
         "device_name": device_name,
         "dtype": dtype,
         "platform": f"{platform.system()}-{platform.machine()}",
+        **_world(),
         **({"libraries": versions} if (versions := library_versions(libraries)) else {}),
     }
+
+
+def _world() -> dict[str, Any]:
+    """``world_size`` and ``backend`` of the initialised process group a run recorded in
+    (pytest under torchrun); nothing outside one, so one-process goldens keep their block."""
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        return {}
+    return {"world_size": dist.get_world_size(), "backend": str(dist.get_backend())}
 
 
 def library_versions(modules: Iterable[str]) -> dict[str, str]:
