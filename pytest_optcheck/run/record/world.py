@@ -171,7 +171,7 @@ class Ranks:
     @staticmethod
     def norms(params: list[torch.Tensor], want: frozenset[str]) -> Norms | ShardedNorms:
         """The norm reducer: the plain one, or one that reads DTensors' local shards."""
-        if any(_is_dtensor(p) for p in params):
+        if any(is_dtensor(p) for p in params):
             return ShardedNorms(params, want)
         return Norms.make(params, want)
 
@@ -205,7 +205,7 @@ class Ranks:
 # -- norms of sharded parameters ---------------------------------------------------------------
 
 
-def _is_dtensor(tensor: Any) -> bool:
+def is_dtensor(tensor: Any) -> bool:
     try:
         from torch.distributed.tensor import DTensor
     except ImportError:  # torch without DTensor: nothing can be one
@@ -229,7 +229,7 @@ def _local_grad(dtensor: Any) -> torch.Tensor | None:
     grad = dtensor.grad
     if grad is None:
         return None
-    if not _is_dtensor(grad):
+    if not is_dtensor(grad):
         return grad
     if tuple(grad.placements) != tuple(dtensor.placements):
         grad = grad.redistribute(dtensor.device_mesh, dtensor.placements)
@@ -253,7 +253,7 @@ class ShardedNorms:
         self.numel = sum(p.numel() for p in params)  # a DTensor's numel is the global one
         groups: dict[int, list[Any]] = {}
         for p in params:
-            copies = _copies(p) if _is_dtensor(p) and any(pl.is_shard() for pl in p.placements) else 0
+            copies = _copies(p) if is_dtensor(p) and any(pl.is_shard() for pl in p.placements) else 0
             groups.setdefault(copies, []).append(p)
         #: (copies, reducer): copies 0 for the whole tensors, read from rank 0
         self.parts: list[tuple[int, Norms]] = [
@@ -309,5 +309,5 @@ def _locals(params: list[Any], want: frozenset[str]
     """A plain reducer's parameters and gradients for ``params``: their local tensors
     (views of the shards, which the optimizer updates in place), and their gradients read
     through the DTensors each step."""
-    locals_ = [p.to_local().detach() if _is_dtensor(p) else p for p in params]
-    return locals_, want, lambda: [_local_grad(p) if _is_dtensor(p) else p.grad for p in params]
+    locals_ = [p.to_local().detach() if is_dtensor(p) else p for p in params]
+    return locals_, want, lambda: [_local_grad(p) if is_dtensor(p) else p.grad for p in params]
