@@ -3,6 +3,7 @@ trajectories compared step by step; strategy="fsdp" for a spec; the arguments re
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -23,9 +24,10 @@ def _loop(ctx, reduction: str = "mean", sleep_on: int | None = None):
     """4 steps of SGD on 8-row global batches, each rank on its half; DDP averages the gradients."""
     generator = torch.Generator().manual_seed(1)
     x, y = torch.randn(32, 3, generator=generator), torch.randn(32, 1, generator=generator)
+    x, y = x.to(ctx.device), y.to(ctx.device)
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1))
-    ddp = DistributedDataParallel(model)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1)).to(ctx.device)
+    ddp = DistributedDataParallel(model, device_ids=[torch.device(ctx.device).index] if "cuda" in ctx.device else None)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with ctx.record(optimizer, model=model, record=RECORD) as rec:
         for i in range(4):
@@ -57,6 +59,13 @@ def test_a_correct_ddp_loop_records_the_one_process_run() -> None:
     outcome = check_distributed_loop(ddp_loop, world_size=2, record=RECORD)
     assert outcome.status is Status.PASSED, outcome.message
     assert "ddp_loop() in 2 processes (gloo) records the run it records in one" in outcome.message
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_a_correct_ddp_loop_on_cuda_records_the_one_process_run() -> None:
+    backend = "nccl" if torch.cuda.device_count() > 1 else "gloo"  # gloo lets both ranks share one GPU
+    outcome = check_distributed_loop(ddp_loop, device="cuda", world_size=2, backend=backend, record=RECORD)
+    assert outcome.status is Status.PASSED, outcome.message
 
 
 def test_a_loss_summed_instead_of_averaged_fails_naming_step_and_series() -> None:
@@ -114,3 +123,12 @@ def test_the_handle_reads_run_and_strategy_as_arguments_not_tolerances(monkeypat
     assert spec_kw["strategy"] == "fsdp"
     with pytest.raises(OptcheckError, match="Leave strategy out"):
         handle.check_distributed(run=ddp_loop, strategy="fsdp")
+
+
+def test_a_function_whose_module_name_sys_path_cannot_find_is_imported_from_its_file(tmp_path) -> None:
+    from pytest_optcheck.checks.differential.processes import _import_function
+
+    (tmp_path / "test_far.py").write_text("def loop(ctx):\n    return ctx * 2\n")
+    function = _import_function(("somewhere.under.rootdir.test_far", str(tmp_path / "test_far.py"), "loop"))
+    assert function(21) == 42
+    sys.modules.pop("somewhere.under.rootdir.test_far")
