@@ -27,7 +27,7 @@ from .failures import CleanFailures
 from .gating import Gating
 from .options import Settings, add_options, read_settings
 from .pruning import Pruning
-from .ranks import writes
+from .ranks import launched, writes
 
 if TYPE_CHECKING:
     from ..handle import OptcheckHandle
@@ -62,6 +62,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "optcheck-pruning": pruning,
         "optcheck-summary": Summary(config, settings, results, pruning),
     }
+    if launched():
+        from .ranks import EndOfTest
+
+        plugins["optcheck-ranks"] = EndOfTest()
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist import XdistMerge
 

@@ -9,6 +9,9 @@ rank runs the tests, only rank 0 touches files, and every rank ends with rank 0'
   with a deadline that names a missing rank), so all ranks pass or all fail with the same
   message. A launched rank above 0 with no process group cannot hear rank 0: it judges
   read-only, and leaves an update to rank 0.
+* :class:`EndOfTest` — after each test, inside a process group, the ranks meet
+  (:meth:`~pytest_optcheck.run.record.world.World.end_test`): a rank that failed a test
+  early fails the others' exchange in that test, not in every later one.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import pytest
 
 from ..errors import OptcheckError
 
@@ -31,6 +36,14 @@ def launched_rank() -> int:
     except ValueError:
         pass
     return 0
+
+
+def launched() -> bool:
+    """Whether a launcher started this process as one of several ranks (``WORLD_SIZE`` > 1)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
 
 
 def writes() -> bool:
@@ -65,3 +78,16 @@ def judged(judge: Callable[[bool], Outcome], update: bool) -> Outcome:
     if kind == "error":
         raise OptcheckError(f"optcheck: rank 0 (which judges for every rank) failed the check:\n{value}")
     return value
+
+
+class EndOfTest:
+    """Registered under a launcher (``WORLD_SIZE`` > 1): the ranks meet after each test's
+    call, before its fixtures are torn down (the process group is still up)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        from ..run.record.world import current
+
+        world = current()
+        if world is not None:
+            world.end_test()

@@ -3,9 +3,11 @@ with ``optcheck.record`` get one golden per test, holding the global run — the
 full-batch loss and gradient norm within 1e-5 (asserted inside the session, on every rank).
 Rank 0 alone writes; both ranks reach the same verdict.
 
-Three sessions, in order: the update run creates the goldens; a plain run passes the
-unchanged loops on both ranks and fails a 2% LR change on both; an update run with nothing
-changed rewrites nothing."""
+Three sessions, in order: the update run (torchrun) creates the goldens; a plain run passes
+the unchanged loops on both ranks and fails a 2% LR change on both, and a rank that fails a
+test early fails that test on both ranks, not the later ones; an update run with nothing
+changed rewrites nothing. The last two start the ranks from optcheck's forkserver (torch
+imported once) with the variables torchrun sets: a torchrun session costs ~3x more."""
 
 from __future__ import annotations
 
@@ -85,6 +87,19 @@ def test_ddp(optcheck):
     trajectory = ddp_run(optcheck)
     optcheck.check(trajectory)
     assert_one_process_run(optcheck, trajectory)
+
+
+def test_a_rank_fails_early(optcheck):
+    m = model()
+    optimizer = torch.optim.SGD(m.parameters(), lr=0.1)
+    with optcheck.record(optimizer) as rec:
+        loss = m(X).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        rec.log(loss=loss)
+    if os.environ.get("FAIL_RANK") == str(dist.get_rank()):
+        raise RuntimeError("this rank broke before its recording's end")
+    assert rec.trajectory.names
 
 
 @pytest.mark.optcheck
@@ -167,7 +182,7 @@ def test_ddp_and_fsdp2_loops_under_torchrun_keep_one_golden_each(tmp_path: Path)
 
     code, (rank0, rank1) = torchrun(tmp_path, "--snapshot-update")
     assert code == 0, rank0 + rank1
-    assert "3 passed" in rank0 and "3 passed" in rank1
+    assert "4 passed" in rank0 and "4 passed" in rank1
     assert "3 checks: 3 created" in rank0 and "optcheck summary" not in rank1  # rank 0 alone writes
     files = sorted(p.name for p in golden.iterdir())
     assert files == ["test_ddp[cpu].json", "test_ddp_lr[cpu].json", "test_fsdp[cpu].json"]
@@ -175,14 +190,18 @@ def test_ddp_and_fsdp2_loops_under_torchrun_keep_one_golden_each(tmp_path: Path)
     assert environment["world_size"] == 2 and environment["backend"] == "gloo"
     written = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in golden.iterdir()}
 
-    code, (rank0, rank1) = launch(tmp_path, LR_SCALE="1.02")
+    code, (rank0, rank1) = launch(tmp_path, LR_SCALE="1.02", FAIL_RANK="1")
     assert code != 0
     for output in (rank0, rank1):  # the same verdict on both ranks
-        assert "2 passed" in output and "1 failed" in output, output
+        assert "2 passed" in output and "2 failed" in output, output
         assert "FAILED test_loops.py::test_ddp_lr[cpu]" in output
         assert "lr: " in output and "golden/test_loops/test_ddp_lr[cpu].json" in output
+    # rank 1 left a test early: rank 0 fails that test naming it; the later tests are unaffected
+    assert "rank 1 is at the end of the test of test_loops.py::test_a_rank_fails_early" in rank0
+    assert "a rank left this test early" in rank0
+    assert "RuntimeError: this rank broke before its recording's end" in rank1
 
     code, (rank0, rank1) = launch(tmp_path, "--snapshot-update")
     assert code == 0, rank0 + rank1
-    assert "3 checks: 3 passed" in rank0 and "3 passed" in rank1
+    assert "3 checks: 3 passed" in rank0 and "4 passed" in rank1
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in golden.iterdir()} == written

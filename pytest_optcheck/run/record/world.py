@@ -45,6 +45,9 @@ from .series import REDUCTIONS
 DEFAULT_TIMEOUT = 300.0
 TIMEOUT_ENV = "OPTCHECK_DISTRIBUTED_TIMEOUT"
 
+#: The exchange every rank makes after each test under a launcher (:meth:`World.end_test`).
+TEST_END = "the end of the test"
+
 #: Side groups (gloo) for exchanges when the default group's backend is not gloo, by default group.
 _CONTROL: dict[int, Any] = {}
 
@@ -82,29 +85,57 @@ class World:
         (a rank that left a test early) fail here, naming it."""
         if self.size == 1:
             return [payload]
+        tag = (what, test_name())
+        out = self._exchange(tag, payload)
+        strays = [f"rank {rank} is at {theirs[0]}" + (f" of {theirs[1]}" if theirs[1] else "")
+                  for rank, (theirs, _) in enumerate(out) if theirs != tag]
+        if strays:
+            left = any(theirs == (TEST_END, tag[1]) for theirs, _ in out)
+            raise OptcheckError(
+                f"optcheck: rank {self.rank} of {self.size} is at {what}" + (f" of {tag[1]}" if tag[1] else "")
+                + f", but {'; '.join(strays)}: "
+                + ("a rank left this test early (it failed before this point, or took another path)."
+                   if left else "the ranks ran different code (one failed earlier, or skipped a test).")
+                + " Every rank must run the same tests and loops.")
+        return [payload for _, payload in out]
+
+    def end_test(self) -> None:
+        """Every rank at the end of the same test (the plugin calls it after each test under a
+        launcher), so a rank that left a test early does not shift every later exchange: the
+        ranks still inside the test fail their exchange with this one (it names the rank that
+        left), end the test, and meet here again."""
+        if self.size == 1:
+            return
+        mine = (TEST_END, test_name())
+        for _ in range(8):  # each round, the ranks still inside the test fail and come here
+            tags = [theirs for theirs, _ in self._exchange(mine, None)]
+            if all(theirs == mine for theirs in tags):
+                return
+            if any(theirs[1] != mine[1] for theirs in tags):
+                break
+        shown = "; ".join(f"rank {rank}: {theirs[0]} of {theirs[1] or '?'}" for rank, theirs in enumerate(tags))
+        raise OptcheckError(f"optcheck: rank {self.rank} of {self.size} ended {mine[1]}, but the ranks are in "
+                            f"different tests ({shown}). Every rank must run the same tests in the same order "
+                            f"(the same -k, -x, and skips on every rank).")
+
+    def _exchange(self, tag: tuple[str, str], payload: Any) -> list[Any]:
+        """(tag, payload) of every rank: a monitored barrier with the deadline, then one
+        ``all_gather_object``."""
         import torch.distributed as dist
 
         group = self._group()
         seconds = timeout()
-        tag = (what, test_name())
         try:
             dist.monitored_barrier(group=group, timeout=datetime.timedelta(seconds=seconds), wait_all_ranks=True)
         except RuntimeError as exc:
             raise OptcheckError(
-                f"optcheck: rank {self.rank} of {self.size} waited {seconds:g} s for the other ranks at {what} "
+                f"optcheck: rank {self.rank} of {self.size} waited {seconds:g} s for the other ranks at {tag[0]} "
                 f"and not all of them came: {str(exc).strip()}\nA rank that crashed, failed earlier in this test, "
                 f"took fewer steps or waits in another collective never arrives. Every rank must run the same "
                 f"tests and loops; for slow ranks raise ${TIMEOUT_ENV} (seconds).") from None
         out: list[Any] = [None] * self.size
         dist.all_gather_object(out, (tag, payload), group=group)
-        strays = [f"rank {rank} is at {theirs[0]}" + (f" of {theirs[1]}" if theirs[1] else "")
-                  for rank, (theirs, _) in enumerate(out) if theirs != tag]
-        if strays:
-            raise OptcheckError(
-                f"optcheck: rank {self.rank} of {self.size} is at {what}" + (f" of {tag[1]}" if tag[1] else "")
-                + f", but {'; '.join(strays)}: the ranks ran different code (one failed earlier, or skipped "
-                f"a test). Every rank must run the same tests and loops.")
-        return [payload for _, payload in out]
+        return out
 
     def _group(self) -> Any:
         """The group the exchanges go through: the default one when it is gloo (monitored
