@@ -13,7 +13,9 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-ENV_KEYS = ("torch", "numpy", "python", "device", "device_name", "dtype", "platform", "world_size", "backend")
+ENV_KEYS = ("torch", "numpy", "python", "device", "device_name", "dtype", "platform")
+#: Kept only for a run recorded in a process group (pytest under torchrun).
+WORLD_KEYS = ("world_size", "backend")
 
 
 def environment(device: str = "cpu", dtype: str = "float32", libraries: Iterable[str] = ()) -> dict[str, Any]:
@@ -95,7 +97,7 @@ def _distributions() -> Mapping[str, list[str]]:
 def environment_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Keys whose values differ, as ``"torch 2.11.0 -> 2.13.0"`` (then third-party libraries,
     see :func:`library_changes`)."""
-    return [f"{k} {old.get(k)} -> {new.get(k)}" for k in ENV_KEYS if old.get(k) != new.get(k)] + \
+    return [f"{k} {old.get(k)} -> {new.get(k)}" for k in ENV_KEYS + WORLD_KEYS if old.get(k) != new.get(k)] + \
         library_changes(old, new)
 
 

@@ -31,6 +31,7 @@ import dataclasses
 import datetime
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -237,11 +238,10 @@ class Ranks:
 
 
 def is_dtensor(tensor: Any) -> bool:
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # torch without DTensor: nothing can be one
-        return False
-    return isinstance(tensor, DTensor)
+    """Whether ``tensor`` is a DTensor. Without importing DTensor's module (seconds on a busy
+    machine): where nothing imported it, no DTensor exists."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return module is not None and isinstance(tensor, module.DTensor)
 
 
 def _copies(dtensor: Any) -> int:
