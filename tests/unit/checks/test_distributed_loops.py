@@ -77,12 +77,13 @@ def test_a_loss_summed_instead_of_averaged_fails_naming_step_and_series() -> Non
     assert "grad_norm at step 0" in message
 
 
-def test_a_rank_that_never_reaches_the_exchange_is_named_by_the_others() -> None:
+def test_a_rank_that_never_reaches_the_exchange_is_named_by_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPTCHECK_DISTRIBUTED_TIMEOUT", "1.5")  # the ranks' exchanges; the check's own: 60 s
     with pytest.raises(OptcheckError) as excinfo:
-        check_distributed_loop(late_rank_1, world_size=2, record=RECORD, timeout=8)
+        check_distributed_loop(late_rank_1, world_size=2, record=RECORD, timeout=60)
     message = str(excinfo.value)
     assert "rank 0 of 2 failed" in message
-    assert "waited 4 s for the other ranks at the end of a recording" in message
+    assert "waited 1.5 s for the other ranks at the end of a recording" in message
     assert "1" in message.split("not all of them came:")[1]
 
 
