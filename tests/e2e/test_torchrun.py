@@ -150,6 +150,9 @@ def _rank_session(project: str, args: list[str], env: dict[str, str], output: st
     for key in [k for k in os.environ if k.startswith(("PYTEST_", "OPTCHECK_"))]:
         del os.environ[key]
     os.environ.update(env)
+    import torch
+
+    torch.set_num_threads(1)  # as torchrun sets OMP_NUM_THREADS=1: two ranks on two cores
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
