@@ -163,13 +163,6 @@ def current() -> World | None:
     return World(dist.get_rank(), dist.get_world_size(), str(dist.get_backend()))
 
 
-def describe() -> dict[str, Any]:
-    """``{"world_size": 2, "backend": "gloo"}`` inside a process group, else ``{}`` (a
-    golden's environment keeps them; goldens of one-process runs are unchanged)."""
-    world = current()
-    return {} if world is None else {"world_size": world.size, "backend": world.backend}
-
-
 # -- combining a recording over the ranks --------------------------------------------------
 
 #: How a logged value is combined over the ranks (``reduce=``): numpy over the rank axis.
