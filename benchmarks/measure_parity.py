@@ -2,6 +2,7 @@
 
 Run: ``python benchmarks/measure_parity.py`` (about a minute on 2 CPU cores, one thread);
 ``--distributed``: the seed's optimizers, one process against DDP over 2 and 4 processes;
+``--fsdp``: the same against FSDP2 (``fully_shard`` per layer) over 2 and 4 processes;
 ``--atol X``: the atol at which the needed rtol is computed (default 1e-7).
 
 For every torch optimizer with a ``foreach`` or ``fused`` keyword, on the seed problem
@@ -81,19 +82,19 @@ SEED = {
 }
 
 
-def distributed(world_size: int) -> None:
-    """The seed's optimizers (LBFGS aside), one process against DDP over ``world_size``."""
+def distributed(world_size: int, strategy: str = "ddp") -> None:
+    """The seed's optimizers (LBFGS aside), one process against DDP (or FSDP2) over ``world_size``."""
     from pytest_optcheck.checks.differential.processes import distributed_runs
 
     worst = {k: 0.0 for k in ("loss", "params", "state")}
     for label, optimizer in SEED.items():
         spec = Spec(optimizer=optimizer, batch_size=32 if world_size != 3 else 30)
         single = record_run(spec, threads=1)
-        ranks = distributed_runs(spec, world_size)
+        ranks = distributed_runs(spec, world_size, strategy=strategy)
         row = measure(single, ranks[0])
         across = measure(ranks[0], ranks[-1])
         cells = "  ".join(f"{k} {v[0]:.2g}/{v[1]:.2g}/{v[2]:.2g}" for k, v in row.items())
-        print(f"{label:10s} DDP x{world_size}  {cells}   across ranks: {max(v[0] for v in across.values()):.2g}")
+        print(f"{label:10s} {strategy.upper()} x{world_size}  {cells}   across ranks: {max(v[0] for v in across.values()):.2g}")
         for k, v in row.items():
             worst[k] = max(worst[k], v[2])
     print("worst rtol needed (must pass):", {k: f"{v:.2g}" for k, v in worst.items()})
@@ -101,9 +102,9 @@ def distributed(world_size: int) -> None:
 
 def main() -> None:
     torch.set_num_threads(1)
-    if "--distributed" in sys.argv:
+    if "--distributed" in sys.argv or "--fsdp" in sys.argv:
         for world_size in (2, 4):
-            distributed(world_size)
+            distributed(world_size, "fsdp" if "--fsdp" in sys.argv else "ddp")
         return
     print(f"rtol needed at atol={ATOL:g}; columns: max abs / max rel / rtol needed")
     worst_pass = {k: 0.0 for k in ("loss", "params", "state")}

@@ -115,15 +115,21 @@ class OptcheckHandle:
         return loop_replicas if run is not None else spec_replicas
 
     def record(self, optimizer: Any, scheduler: Any = None, model: Any = None,
-               record: Iterable[str] | None = None, *, record_every: int | None = None) -> Recorder:
+               record: Iterable[str] | None = None, *, record_every: int | None = None,
+               reduce: str | Mapping[str, str] = "mean") -> Recorder:
         """A context manager that records a user's own loop (``rec.log(loss=loss)``); its
         trajectory describes the optimizer and scheduler it watched, for the golden.
         ``record_every=k`` (default: the marker's) keeps every k-th step and each bucket's
-        min, max and mean (docs/long-runs.md)."""
+        min, max and mean (docs/long-runs.md).
+
+        In a process group (pytest under torchrun) it records the global run: each step's
+        logged values combined over the ranks by ``reduce`` (the mean; ``"sum"``... or
+        ``{series: rule}``), the whole model's norms, gathered once when the trajectory is read."""
         from .run.own_loop import LoopRecorder
 
         every = self._spec.record_every if record_every is None else record_every
-        return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record, record_every=every)
+        return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record, record_every=every,
+                            reduce=reduce)
 
     def callback(self, framework: str, record: Iterable[str] | None = None, *,
                  record_every: int | None = None) -> Any:
@@ -207,14 +213,37 @@ class OptcheckHandle:
                                                              threads=self._threads, **tolerances))
 
     def check_distributed(self, world_size: int = 2, backend: str = "gloo", name: str | None = None,
-                          timeout: float = 300.0, **tolerances: Any) -> Outcome:
-        """DistributedDataParallel over ``world_size`` local processes, each on its shard of every
-        global batch, against the one-process run; the ranks' parameters must agree exactly."""
-        __tracebackhide__ = True
-        from .checks.differential.distributed import check_distributed
+                          timeout: float = 300.0, *, run: Callable[[Any], Trajectory] | None = None,
+                          strategy: str | None = None, **tolerances: Any) -> Outcome:
+        """The run in ``world_size`` local processes against the one-process run.
 
-        outcome = check_distributed(self._spec, self._device, world_size=world_size, backend=backend,
-                                    timeout=timeout, threads=self._threads, **tolerances)
+        Without ``run``: the spec's reference loop, data-parallel — DistributedDataParallel
+        (``strategy="ddp"``, the default) or FSDP2's ``fully_shard`` per layer
+        (``strategy="fsdp"``), each rank on its shard of every global batch; parameters and
+        optimizer state compared whole after each step, and the ranks' must agree exactly.
+
+        ``run=fn``: a user's own loop. ``fn(ctx)`` — a module-level function of the test file —
+        runs in each rank with the default process group initialised; ``ctx`` has ``rank``,
+        ``world_size``, ``device`` and ``record(optimizer, scheduler, model)`` (it records the
+        global run); it returns ``rec.trajectory``. It runs in a world of one process and of
+        ``world_size``, and the trajectories are compared step by step."""
+        __tracebackhide__ = True
+        from .checks.differential.distributed import check_distributed, check_distributed_loop
+
+        if run is not None:
+            if strategy is not None:
+                from .errors import OptcheckError
+
+                raise OptcheckError(f"optcheck: check_distributed(run=..., strategy={strategy!r}): strategy says "
+                                    f"how optcheck distributes a spec-declared run; a loop of your own wraps its "
+                                    f"model itself (DDP, fully_shard). Leave strategy out.")
+            outcome = check_distributed_loop(run, self._device, world_size=world_size, backend=backend,
+                                             timeout=timeout, threads=self._threads, record=self._spec.record,
+                                             **tolerances)
+        else:
+            outcome = check_distributed(self._spec, self._device, world_size=world_size, backend=backend,
+                                        timeout=timeout, threads=self._threads, strategy=strategy or "ddp",
+                                        **tolerances)
         return self._conclude(name or "distributed", outcome)
 
     def _conclude(self, name: str, outcome: Outcome) -> Outcome:

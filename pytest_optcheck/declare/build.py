@@ -151,8 +151,12 @@ def _make_problem(spec: Spec, dtype: torch.dtype) -> Problem:
         return make(torch.Generator().manual_seed(seed), dtype)
 
 
-def build(spec: Spec, device: str | torch.device = "cpu") -> Built:
-    """A fresh ``Built`` for ``spec`` on ``device``: seeded, isolated, bit-reproducible."""
+def build(spec: Spec, device: str | torch.device = "cpu",
+          prepare: Callable[[nn.Module], Any] | None = None) -> Built:
+    """A fresh ``Built`` for ``spec`` on ``device``: seeded, isolated, bit-reproducible.
+
+    ``prepare(model)`` runs before the optimizer is made, for what replaces the model's
+    parameters (FSDP2's ``fully_shard``), so the optimizer holds the parameters trained."""
     dev = resolve_device(device)
     dtype = torch_dtype(spec.dtype)
     # Optimizer and scheduler names fail before any data is generated; the model waits
@@ -169,6 +173,8 @@ def build(spec: Spec, device: str | torch.device = "cpu") -> Built:
         loss_fn = loss_fn.to(dev)
     with seeded(init_seed(spec.seed), dev):
         model = make_model().to(device=dev, dtype=dtype)
+        if prepare is not None:
+            prepare(model)
         optimizer = make_optimizer(_optimizer_argument(spec, model, make_optimizer.wants_model))
         scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
     check_group_keys(spec, optimizer)

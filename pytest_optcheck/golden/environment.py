@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 ENV_KEYS = ("torch", "numpy", "python", "device", "device_name", "dtype", "platform")
+#: Kept only for a run recorded in a process group (pytest under torchrun).
+WORLD_KEYS = ("world_size", "backend")
 
 
 def environment(device: str = "cpu", dtype: str = "float32", libraries: Iterable[str] = ()) -> dict[str, Any]:
@@ -38,8 +40,19 @@ def environment(device: str = "cpu", dtype: str = "float32", libraries: Iterable
         "device_name": device_name,
         "dtype": dtype,
         "platform": f"{platform.system()}-{platform.machine()}",
+        **_world(),
         **({"libraries": versions} if (versions := library_versions(libraries)) else {}),
     }
+
+
+def _world() -> dict[str, Any]:
+    """``world_size`` and ``backend`` of the initialised process group a run recorded in
+    (pytest under torchrun); nothing outside one, so one-process goldens keep their block."""
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        return {}
+    return {"world_size": dist.get_world_size(), "backend": str(dist.get_backend())}
 
 
 def library_versions(modules: Iterable[str]) -> dict[str, str]:
@@ -84,7 +97,7 @@ def _distributions() -> Mapping[str, list[str]]:
 def environment_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Keys whose values differ, as ``"torch 2.11.0 -> 2.13.0"`` (then third-party libraries,
     see :func:`library_changes`)."""
-    return [f"{k} {old.get(k)} -> {new.get(k)}" for k in ENV_KEYS if old.get(k) != new.get(k)] + \
+    return [f"{k} {old.get(k)} -> {new.get(k)}" for k in ENV_KEYS + WORLD_KEYS if old.get(k) != new.get(k)] + \
         library_changes(old, new)
 
 

@@ -6,7 +6,8 @@ registration of one plugin object per feature:
 * :class:`~.failures.CleanFailures` — user errors reported by their message alone;
 * :class:`~.pruning.Pruning` — goldens' owners, orphans, ``--optcheck-prune``;
 * :class:`Summary` — the terminal summary and the report's index at the end;
-* :class:`~.xdist.XdistMerge` — workers' results merged on the controller.
+* :class:`~.xdist.XdistMerge` — workers' results merged on the controller;
+* :mod:`.ranks` — under torchrun, rank 0 alone writes, every rank ends with its verdict.
 
 Everything they decide lives in importable modules that work without pytest. Importing this
 package imports neither torch, nor numpy, nor matplotlib.
@@ -26,6 +27,7 @@ from .failures import CleanFailures
 from .gating import Gating
 from .options import Settings, add_options, read_settings
 from .pruning import Pruning
+from .ranks import launched, writes
 
 if TYPE_CHECKING:
     from ..handle import OptcheckHandle
@@ -60,6 +62,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "optcheck-pruning": pruning,
         "optcheck-summary": Summary(config, settings, results, pruning),
     }
+    if launched():
+        from .ranks import EndOfTest
+
+        plugins["optcheck-ranks"] = EndOfTest()
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist import XdistMerge
 
@@ -86,6 +92,8 @@ class Summary:
 
             workeroutput[WORKER_KEY] = worker_payload(self.results, self.pruning)
             return
+        if not writes():  # torchrun: rank 0 alone prunes, writes the report and the summary
+            return
         self.pruning.finish(self.config, session)
         if self.settings.report_dir is not None and self.results.records:
             from ..report.index import write_index
@@ -94,6 +102,8 @@ class Summary:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not writes():
+            return
         lines = self.results.summary_lines()
         if self.settings.report_dir is not None and self.results.records:
             from ..golden.files import relative_to_cwd

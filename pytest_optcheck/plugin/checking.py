@@ -20,6 +20,7 @@ from ..report.results import Results
 from ..run.devices import device_available, device_summary
 from .gating import spec_for
 from .options import Settings
+from .ranks import judged, writes
 
 if TYPE_CHECKING:
     from ..checks.golden_check import Replicate
@@ -64,7 +65,7 @@ class Checking:
         for name, outcome in checks.outcomes:
             picture = None
             drawable = outcome.golden is not None or outcome.current is not None  # not a check without golden
-            if settings.report_dir is not None and drawable:
+            if settings.report_dir is not None and drawable and writes():
                 from ..golden.layout import picture_name
                 from ..report.picture import write_picture
 
@@ -126,16 +127,17 @@ class TestChecks:
         golden = Golden(recorded, configuration, environment(self.device, self.spec.dtype, self.libraries()),
                         item.nodeid, name)
         marker_layer = dict(self.spec.tolerance or {})
-        outcome = check_golden(
+        replicas = self.replicas_asked(calibrate, replicate is not None)
+        outcome = judged(lambda update: check_golden(  # rank 0 judges for every rank of a torchrun
             golden, path,
             tolerance_layers=(settings.ini_tolerances, settings.cli_tolerances, marker_layer, layer),
-            update=settings.update,
+            update=update,
             update_command=self.update_command(),
             picture=self.picture(name),
             layout=self.layout,
-            calibrate=self.replicas_asked(calibrate, replicate is not None),
+            calibrate=replicas,
             replicate=replicate,
-        )
+        ), settings.update)
         self.outcomes.append((name, outcome))
         if declarative and settings.sensitivity and outcome.passed:
             from ..checks.sensitivity import probe

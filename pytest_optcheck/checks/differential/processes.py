@@ -13,6 +13,16 @@ spawned, meet at a free port on 127.0.0.1, and each runs the *reference loop its
   a ReduceLROnPlateau steps on, is the one-process loss whenever the loss is a mean over
   the batch, and every rank steps its scheduler on the same number.
 
+With ``strategy="fsdp"`` the model is sharded by FSDP2's ``fully_shard`` (each layer with
+parameters, then the whole model) instead of wrapped in DDP; its parameters and optimizer
+state are compared whole (``full_tensor()``, see ``states.as_array``).
+
+A user's own loop (``check_distributed(run=fn)``) runs the same way: ``fn(ctx)`` in each
+rank, with the default process group initialised, returning its recording's (global)
+Trajectory. The function travels by name — its module and qualified name, and the module's
+file for test files imported under rootdir-relative names that ``sys.path`` alone cannot
+find — so the rank imports the test file as pytest did.
+
 Each rank records its trajectory and its tensors after every step (``states.StepStates``)
 into a file the parent reads. The parent waits with a deadline: a rank that raises ends
 the run at once (the others are terminated) with that rank's error; a rank that hangs —
@@ -84,8 +94,9 @@ class ShardLoss:
         return combined + (local - local.detach())
 
 
-def check_world(spec: Spec, world_size: Any, backend: str, device: str) -> None:
-    """Refuse what cannot run, naming the argument and the fix, before any process starts."""
+def check_world(spec: Spec | None, world_size: Any, backend: str, device: str, strategy: str = "ddp") -> None:
+    """Refuse what cannot run, naming the argument and the fix, before any process starts
+    (``spec`` None: a user's own loop)."""
     import torch.distributed as dist
 
     from ...declare.catalog import resolve_optimizer
@@ -93,7 +104,10 @@ def check_world(spec: Spec, world_size: Any, backend: str, device: str) -> None:
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 2:
         raise OptcheckError(f"optcheck: check_distributed(world_size={world_size!r}): world_size must be an "
                             f"integer >= 2 (one process is the run it is compared with).")
-    target = resolve_optimizer(spec.optimizer).target
+    if strategy not in STRATEGIES:
+        raise OptcheckError(f"optcheck: check_distributed(strategy={strategy!r}): one of "
+                            f"{', '.join(map(repr, STRATEGIES))} (DistributedDataParallel, or FSDP2's fully_shard).")
+    target = resolve_optimizer(spec.optimizer).target if spec is not None else None
     if isinstance(target, type) and issubclass(target, torch.optim.LBFGS):
         raise OptcheckError("optcheck: check_distributed() does not run LBFGS: its closure re-evaluates the loss "
                             "inside step() and its line search would need every rank's loss at every evaluation. "
@@ -107,9 +121,9 @@ def check_world(spec: Spec, world_size: Any, backend: str, device: str) -> None:
     if backend == "nccl" and not device.startswith("cuda"):
         raise OptcheckError(f"optcheck: check_distributed(backend='nccl') needs a CUDA device; this run is on "
                             f"{device!r}. Use backend='gloo'.")
-    if device.startswith("cuda") and torch.cuda.device_count() < world_size:
-        raise OptcheckError(f"optcheck: check_distributed(world_size={world_size}) on {device!r} needs one GPU "
-                            f"per process; {torch.cuda.device_count()} visible.")
+    if backend == "nccl" and torch.cuda.device_count() < world_size:
+        raise OptcheckError(f"optcheck: check_distributed(world_size={world_size}, backend='nccl') needs one GPU "
+                            f"per process; {torch.cuda.device_count()} visible. Use backend='gloo' to share one.")
 
 
 def check_shards(n: int, batch_size: int, world_size: int) -> None:
@@ -125,27 +139,120 @@ def check_shards(n: int, batch_size: int, world_size: int) -> None:
             f"data size divisible by {world_size}.")
 
 
+#: How the model of a spec-declared run is distributed.
+STRATEGIES = ("ddp", "fsdp")
+
+
 def distributed_runs(spec: Spec, world_size: int, backend: str = "gloo", device: str = "cpu",
-                     timeout: float = 300.0, threads: int | None = None) -> list[Run]:
+                     timeout: float = 300.0, threads: int | None = None, strategy: str = "ddp") -> list[Run]:
     """One Run per rank (its loss: the global batch's); raises OptcheckError when a rank
     fails or does not finish in ``timeout`` seconds."""
-    payload = _payload(spec)
+    data = spawn({"kind": "spec", "spec": _payload(spec), "strategy": strategy}, [world_size], backend, device,
+                 timeout, threads)
+    return [_as_run(data[(world_size, rank)]) for rank in range(world_size)]
+
+
+def loop_runs(run: Callable[[Any], Any], worlds: list[int], backend: str = "gloo", device: str = "cpu",
+              timeout: float = 300.0, threads: int | None = None,
+              record: tuple[str, ...] = ("loss", "lr")) -> dict[int, list[Any]]:
+    """``run(ctx)`` in a world of each size in ``worlds``, all at once: world size -> the
+    Trajectory of every rank."""
+    from ...engine.trajectory import Trajectory
+
+    job = {"kind": "loop", "function": function_reference(run), "record": tuple(record)}
+    data = spawn(job, worlds, backend, device, timeout, threads)
+    return {world: [Trajectory.from_dict(data[(world, rank)]["trajectory"]) for rank in range(world)]
+            for world in worlds}
+
+
+def spawn(job: dict[str, Any], worlds: list[int], backend: str, device: str, timeout: float,
+          threads: int | None) -> dict[tuple[int, int], dict[str, Any]]:
+    """``job`` in every rank of a world of each size in ``worlds`` (each world its own
+    process group), at once; (world size, rank) -> what the rank wrote."""
+    from ...run.record.world import TIMEOUT_ENV
+
+    payload = pickle.dumps({**job, "exchange_timeout": os.environ.get(TIMEOUT_ENV)})
     context = _context()
     with tempfile.TemporaryDirectory(prefix="optcheck-ddp-") as out:
-        init = f"tcp://127.0.0.1:{free_port()}"
-        processes = [
-            context.Process(target=_worker, daemon=True, name=f"optcheck-rank-{rank}",
-                            args=(rank, world_size, init, backend, device, payload, out, threads or 1, timeout,
-                                  list(sys.path), os.getcwd()))
-            for rank in range(world_size)
-        ]
+        processes: list[tuple[int, int, Any]] = []
+        for world in worlds:
+            init = f"tcp://127.0.0.1:{free_port()}"
+            suffix = "" if worlds == [world] else f"-of-{world}"
+            processes += [
+                (world, rank, context.Process(
+                    target=_worker, daemon=True, name=f"optcheck-rank-{rank}{suffix}",
+                    args=(rank, world, init, backend, device, payload, out, threads or 1, timeout,
+                          list(sys.path), os.getcwd())))
+                for rank in range(world)]
         try:
-            for process in processes:
+            for _, _, process in processes:
                 process.start()
             _wait(processes, timeout, Path(out))
         finally:
-            _stop(processes)
-        return [_read(Path(out), rank) for rank in range(world_size)]
+            _stop([process for _, _, process in processes])
+        return {(world, rank): pickle.loads((Path(out) / f"rank-{rank}-of-{world}.pkl").read_bytes())
+                for world, rank, _ in processes}
+
+
+def function_reference(run: Any) -> tuple[str, str | None, str]:
+    """(module, module's file, qualified name) of ``run``, which new processes import by name;
+    refused, with the fix, when it is no module-level function."""
+    module = getattr(run, "__module__", None)
+    qualname = getattr(run, "__qualname__", None) or ""
+    found: Any = sys.modules.get(module or "")
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if not callable(run) or module is None or "<" in qualname or found is not run or module == "__main__":
+        shown = getattr(run, "__qualname__", None) or repr(run)
+        raise OptcheckError(
+            f"optcheck: check_distributed(run={shown}): the function runs in new processes, which import it by "
+            f"name, so it must be defined at the top level of a module (the test file), not inside a test, "
+            f"as a lambda, or in __main__. Move `def {shown.split('.')[-1].strip('<>')}(ctx): ...` to the "
+            f"top of the test file.")
+    return module, getattr(sys.modules[module], "__file__", None), qualname
+
+
+def _import_function(reference: tuple[str, str | None, str]) -> Callable[[Any], Any]:
+    """The function, imported by its module's name, else from its file under that name (a
+    test file pytest imported under a rootdir-relative name that ``sys.path`` cannot find)."""
+    import importlib
+    import importlib.util
+
+    module_name, file, qualname = reference
+    try:
+        module: Any = importlib.import_module(module_name)
+    except ImportError:
+        spec = importlib.util.spec_from_file_location(module_name, file) if file else None
+        if spec is None or spec.loader is None:
+            raise
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    for part in qualname.split("."):
+        module = getattr(module, part)
+    return module
+
+
+class LoopContext:
+    """What ``fn(ctx)`` of ``check_distributed(run=fn)`` gets in each rank: ``rank``,
+    ``world_size``, ``device`` and ``record(...)`` (``optcheck.record``'s recorder, which
+    records the global run), with the default process group initialised."""
+
+    def __init__(self, rank: int, world_size: int, device: str, record: tuple[str, ...]) -> None:
+        self.rank = rank
+        self.world_size = world_size
+        self.device = device
+        self._record = record
+
+    def __repr__(self) -> str:
+        return f"LoopContext(rank={self.rank}, world_size={self.world_size}, device={self.device!r})"
+
+    def record(self, optimizer: Any, scheduler: Any = None, model: Any = None, record: Any = None,
+               reduce: Any = "mean") -> Any:
+        """A recorder of the loop (``with ctx.record(optimizer, model=model) as rec:``)."""
+        from ...run.own_loop import LoopRecorder
+
+        return LoopRecorder(optimizer, scheduler, model, record=record or self._record, reduce=reduce)
 
 
 def _context() -> Any:
@@ -187,32 +294,39 @@ def _payload(spec: Spec) -> bytes:
             f"module-level function or class, or functools.partial of one.") from None
 
 
-def _wait(processes: list[Any], timeout: float, out: Path) -> None:
+def _wait(processes: list[tuple[int, int, Any]], timeout: float, out: Path) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        codes = [p.exitcode for p in processes]
+        codes = [p.exitcode for _, _, p in processes]
         if all(code == 0 for code in codes):
             return
-        failed = [rank for rank, code in enumerate(codes) if code not in (None, 0)]
+        failed = [(w, r, code) for (w, r, _), code in zip(processes, codes) if code not in (None, 0)]
         if failed:
-            raise OptcheckError(_failure_text(failed, codes, out))
+            raise OptcheckError(_failure_text(failed, out))
         if time.monotonic() > deadline:
-            running = [rank for rank, code in enumerate(codes) if code is None]
+            running: dict[int, list[str]] = {}
+            for (w, r, _), code in zip(processes, codes):
+                if code is None:
+                    running.setdefault(w, []).append(str(r))
+            shown = "; ".join(f"{', '.join(ranks)} of {w}" for w, ranks in running.items())
             raise OptcheckError(
-                f"optcheck: check_distributed(): rank(s) {', '.join(map(str, running))} of {len(processes)} did "
+                f"optcheck: check_distributed(): rank(s) {shown} did "
                 f"not finish within {timeout:g} s and were stopped. A rank that hangs usually waits in a "
                 f"collective (all_reduce) its peers never reach: a rank that takes fewer steps, or skips "
                 f"backward. Raise timeout= for a long run.")
-        next(p for p in processes if p.exitcode is None).join(0.05)
+        next(p for _, _, p in processes if p.exitcode is None).join(0.05)
 
 
-def _failure_text(failed: list[int], codes: list[int | None], out: Path) -> str:
+def _failure_text(failed: list[tuple[int, int, int]], out: Path) -> str:
     """The error of the rank that failed first (the others often fail because it left)."""
     errors = sorted(out.glob("error-*.txt"), key=lambda path: path.stat().st_mtime)
-    rank = int(errors[0].stem.split("-")[1]) if errors else failed[0]
-    error = out / f"error-{rank}.txt"
-    detail = error.read_text(encoding="utf-8") if error.exists() else f"exit code {codes[rank]} (no traceback)"
-    return f"optcheck: check_distributed(): rank {rank} of {len(codes)} failed:\n{detail.rstrip()}"
+    if errors:
+        rank, world = (int(n) for n in errors[0].stem.split("-")[1::2])
+        detail = errors[0].read_text(encoding="utf-8")
+    else:
+        world, rank, code = failed[0]
+        detail = f"exit code {code} (no traceback)"
+    return f"optcheck: check_distributed(): rank {rank} of {world} failed:\n{detail.rstrip()}"
 
 
 def _stop(processes: list[Any]) -> None:
@@ -228,10 +342,9 @@ def _stop(processes: list[Any]) -> None:
             process.join()
 
 
-def _read(out: Path, rank: int) -> Run:
+def _as_run(data: dict[str, Any]) -> Run:
     from ...engine.trajectory import Trajectory
 
-    data = pickle.loads((out / f"rank-{rank}.pkl").read_bytes())
     return Run(Trajectory.from_dict(data["trajectory"]), data["tensors"])
 
 
@@ -240,7 +353,8 @@ def _read(out: Path, rank: int) -> Run:
 
 def _worker(rank: int, world_size: int, init: str, backend: str, device: str, payload: bytes, out: str,
             threads: int, timeout: float, path: list[str], cwd: str) -> None:
-    """One rank: train the spec data-parallel, write the Run (or the error) to ``out``.
+    """One rank: run the job (a spec data-parallel, or the user's loop), write what it
+    recorded (or the error) to ``out``.
 
     The caller's ``sys.path`` and working directory come first (a forkserver started
     earlier has older ones), so the spec's callables import as they do in the caller."""
@@ -249,37 +363,89 @@ def _worker(rank: int, world_size: int, init: str, backend: str, device: str, pa
     try:
         sys.path[:] = path
         os.chdir(cwd)
-        spec, registries = pickle.loads(payload)
-        from ...declare import catalog
+        job = pickle.loads(payload)
+        from ...run.record.world import TIMEOUT_ENV
 
-        for kind, entries in registries.items():
-            catalog._REGISTRIES[kind].update(entries)
-        rank_device = f"cuda:{rank}" if device.startswith("cuda") else device
+        # The ranks' own exchanges (a recording's end) give up before the parent's deadline,
+        # so a rank that never arrives is named by the others rather than just stopped.
+        os.environ[TIMEOUT_ENV] = job.get("exchange_timeout") or f"{max(1.0, timeout / 2):g}"
+        rank_device = _rank_device(device, rank)
+        if rank_device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(rank_device))
         # Collectives wait longer than the parent's deadline, so a hang ends in its message.
         dist.init_process_group(backend, init_method=init, rank=rank, world_size=world_size,
                                 timeout=datetime.timedelta(seconds=timeout + 60))
         try:
-            run = rank_run(spec, rank, world_size, rank_device, threads)
+            if job["kind"] == "spec":
+                spec, registries = pickle.loads(job["spec"])
+                from ...declare import catalog
+
+                for kind, entries in registries.items():
+                    catalog._REGISTRIES[kind].update(entries)
+                run = rank_run(spec, rank, world_size, rank_device, threads, job["strategy"])
+                data = {"trajectory": run.trajectory.to_dict(), "tensors": list(run.tensors)}
+            else:
+                data = {"trajectory": _loop(job, rank, world_size, rank_device, threads).to_dict()}
         finally:
             dist.destroy_process_group()
-        data = {"trajectory": run.trajectory.to_dict(), "tensors": list(run.tensors)}
-        (Path(out) / f"rank-{rank}.pkl").write_bytes(pickle.dumps(data))
+        (Path(out) / f"rank-{rank}-of-{world_size}.pkl").write_bytes(pickle.dumps(data))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, whatever it is
-        (Path(out) / f"error-{rank}.txt").write_text(_user_traceback(exc), encoding="utf-8")
+        (Path(out) / f"error-{rank}-of-{world_size}.txt").write_text(_user_traceback(exc), encoding="utf-8")
         os._exit(1)
 
 
-def rank_run(spec: Spec, rank: int, world_size: int, device: str, threads: int | None) -> Run:
-    """This rank's data-parallel run of the reference loop."""
+def _rank_device(device: str, rank: int) -> str:
+    """A rank's device: its own GPU where there are enough (nccl), else they share one (gloo)."""
+    if not device.startswith("cuda"):
+        return device
+    return f"cuda:{rank % max(1, torch.cuda.device_count())}"
+
+
+def _loop(job: dict[str, Any], rank: int, world_size: int, device: str, threads: int) -> Any:
+    """The user's ``fn(ctx)`` in this rank; its Trajectory."""
+    from ...engine.trajectory import Trajectory
+
+    function = _import_function(job["function"])
+    torch.set_num_threads(threads)
+    result = function(LoopContext(rank, world_size, device, job["record"]))
+    if not isinstance(result, Trajectory):
+        raise OptcheckError(
+            f"optcheck: check_distributed(run={job['function'][2]}): the function returned "
+            f"{type(result).__name__}, not the Trajectory of its recording. End it with `return rec.trajectory` "
+            f"(rec being `ctx.record(optimizer, model=model)`).")
+    return result
+
+
+def shard_layers(model: nn.Module) -> None:
+    """FSDP2: ``fully_shard`` every module that holds parameters of its own, innermost
+    first, then the whole model (torch >= 2.6: ``torch.distributed.fsdp.fully_shard``)."""
+    try:
+        from torch.distributed.fsdp import fully_shard
+    except ImportError:  # pragma: no cover - torch < 2.6
+        raise OptcheckError("optcheck: check_distributed(strategy='fsdp') needs FSDP2 "
+                            "(torch.distributed.fsdp.fully_shard, torch >= 2.6).") from None
+    modules = [m for m in model.modules() if m is not model and any(True for _ in m.parameters(recurse=False))]
+    for module in reversed(modules):
+        fully_shard(module)
+    fully_shard(model)
+
+
+def rank_run(spec: Spec, rank: int, world_size: int, device: str, threads: int | None,
+             strategy: str = "ddp") -> Run:
+    """This rank's data-parallel run of the reference loop (DDP, or FSDP2 shards)."""
     from torch.nn.parallel import DistributedDataParallel
 
     from ...run.train import train
     from .states import StepStates
 
-    built = build(spec, device)
-    ids = [built.device.index] if built.device.type == "cuda" else None
-    ddp = DistributedDataParallel(built.model, device_ids=ids)
-    sharded: Built = dataclasses.replace(built, model=Shard(ddp, rank, world_size),
+    if strategy == "fsdp":
+        built = build(spec, device, prepare=shard_layers)
+        wrapped: nn.Module = built.model
+    else:
+        built = build(spec, device)
+        ids = [built.device.index] if built.device.type == "cuda" else None
+        wrapped = DistributedDataParallel(built.model, device_ids=ids)
+    sharded: Built = dataclasses.replace(built, model=Shard(wrapped, rank, world_size),
                                          loss_fn=ShardLoss(built.loss_fn, rank, world_size))
     with StepStates(built.model, built.optimizer) as states:
         trajectory = train(spec, device, built=sharded, threads=threads)

@@ -22,6 +22,7 @@ import torch
 from ...declare.build import Built, build
 from ...declare.spec import Spec
 from ...engine.stepwise import Run
+from ...run.record.world import is_dtensor
 
 #: One step's tensors: name -> array (a number of the state is a 0-d array).
 StepTensors = dict[str, np.ndarray]
@@ -35,10 +36,13 @@ def parameter_names(model: torch.nn.Module, optimizer: torch.optim.Optimizer) ->
 
 
 def as_array(value: Any) -> np.ndarray | None:
-    """A tensor or a number as a numpy copy (bfloat16 and float16 widened to float32);
+    """A tensor or a number as a numpy copy (bfloat16 and float16 widened to float32; a
+    DTensor gathered whole);
     None for anything else (LBFGS's lists of past directions...)."""
     if isinstance(value, torch.Tensor):
         tensor = value.detach()
+        if is_dtensor(tensor):  # an FSDP2 shard: the whole tensor (a collective every rank makes)
+            tensor = tensor.full_tensor()
         if tensor.is_sparse:
             tensor = tensor.to_dense()
         if tensor.dtype in (torch.bfloat16, torch.float16):

@@ -6,7 +6,7 @@ norms for the rest. See :mod:`.recorder` for what each series means.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -48,9 +48,12 @@ class Norms:
     Two ways, one meaning: :class:`_HistoryNorms` (small models) and
     :class:`_ForeachNorms` (the rest)."""
 
-    def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
+    def __init__(self, params: list[torch.Tensor], want: frozenset[str],
+                 grads: Callable[[], list[torch.Tensor | None]] | None = None) -> None:
         self.params = params
         self.want = want
+        #: the gradients the step uses, one per parameter (a sharded model's: its shards')
+        self.grads = grads or (lambda: [p.grad for p in params])
         self.rows = tuple(n for n in NORM_ROWS if n in want)
         self.numel = sum(p.numel() for p in params)
         devices = {p.device for p in params}
@@ -59,13 +62,14 @@ class Norms:
         self.vectors = Vectors()  # the steps' vectors, on the device
 
     @staticmethod
-    def make(params: list[torch.Tensor], want: frozenset[str]) -> Norms:
+    def make(params: list[torch.Tensor], want: frozenset[str],
+             grads: Callable[[], list[torch.Tensor | None]] | None = None) -> Norms:
         devices = {p.device for p in params}
         dtypes = {p.dtype for p in params}
         small = sum(p.numel() for p in params) <= FLAT_NUMEL
         if params and len(devices) == 1 and len(dtypes) == 1 and small:
-            return _HistoryNorms(params, want)
-        return _ForeachNorms(params, want)
+            return _HistoryNorms(params, want, grads)
+        return _ForeachNorms(params, want, grads)
 
     def before_step(self, grads: bool) -> None:
         """Keep what update_norm needs from before the step; with ``grads``, take the
@@ -111,8 +115,9 @@ class _HistoryNorms(Norms):
 
     PARTS = ("before", "grads", "after")
 
-    def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
-        super().__init__(params, want)
+    def __init__(self, params: list[torch.Tensor], want: frozenset[str],
+                 grads: Callable[[], list[torch.Tensor | None]] | None = None) -> None:
+        super().__init__(params, want, grads)
         needed = {"before": "update_norm" in want, "grads": "grad_norm" in want,
                   "after": bool(want & {"param_norm", "update_norm", "sparsity"})}
         self.part = {name: i for i, name in enumerate(n for n in self.PARTS if needed[n])}
@@ -140,7 +145,7 @@ class _HistoryNorms(Norms):
         update = "before" in self.views
         if update and grads:  # the usual case: one call copies both
             try:
-                torch._foreach_copy_(self.before_and_grads, self.params + [p.grad for p in self.params])
+                torch._foreach_copy_(self.before_and_grads, self.params + self.grads())
                 return
             except (TypeError, RuntimeError):  # a parameter without a gradient, or a sparse one
                 pass
@@ -150,7 +155,7 @@ class _HistoryNorms(Norms):
             self.take_grads()
 
     def take_grads(self) -> None:
-        grads = [p.grad for p in self.params]
+        grads = self.grads()
         views = self.views["grads"]
         if any(g is None or g.layout != torch.strided for g in grads):
             pairs = [(v, _dense(g)) for v, g in zip(views, grads) if g is not None]
@@ -198,8 +203,9 @@ class _ForeachNorms(Norms):
     and dtype on CUDA) per series; update_norm keeps the step's starting point in buffers
     allocated once."""
 
-    def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
-        super().__init__(params, want)
+    def __init__(self, params: list[torch.Tensor], want: frozenset[str],
+                 grads: Callable[[], list[torch.Tensor | None]] | None = None) -> None:
+        super().__init__(params, want, grads)
         self.snapshot: list[torch.Tensor] | None = None
         self.grad_norm: torch.Tensor | None = None
 
@@ -224,7 +230,7 @@ class _ForeachNorms(Norms):
             torch._foreach_copy_(self.snapshot, self.params)
 
     def take_grads(self) -> None:
-        self.grad_norm = self.total_norm([_dense(p.grad) for p in self.params if p.grad is not None])
+        self.grad_norm = self.total_norm([_dense(g) for g in self.grads() if g is not None])
 
     def after_step(self, step: int) -> None:
         values = []

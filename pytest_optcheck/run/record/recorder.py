@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Self
 
 import numpy as np
@@ -55,6 +55,7 @@ from ...engine.trajectory import Trajectory
 from ...errors import OptcheckError, suggest
 from .norms import Norms
 from .series import DEFAULT_REDUCE, REDUCTIONS, Column, GroupRows
+from .world import Ranks
 
 #: Series the recorder computes itself through the optimizer's hooks.
 HOOKED_SERIES = ("lr", "momentum", "grad_norm", "param_norm", "update_norm", "sparsity")
@@ -130,6 +131,11 @@ class Recorder:
     raises. ``model`` chooses the parameters the norms are over (default: the optimizer's).
     ``record_every=k`` thins the trajectory: every k-th step is kept as a row, and each
     bucket of k steps keeps every series' min, max and mean (docs/long-runs.md).
+
+    Inside an initialised process group (torchrun) the trajectory is the *global* one, made
+    in one exchange when it is read (:mod:`.world`): each step's logged values combined over
+    the ranks by ``reduce`` (``"mean"``; ``"sum"``, ``"min"``... or ``{series: rule}``), the
+    norms of the whole model (DTensor shards summed over their mesh).
     """
 
     def __init__(
@@ -139,6 +145,7 @@ class Recorder:
         model: torch.nn.Module | None = None,
         record: Iterable[str] = ("loss", "lr"),
         record_every: int = 1,
+        reduce: str | Mapping[str, str] = "mean",
     ) -> None:
         if isinstance(record, str):
             record = (record,)
@@ -165,6 +172,8 @@ class Recorder:
         self._no_grad = torch.no_grad()  # one object, entered once a step
         self._handles: list[Any] = []
         self._entered = False
+        #: in a process group: how logged values combine over the ranks, norms of sharded models
+        self._ranks = Ranks(reduce)
 
     # -- position -----------------------------------------------------------------
     @property
@@ -207,7 +216,7 @@ class Recorder:
                 params = list(self.model.parameters())
             else:
                 params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            self._reducer = Norms.make(params, self._norms)
+            self._reducer = self._ranks.norms(params, self._norms)
         return self._reducer
 
     def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -347,6 +356,7 @@ class Recorder:
                 series[name] = norms[name]
             elif name in self._logged:
                 series[name] = self._logged[name].series(steps)
+        series = self._ranks.globalise(series, self._logged, self._reducer, steps)  # the one exchange
         if not series:
             raise OptcheckError(
                 f"optcheck: the recording has {steps} step(s) but no series: record names "
