@@ -3,6 +3,7 @@ registration of one plugin object per feature:
 
 * :class:`~.gating.Gating` — ``--optcheck`` gating, ``[cpu]``/``[cuda]`` parametrisation, header;
 * :class:`~.checking.Checking` — each test's checks against goldens;
+* :class:`~.checking.FailAtEnd` — a test fails once, at its end, naming every failing check;
 * :class:`~.failures.CleanFailures` — user errors reported by their message alone;
 * :class:`~.pruning.Pruning` — goldens' owners, orphans, ``--optcheck-prune``;
 * :class:`Summary` — the terminal summary and the report's index at the end;
@@ -21,7 +22,7 @@ import pytest
 
 from ..errors import OptcheckError
 from ..report.results import Results
-from .checking import Checking, TestChecks
+from .checking import Checking, FailAtEnd, TestChecks
 from .failures import CleanFailures
 from .gating import Gating
 from .options import Settings, add_options, read_settings
@@ -57,6 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     plugins: dict[str, Any] = {
         "optcheck-gating": Gating(settings),
         "optcheck-failures": CleanFailures(),
+        "optcheck-fail-at-end": FailAtEnd(),
         "optcheck-pruning": pruning,
         "optcheck-summary": Summary(config, settings, results, pruning),
     }
