@@ -6,7 +6,8 @@ same engine and message as the tests. No torch import anywhere: these run in a s
 a laptop that only has the golden files from a CI artifact or a code review.
 
 Exit status: 0 success (``diff``: within tolerance), 1 ``diff`` found a difference,
-2 usage or file errors (printed as one line naming the file and the fix).
+2 usage or file errors (printed as one line naming the file and the fix); 141, quietly, when
+the reader of its output went away (`optcheck diff A B | head`), as a shell expects.
 """
 
 from __future__ import annotations
@@ -52,13 +53,33 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be caught
+        return status
+    except BrokenPipeError:
+        return _reader_went_away()
     except OptcheckError as exc:
         print(_one_line(str(exc)), file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"{PROG}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+
+
+def _reader_went_away() -> int:
+    """``optcheck diff A B | head``: the reader closed the pipe, which is no error of ours.
+    Python's documented way: point stdout at devnull so the interpreter's final flush stays
+    quiet, and exit as a process killed by SIGPIPE would (128 + 13)."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no real file (in-process tests)
+        pass
+    finally:
+        os.close(devnull)
+    return 141
 
 
 def build_parser() -> argparse.ArgumentParser:
