@@ -51,7 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = read_settings(config)
     except OptcheckError as exc:
         raise pytest.UsageError(str(exc)) from None
-    results = Results()
+    results = Results(probed=0 if settings.sensitivity else None)
     checking = Checking(settings, results)
     pruning = Pruning(settings, results, checking)
     config.stash[CHECKING_KEY] = checking

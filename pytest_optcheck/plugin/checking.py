@@ -110,6 +110,8 @@ class Checking:
                 picture = target.name if write_picture(target, outcome, title) else None
             self.results.add_outcome(checks.item.nodeid, name, outcome, picture)
         self.results.vacuous.extend(checks.vacuous)
+        if settings.sensitivity:
+            self.results.probed = (self.results.probed or 0) + checks.probed
 
 
 def golden_configuration(current: Trajectory, spec: Spec, marked: bool,
@@ -149,6 +151,7 @@ class TestChecks:
     lines: list[str | None] = dataclasses.field(default_factory=list)
     vacuous: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     unnamed: int = 0
+    probed: int = 0
 
     def handle(self) -> OptcheckHandle:
         from ..declare.catalog import validate_names
@@ -237,6 +240,7 @@ class TestChecks:
         if declarative and settings.sensitivity and outcome.passed:
             from ..checks.sensitivity import probe
 
+            self.probed += 1
             vacuous = probe(self.spec, self.device, current, outcome, threads=settings.threads)
             if vacuous:
                 self.vacuous.append({"nodeid": item.nodeid, "name": name, "detail": vacuous})
