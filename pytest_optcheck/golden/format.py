@@ -145,6 +145,7 @@ def loads(text: str, path: str | os.PathLike[str] | None = None) -> Golden:
         for key in ("series", "epoch", "batch"):
             if key not in data:
                 raise ValueError(f"the {key!r} key is missing")
+        _check_series(data, text)
         traj = Trajectory.from_dict(
             {"series": data["series"], "epoch": data["epoch"], "batch": data["batch"], "meta": data.get("meta")}
         )
@@ -162,6 +163,42 @@ def loads(text: str, path: str | os.PathLike[str] | None = None) -> Golden:
         name=data.get("name"),
         calibration=calibration,
     )
+
+
+#: The strings a golden writes for non-finite values (see :func:`~..engine.trajectory.encode_floats`).
+_NONFINITE_TEXT = ("NaN", "Infinity", "-Infinity")
+
+
+def _check_series(data: Mapping[str, Any], text: str) -> None:
+    """Blame damage on the series that holds it: a value that is no number names its series
+    and its line; a series whose length disagrees with the steps the header and ``epoch``
+    count is the one that lost (or gained) a line — not whichever series was read last."""
+    from collections import Counter
+
+    lengths = [len(v) for v in (data.get("epoch"), data.get("batch"), *data["series"].values()) if isinstance(v, list)]
+    if isinstance(data.get("steps"), int):
+        lengths.append(data["steps"])
+    expected = Counter(lengths).most_common(1)[0][0] if lengths else None  # what most of the file says
+    for name, values in data["series"].items():
+        if not isinstance(values, list):
+            continue  # another layout of the series; the trajectory's reader judges it
+        for row in values:
+            for value in row if isinstance(row, list) else [row]:
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if not number and value not in _NONFINITE_TEXT:
+                    line = _line_of(text, name, json.dumps(value, ensure_ascii=False))
+                    at = f" (line {line})" if line else ""
+                    raise ValueError(f"series {name!r}: not a number: {value!r}{at}")
+        if expected is not None and len(values) != expected:
+            raise ValueError(f"series {name!r} has {len(values)} values but the golden has {expected} steps "
+                             f"(its 'steps', 'epoch' and other series): a line of {name!r} was deleted or added")
+
+
+def _line_of(text: str, name: str, token: str) -> int | None:
+    """The 1-based line of the first ``token`` after the key of series ``name``."""
+    key = text.find(json.dumps(name, ensure_ascii=False) + ":", text.find('"series"'))
+    where = text.find(token, key) if key >= 0 else -1
+    return text.count("\n", 0, where) + 1 if where >= 0 else None
 
 
 def read_golden(path: str | os.PathLike[str]) -> Golden:

@@ -88,6 +88,7 @@ class Results:
 SECTIONS = (
     (Status.CREATED, "goldens created"),
     (Status.UPDATED, "goldens updated (were out of tolerance)"),
+    (Status.REPAIRED, "goldens rewritten (were damaged: could not be read)"),
     (Status.FAILED, "goldens out of tolerance"),
     (Status.CONFIG_CHANGED, "goldens recorded with another configuration"),
     (Status.CORRUPT, "goldens that cannot be read"),
