@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .run.record import Recorder
 
 #: The frameworks ``callback()`` knows: ``pytest_optcheck.integrations.<name>``.
-FRAMEWORKS = ("lightning", "hf")
+FRAMEWORKS = ("lightning", "pytorch_lightning", "hf")
 
 #: ``checker(current, name, tolerance_layer, declarative, calibrate=, replicate=)``.
 Checker = Callable[..., "Outcome"]
@@ -112,7 +112,8 @@ class OptcheckHandle:
         return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record)
 
     def callback(self, framework: str, record: Iterable[str] | None = None) -> Any:
-        """An ``OptcheckCallback`` for ``"lightning"`` or ``"hf"`` (Hugging Face ``Trainer``)
+        """An ``OptcheckCallback`` for ``"lightning"``, ``"pytorch_lightning"`` (the standalone
+        package) or ``"hf"`` (Hugging Face ``Trainer``)
         that records the marker's ``record`` series (or ``record``): pass it to the trainer,
         then ``optcheck.check(callback.trajectory)``."""
         import importlib

@@ -222,9 +222,12 @@ class TestChecks:
             from ..engine.messages import duplicate_golden_text
 
             raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
+        current, libraries = self.run_libraries(current)
         configuration, recorded = golden_configuration(current, self.spec, self.marked, declarative)
-        golden = Golden(recorded, configuration, environment(self.device, self.spec.dtype, self.libraries()),
-                        item.nodeid, name)
+        dtype = self.spec.dtype
+        if configuration is not None and configuration.get("autocast"):  # a recorded run under autocast
+            dtype = f"{dtype} (autocast {configuration['autocast']})"
+        golden = Golden(recorded, configuration, environment(self.device, dtype, libraries), item.nodeid, name)
         marker_layer = dict(self.spec.tolerance or {})
         outcome = check_golden(
             golden, path,
@@ -264,6 +267,18 @@ class TestChecks:
         for kind, outcome in outcomes:
             self.report(f"{name}:{kind}" if name else kind, outcome)
         return next((outcome for _, outcome in outcomes if not outcome.ok), None)
+
+    def run_libraries(self, current: Trajectory) -> tuple[Trajectory, list[str]]:
+        """The third-party packages whose versions the golden's environment keeps: those a
+        recorded framework run names (``meta["libraries"]``: the framework, the optimizer's
+        package), moved out of its meta; else the spec's."""
+        if "libraries" not in current.meta:
+            return current, self.libraries()
+        from ..engine.trajectory import Trajectory
+
+        meta = dict(current.meta)
+        libraries = sorted(meta.pop("libraries"))
+        return Trajectory(current.series, current.epoch, current.batch, meta), libraries
 
     def libraries(self) -> list[str]:
         """The third-party modules the spec's optimizer, scheduler and model come from."""

@@ -20,6 +20,8 @@ class LoopRecorder(Recorder):
     def trajectory(self) -> Trajectory:
         trajectory = super().trajectory
         epochs = len(set(trajectory.epoch.tolist()))
-        trajectory.meta["run"] = describe_run(self.optimizer, self.scheduler, "loop", len(trajectory), epochs,
-                                              self.record)
+        run = describe_run(self.optimizer, self.scheduler, "loop", len(trajectory), epochs, self.record)
+        if self.autocast:  # part of the run: never described as plain float32 (absent when unused)
+            run["autocast"] = self.autocast
+        trajectory.meta["run"] = run
         return trajectory
