@@ -156,6 +156,8 @@ class OptcheckHandle:
 
             raise OptcheckError("optcheck: check() got both a trajectory and run=; pass one: run=fn to let "
                                 "optcheck run (and calibrate) your loop, or the trajectory you recorded.")
+        if trajectory is not None:
+            _require_trajectory(trajectory, "check()")
         declarative = trajectory is None and run is None
         replicate = None if trajectory is not None else self._replicate(run)
         if run is not None:
@@ -212,3 +214,22 @@ class OptcheckHandle:
         if not outcome.ok and not self._defer:
             raise AssertionError(outcome.message)
         return outcome
+
+
+def _require_trajectory(value: Any, where: str) -> None:
+    """A check compares a Trajectory: anything else is refused at the boundary, naming the
+    type expected and what was given, with the ways to make one."""
+    from .engine.trajectory import Trajectory
+
+    if isinstance(value, Trajectory):
+        return
+    from .errors import OptcheckError
+
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise OptcheckError(
+        f"optcheck: {where} takes a Trajectory; got a {type(value).__name__}: {shown}. Make one with "
+        f"optcheck.train(), optcheck.lr_schedule(n), rec.trajectory of optcheck.record(...), "
+        f"callback.trajectory, or from your own numbers: Trajectory({{\"loss\": values}}) "
+        f"(from pytest_optcheck import Trajectory)."
+    )

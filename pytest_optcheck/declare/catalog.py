@@ -249,6 +249,31 @@ def _signature(target: Any) -> inspect.Signature | None:
         return None  # builtins and C callables: checked when called instead
 
 
+def _argument_hint(target: Any, kwargs: Mapping[str, Any]) -> str | None:
+    """Why a call most likely failed, when an argument is of another kind than the target's
+    default for it — ``betas=0.9`` where AdamW's default is the tuple ``(0.9, 0.999)`` — so the
+    user reads the argument and the fix, not torch's ``'float' object is not subscriptable``."""
+    sig = _signature(target)
+    if sig is None:
+        return None
+    for name, value in kwargs.items():
+        parameter = sig.parameters.get(name)
+        default = parameter.default if parameter is not None else inspect.Parameter.empty
+        if default is inspect.Parameter.empty or default is None or value is None:
+            continue
+        sequence = (tuple, list)
+        if isinstance(default, sequence) and not isinstance(value, sequence):
+            kind = "a tuple" if isinstance(default, tuple) else "a list"
+            example = repr(default) if len(default) else f"({value!r},)"
+            return (f"argument {name!r} of {_display(target)} takes {kind}, like its default {default!r}; "
+                    f"got {value!r} (a {type(value).__name__}). Write {name}={example}, with your values.")
+        number = (int, float)
+        if isinstance(default, number) and not isinstance(default, bool) and not isinstance(value, number):
+            return (f"argument {name!r} of {_display(target)} takes a number, like its default {default!r}; "
+                    f"got {value!r} (a {type(value).__name__}).")
+    return None
+
+
 def _display(target: Any) -> str:
     return getattr(target, "__name__", None) or canonical_callable(target)
 
@@ -415,6 +440,10 @@ class Builder:
         try:
             result = self.target(*lead, *args, **lead_kwargs, **kwargs)
         except Exception as exc:
+            hint = _argument_hint(self.target, kwargs)
+            if hint:
+                raise SpecError(f"optcheck: could not build {self.kind}={self.text!r}: {hint} "
+                                f"({_display(self.target)} raised {type(exc).__name__}: {exc})") from exc
             raise SpecError(
                 f"optcheck: could not build {self.kind}={self.text!r}: {type(exc).__name__}: {exc}"
             ) from exc
