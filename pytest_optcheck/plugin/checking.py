@@ -108,7 +108,12 @@ class Checking:
                 target = settings.report_dir / picture_name(checks.item.nodeid, name)
                 title = checks.item.nodeid + (f" [{name}]" if name else "")
                 picture = target.name if write_picture(target, outcome, title) else None
-            self.results.add_outcome(checks.item.nodeid, name, outcome, picture)
+            result = None
+            if settings.report_dir is not None:  # the current run kept beside the report, to accept
+                from ..report.obtained import write_result
+
+                result = write_result(settings.report_dir, settings.rootdir, outcome)
+            self.results.add_outcome(checks.item.nodeid, name, outcome, picture, result)
         self.results.vacuous.extend(checks.vacuous)
         if settings.sensitivity:
             self.results.probed = (self.results.probed or 0) + checks.probed

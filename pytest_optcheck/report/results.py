@@ -24,7 +24,8 @@ class Results:
     #: Checks ``--optcheck-sensitivity`` probed; None when it was not asked for.
     probed: int | None = None
 
-    def add_outcome(self, nodeid: str, name: str | None, outcome: Outcome, picture: str | None = None) -> None:
+    def add_outcome(self, nodeid: str, name: str | None, outcome: Outcome, picture: str | None = None,
+                    result: Mapping[str, Any] | None = None) -> None:
         from ..engine.trajectory import json_ready
         from ..golden.files import relative_to_cwd
 
@@ -37,6 +38,7 @@ class Results:
             "message": "" if outcome.ok else outcome.message,
             "picture": picture,
             "notes": list(outcome.notes),
+            **({"result": dict(result)} if result else {}),
         }))
 
     def payload(self) -> dict[str, Any]:
