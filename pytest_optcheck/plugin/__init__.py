@@ -107,6 +107,20 @@ class Summary:
                 terminalreporter.write_line(line)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: Any, right: Any) -> Any:
+    """optcheck's message, not a line diff, for ``trajectory == snapshot(extension_class=TrajectoryExtension)``
+    (syrupy's ``snapshot``; see :func:`~pytest_optcheck.integrations.syrupy.explain_failure`). A
+    wrapper, so it comes before syrupy's own explanation (pytest shows the first one given)."""
+    results = yield
+    if type(right).__module__ != "syrupy.assertion":  # anything else, at the cost of one attribute read
+        return results
+    from ..integrations.syrupy import explain_failure
+
+    explained = explain_failure(right, op)
+    return [explained, *results] if explained else results
+
+
 @pytest.fixture
 def _optcheck_device(request: pytest.FixtureRequest) -> str:
     """The device of this optcheck run (the ``[cpu]`` / ``[cuda]`` parameter)."""
