@@ -111,3 +111,14 @@ def test_a_snapshot_reads_with_the_optcheck_command(project: pytest.Pytester) ->
     project.runpytest("--snapshot-update").assert_outcomes(passed=2)
     path = Path("__snapshots__") / "test_snap" / "test_fit.trajectory"
     assert main(["show", str(path)]) == 0
+
+
+def test_other_snapshots_keep_syrupy_s_own_diff(project: pytest.Pytester) -> None:
+    project.makepyfile(test_plain="def test_text(snapshot):\n    assert {'a': VALUE} == snapshot\n".replace(
+        "VALUE", "1"))
+    project.runpytest("--snapshot-update").assert_outcomes(passed=1)
+    project.makepyfile(test_plain="def test_text(snapshot):\n    assert {'a': 2} == snapshot\n")
+    result = project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*-   'a': 1,*", "*+   'a': 2,*"])
+    assert "optcheck" not in result.stdout.str().split("FAILURES")[1].split("short test summary")[0]
