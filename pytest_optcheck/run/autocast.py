@@ -10,6 +10,8 @@ recipe runs the forward under autocast and steps outside it).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 
@@ -21,6 +23,7 @@ class AutocastSeen:
         self._device_type: str | None = None
         self.dtypes: list[str] = []
         self._handle = None
+        self._enabled: Callable[[], bool] | None = None
         if model is not None and callable(getattr(model, "register_forward_pre_hook", None)):
             self._handle = model.register_forward_pre_hook(self._on_forward)
 
@@ -28,16 +31,15 @@ class AutocastSeen:
         self.note()
 
     def note(self) -> None:
-        """Look now: is autocast on for the parameters' device type, and in which dtype?"""
+        """Look now: is autocast on for the parameters' device type, and in which dtype?
+        (Runs at every step, log and forward: one call into torch when autocast is off.)"""
+        device_type = self._device_type or self._find_device_type()
+        if self._enabled is None:
+            self._enabled = _enabled_check(device_type)
+        if not self._enabled():
+            return
         import torch
 
-        device_type = self._device_type or self._find_device_type()
-        try:
-            enabled = torch.is_autocast_enabled(device_type)
-        except TypeError:  # torch < 2.4 takes no device type: ask the old per-device functions
-            enabled = torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
-        if not enabled:
-            return
         try:
             dtype = torch.get_autocast_dtype(device_type)
         except (AttributeError, TypeError):
@@ -63,3 +65,15 @@ class AutocastSeen:
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+
+
+def _enabled_check(device_type: str) -> Callable[[], bool]:
+    """``torch.is_autocast_enabled(device_type)`` bound once; on torch < 2.4, which takes no
+    device type, the old per-device function."""
+    import torch
+
+    try:
+        torch.is_autocast_enabled(device_type)
+    except TypeError:
+        return torch.is_autocast_cpu_enabled if device_type == "cpu" else torch.is_autocast_enabled
+    return functools.partial(torch.is_autocast_enabled, device_type)
