@@ -100,7 +100,13 @@ class Summary:
         if self.settings.report_dir is not None and self.results.records:
             from ..golden.files import relative_to_cwd
 
+            report = relative_to_cwd(self.settings.report_dir)
             lines.append(f"report: {relative_to_cwd(self.settings.report_dir / 'index.html')}")
+            kept = sum(1 for r in self.results.records if r.get("result"))
+            if kept:
+                noun = "run" if kept == 1 else "runs"
+                lines.append(f"current {noun} of {kept} failing or missing check(s) kept in {report}/results; "
+                             f"to make them the goldens: optcheck accept {report}")
         if lines:
             terminalreporter.write_sep("-", "optcheck summary")
             for line in lines:

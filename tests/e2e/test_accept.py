@@ -38,7 +38,10 @@ def _record_then_break(project: pytest.Pytester) -> dict[str, bytes]:
     project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=2)
     before = _bytes(project.path)
     project.makepyfile(test_ci=TESTS.format(last=0.3), test_new=NEW)
-    project.runpytest("--optcheck", "--optcheck-report=report").assert_outcomes(failed=2, passed=1)
+    result = project.runpytest("--optcheck", "--optcheck-report=report")
+    result.assert_outcomes(failed=2, passed=1)
+    result.stdout.fnmatch_lines(["current runs of 2 failing or missing check(s) kept in report/results; "
+                                 "to make them the goldens: optcheck accept report"])
     return before
 
 
