@@ -2,11 +2,14 @@
 
 ``show`` says what a golden holds, ``plot`` overlays several goldens on one figure (the
 seed's nine-optimizer comparison is one call), ``diff`` compares two trajectories with the
-same engine and message as the tests. No torch import anywhere: these run in a second on
+same engine and message as the tests, ``accept`` copies a CI report's results (the current
+runs of its failing or missing checks) over their goldens. No torch import anywhere: these run in a second on
 a laptop that only has the golden files from a CI artifact or a code review.
 
-Exit status: 0 success (``diff``: within tolerance), 1 ``diff`` found a difference,
-2 usage or file errors (printed as one line naming the file and the fix).
+Exit status: 0 success (``diff``: within tolerance), 1 ``diff`` found a difference (``accept``:
+refused a result),
+2 usage or file errors (printed as one line naming the file and the fix); 141, quietly, when
+the reader of its output went away (`optcheck diff A B | head`), as a shell expects.
 """
 
 from __future__ import annotations
@@ -47,13 +50,33 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be caught
+        return status
+    except BrokenPipeError:
+        return _reader_went_away()
     except OptcheckError as exc:
         print(_one_line(str(exc)), file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"{PROG}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+
+
+def _reader_went_away() -> int:
+    """``optcheck diff A B | head``: the reader closed the pipe, which is no error of ours.
+    Python's documented way: point stdout at devnull so the interpreter's final flush stays
+    quiet, and exit as a process killed by SIGPIPE would (128 + 13)."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no real file (in-process tests)
+        pass
+    finally:
+        os.close(devnull)
+    return 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_show(sub)
     _add_plot(sub)
     _add_diff(sub)
+    _add_accept(sub)
     return parser
 
 
@@ -119,6 +143,38 @@ def _add_diff(sub: Any) -> None:
     spec.add_argument("--strict-spec", action="store_true",
                       help="a spec difference is a failure ('configuration changed'), numbers not compared")
     p.set_defaults(func=cmd_diff)
+
+
+def _add_accept(sub: Any) -> None:
+    p = sub.add_parser(
+        "accept", help="copy a report's results (failing or missing checks) over their goldens",
+        description="A run with --optcheck-report=DIR keeps the current trajectory of every failing or missing "
+                    "check in DIR/results, in the golden format (compare one with `optcheck diff GOLDEN RESULT`). "
+                    "accept copies those, and only those, over their goldens below ROOT, atomically; a result "
+                    "whose golden changed since the run is refused with a message.",
+        epilog="exit status: 0 all accepted, 1 some refused, 2 usage or file error. "
+               "example: optcheck accept ci-report/ (run from the project's root)",
+    )
+    p.add_argument("report", metavar="REPORT_DIR", help="the folder --optcheck-report wrote (with summary.json)")
+    p.add_argument("only", nargs="*", metavar="TEST", help="accept only the results of tests whose node id "
+                                                           "contains one of these")
+    p.add_argument("--root", default=".", help="the project's rootdir, where golden paths start (default: .)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be accepted, write nothing")
+    p.set_defaults(func=cmd_accept)
+
+
+def cmd_accept(args: argparse.Namespace) -> int:
+    from .report.obtained import accept
+
+    done = accept(args.report, args.root, args.only, dry_run=args.dry_run)
+    verb = "would accept" if args.dry_run else "accepted"
+    for path in done.written:
+        print(f"{verb}: {path}")
+    for why in done.refused:
+        print(f"{PROG}: refused {why}", file=sys.stderr)
+    if not done.written and not done.refused:
+        print(f"{PROG}: {args.report} lists no results to accept (every check passed, or the run had no report).")
+    return 1 if done.refused else 0
 
 
 # -- loading ---------------------------------------------------------------------------

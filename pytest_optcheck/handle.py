@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .run.record import Recorder
 
 #: The frameworks ``callback()`` knows: ``pytest_optcheck.integrations.<name>``.
-FRAMEWORKS = ("lightning", "hf")
+FRAMEWORKS = ("lightning", "pytorch_lightning", "hf")
 
 
 class Checker(Protocol):
@@ -45,8 +45,11 @@ class OptcheckHandle:
     """Build, train, record and check what the test's ``optcheck`` markers declare."""
 
     def __init__(self, spec: Spec, device: str = "cpu", checker: Checker | None = None,
-                 threads: int | None = None, reporter: Reporter | None = None) -> None:
+                 threads: int | None = None, reporter: Reporter | None = None, defer: bool = False) -> None:
         self._spec = spec
+        #: True under pytest: a failing check does not raise; the plugin fails the test once
+        #: at its end, naming every failing check (docs/checks.md).
+        self._defer = defer
         self._device = device
         self._checker = checker
         self._threads = threads
@@ -133,7 +136,8 @@ class OptcheckHandle:
 
     def callback(self, framework: str, record: Iterable[str] | None = None, *,
                  record_every: int | None = None) -> Any:
-        """An ``OptcheckCallback`` for ``"lightning"`` or ``"hf"`` (Hugging Face ``Trainer``)
+        """An ``OptcheckCallback`` for ``"lightning"``, ``"pytorch_lightning"`` (the standalone
+        package) or ``"hf"`` (Hugging Face ``Trainer``)
         that records the marker's ``record`` series (or ``record``): pass it to the trainer,
         then ``optcheck.check(callback.trajectory)``."""
         import importlib
@@ -164,6 +168,10 @@ class OptcheckHandle:
         name that is also a recorded series' name is refused, with the fix). They take
         precedence over the marker, the command line and the ini. Several checks in one
         test are told apart by ``name``.
+
+        Under pytest a failing check does not raise: it returns its Outcome (``.ok`` False),
+        the test runs on to its other checks, and fails once at its end naming every failing
+        check (docs/checks.md). Outside pytest (a handle with its own checker) it raises.
         """
         __tracebackhide__ = True
         from .engine.tolerance import check_layer
@@ -175,6 +183,8 @@ class OptcheckHandle:
 
             raise OptcheckError("optcheck: check() got both a trajectory and run=; pass one: run=fn to let "
                                 "optcheck run (and calibrate) your loop, or the trajectory you recorded.")
+        if trajectory is not None:
+            _require_trajectory(trajectory, "check()")
         declarative = trajectory is None and run is None
         replicate = None if trajectory is not None else self._replicate(run)
         if run is not None:
@@ -185,7 +195,7 @@ class OptcheckHandle:
             current = self.train() if declarative else trajectory
         layer = check_layer(tolerance, short, current.names, where="check()")
         outcome = self._checker(current, name, layer, declarative, calibrate=calibrate, replicate=replicate)
-        if not outcome.ok:
+        if not outcome.ok and not self._defer:
             raise AssertionError(outcome.message)
         return outcome
 
@@ -251,6 +261,25 @@ class OptcheckHandle:
         __tracebackhide__ = True
         if self._reporter is not None:
             self._reporter(name, outcome)
-        if not outcome.ok:
+        if not outcome.ok and not self._defer:
             raise AssertionError(outcome.message)
         return outcome
+
+
+def _require_trajectory(value: Any, where: str) -> None:
+    """A check compares a Trajectory: anything else is refused at the boundary, naming the
+    type expected and what was given, with the ways to make one."""
+    from .engine.trajectory import Trajectory
+
+    if isinstance(value, Trajectory):
+        return
+    from .errors import OptcheckError
+
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise OptcheckError(
+        f"optcheck: {where} takes a Trajectory; got a {type(value).__name__}: {shown}. Make one with "
+        f"optcheck.train(), optcheck.lr_schedule(n), rec.trajectory of optcheck.record(...), "
+        f"callback.trajectory, or from your own numbers: Trajectory({{\"loss\": values}}) "
+        f"(from pytest_optcheck import Trajectory)."
+    )

@@ -83,7 +83,8 @@ def check_golden(
     if unstable:
         return outcome.with_status(Status.ERROR, unstable_text(unstable, shown))
     write_atomic(path, dumps(golden))
-    return dataclasses.replace(outcome, status=Status.UPDATED, current=golden,
+    written = Status.REPAIRED if outcome.status is Status.CORRUPT else Status.UPDATED
+    return dataclasses.replace(outcome, status=written, current=golden,
                                notes=calibration_notes(golden.calibration))
 
 

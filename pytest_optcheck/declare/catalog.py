@@ -36,7 +36,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from ..errors import SpecError, suggest
 from . import problems as _builtin
 from .problems import Problem
-from .signatures import Lead, check_call, check_class, check_result, signature
+from .signatures import Lead, argument_hint, check_call, check_class, check_result, signature
 from .spec import Call, RunSize, canonical_callable, parse_call
 
 Factory = Callable[..., Any]
@@ -302,6 +302,10 @@ class Builder:
         try:
             result = self.target(*lead, *args, **lead_kwargs, **kwargs)
         except Exception as exc:
+            hint = argument_hint(self.target, kwargs)
+            if hint:
+                raise SpecError(f"optcheck: could not build {self.kind}={self.text!r}: {hint} "
+                                f"({getattr(self.target, '__name__', self.text)} raised {type(exc).__name__}: {exc})") from exc
             raise SpecError(
                 f"optcheck: could not build {self.kind}={self.text!r}: {type(exc).__name__}: {exc}"
             ) from exc

@@ -8,7 +8,7 @@ builders of :mod:`.catalog`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from torch import nn
@@ -36,6 +36,31 @@ def signature(target: Any) -> inspect.Signature | None:
 
 def _display(target: Any) -> str:
     return getattr(target, "__name__", None) or canonical_callable(target)
+
+
+def argument_hint(target: Any, kwargs: Mapping[str, Any]) -> str | None:
+    """Why a call most likely failed, when an argument is of another kind than the target's
+    default for it — ``betas=0.9`` where AdamW's default is the tuple ``(0.9, 0.999)`` — so the
+    user reads the argument and the fix, not torch's ``'float' object is not subscriptable``."""
+    sig = signature(target)
+    if sig is None:
+        return None
+    for name, value in kwargs.items():
+        parameter = sig.parameters.get(name)
+        default = parameter.default if parameter is not None else inspect.Parameter.empty
+        if default is inspect.Parameter.empty or default is None or value is None:
+            continue
+        sequence = (tuple, list)
+        if isinstance(default, sequence) and not isinstance(value, sequence):
+            kind = "a tuple" if isinstance(default, tuple) else "a list"
+            example = repr(default) if len(default) else f"({value!r},)"
+            return (f"argument {name!r} of {_display(target)} takes {kind}, like its default {default!r}; "
+                    f"got {value!r} (a {type(value).__name__}). Write {name}={example}, with your values.")
+        number = (int, float)
+        if isinstance(default, number) and not isinstance(default, bool) and not isinstance(value, number):
+            return (f"argument {name!r} of {_display(target)} takes a number, like its default {default!r}; "
+                    f"got {value!r} (a {type(value).__name__}).")
+    return None
 
 
 def _check_keywords(sig: inspect.Signature, target: Any, kind: str, text: str,

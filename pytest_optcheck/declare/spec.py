@@ -532,6 +532,7 @@ def _lambda_source(fn: Any) -> str:
     if code is None:
         return "<source unavailable>"
     spans = [p for p in code.co_positions() if None not in p and not (p[0] == p[1] and p[2] == p[3] == 0)]
+    linecache.checkcache(code.co_filename)  # the file may have changed since it was cached (inspect does this too)
     lines = linecache.getlines(code.co_filename)
     if not spans or not lines:
         return "<source unavailable>"

@@ -45,13 +45,15 @@ class Status(enum.StrEnum):
     MISSING = "missing"
     ERROR = "error"
     UPDATED = "updated"
+    #: A golden that could not be read (damaged), rewritten under ``--snapshot-update``.
+    REPAIRED = "repaired"
     CREATED = "created"
     PASSED = "passed"
 
     @property
     def ok(self) -> bool:
         """Whether the test may pass: the golden agreed, or was (re)written on request."""
-        return self in (Status.PASSED, Status.CREATED, Status.UPDATED)
+        return self in (Status.PASSED, Status.CREATED, Status.UPDATED, Status.REPAIRED)
 
 
 #: Failures first: the order of the summary, the report and ``summary.json``.

@@ -273,6 +273,7 @@ def loads(text: str, path: str | os.PathLike[str] | None = None) -> Golden:
         for key in ("series", "epoch", "batch"):
             if key not in data:
                 raise ValueError(f"the {key!r} key is missing")
+        _check_series(data, text)
         if version == 1:
             traj = Trajectory.from_dict(
                 {"series": data["series"], "epoch": data["epoch"], "batch": data["batch"], "meta": data.get("meta")}
@@ -345,6 +346,68 @@ def _decode_ints(value: Any, name: str) -> np.ndarray:
     starts = np.cumsum(count) - count
     offset = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(starts, count)
     return np.repeat(first, count) + np.repeat(step, count) * offset
+
+
+#: The strings a golden writes for non-finite values (see :func:`~..engine.trajectory.encode_floats`).
+_NONFINITE_TEXT = ("NaN", "Infinity", "-Infinity")
+
+
+def _check_series(data: Mapping[str, Any], text: str) -> None:
+    """Blame damage on the series that holds it: a value that is no number names its series
+    and its line; a series whose length disagrees with what the rest of the file says (the
+    ``steps`` header, ``epoch``, ``batch``, the other series) is the one that lost (or gained)
+    a line — not whichever series was read last."""
+    from collections import Counter
+
+    series = data["series"]
+    lengths = [n for v in (data.get("epoch"), data.get("batch"), *series.values()) if (n := _length(v)) is not None]
+    if isinstance(data.get("steps"), int) and data.get("record_every", 1) == 1:  # else: every k-th step stored
+        lengths.append(data["steps"])
+    expected = Counter(lengths).most_common(1)[0][0] if lengths else None  # what most of the file says
+    for name, values in series.items():
+        rows = values if isinstance(values, list) else _run_values(values)
+        if rows is None:
+            continue  # not a layout of values at all: the trajectory's reader says what it is
+        for row in rows:
+            for value in row if isinstance(row, list) else [row]:
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if not number and value not in _NONFINITE_TEXT:
+                    line = _line_of(text, name, json.dumps(value, ensure_ascii=False))
+                    at = f" (line {line})" if line else ""
+                    raise ValueError(f"series {name!r}: not a number: {value!r}{at}")
+        length = _length(values)
+        if expected is not None and length is not None and length != expected:
+            raise ValueError(f"series {name!r} has {length} values but the golden has {expected} steps "
+                             f"(its 'steps', 'epoch' and other series): a line of {name!r} was deleted or added")
+
+
+def _length(value: Any) -> int | None:
+    """How many steps a stored list, ``{"runs": [[value, count]...]}`` or ``{"ramps": [[first,
+    increment, count]...]}`` covers; None when it is none of those (judged elsewhere)."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, dict):
+        for key, index in (("runs", 1), ("ramps", 2)):
+            items = value.get(key)
+            if isinstance(items, list) and all(isinstance(r, list) and len(r) == index + 1 and type(r[index]) is int
+                                               and r[index] > 0 for r in items):  # else the reader says why
+                return sum(r[index] for r in items)
+    return None
+
+
+def _run_values(value: Any) -> list[Any] | None:
+    """The values of a ``{"runs": [[value, count], ...]}`` series, or None."""
+    runs = value.get("runs") if isinstance(value, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(r, list) and r for r in runs):
+        return None
+    return [r[0] for r in runs]
+
+
+def _line_of(text: str, name: str, token: str) -> int | None:
+    """The 1-based line of the first ``token`` after the key of series ``name``."""
+    key = text.find(json.dumps(name, ensure_ascii=False) + ":", text.find('"series"'))
+    where = text.find(token, key) if key >= 0 else -1
+    return text.count("\n", 0, where) + 1 if where >= 0 else None
 
 
 def read_golden(path: str | os.PathLike[str]) -> Golden:

@@ -11,7 +11,7 @@ trajectory joins both and describes the run (:mod:`.describe`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from ..engine.thinning import thin
 from ..engine.trajectory import Trajectory
 from ..errors import OptcheckError
 from ..run.describe import describe_run, unwrap_optimizer, unwrap_scheduler
-from ..run.record import HOOKED_SERIES, Recorder
+from ..run.record import Recorder
 
 
 def check_record(record: Iterable[str] | str) -> tuple[str, ...]:
@@ -34,18 +34,26 @@ class FrameworkRecording:
     """One trainer run being recorded; made when training starts, closed when it ends."""
 
     def __init__(self, optimizer: Any, scheduler: Any, model: Any, record: tuple[str, ...], source: str,
-                 record_every: int = 1) -> None:
+                 record_every: int = 1, libraries: Iterable[str] = (), autocast: str | None = None) -> None:
         self.record_every = record_every
         self.optimizer = unwrap_optimizer(optimizer)
         self.scheduler = unwrap_scheduler(scheduler)
         self.record = record
         self.source = source
+        #: The framework's packages (``pytorch_lightning``; ``transformers``, ``accelerate``): their
+        #: versions go into the golden's environment, as a marker run's third-party libraries do.
+        self.libraries = tuple(libraries)
+        #: The autocast dtype the trainer's precision setting says it trains in (it enters
+        #: autocast inside its own step, where the recorder's hooks cannot see it).
+        self.autocast = autocast
         if not callable(getattr(self.optimizer, "register_step_pre_hook", None)):
             raise OptcheckError(
                 f"optcheck: the {source} trainer's optimizer is a {type(optimizer).__name__}, which is no torch "
                 f"optimizer and wraps none (no .optimizer); its steps cannot be watched.")
-        hooked = [name for name in record if name in HOOKED_SERIES]
-        self.recorder = Recorder(self.optimizer, self.scheduler, model, record=hooked)
+        # every series but the loss comes from the optimizer: the hooked ones and any numeric
+        # key of its param groups (weight_decay, Prodigy's d), as optcheck.record keeps them
+        from_optimizer = [name for name in record if name != "loss"]
+        self.recorder = Recorder(self.optimizer, self.scheduler, model, record=from_optimizer)
         self.recorder.__enter__()
         self.losses: list[float] = []
         self.epochs: list[int] = []
@@ -78,18 +86,31 @@ class FrameworkRecording:
                 f"optcheck: the {self.source} run recorded no optimizer step: the watched "
                 f"{type(self.optimizer).__name__} never stepped (did training run, and does the trainer step "
                 f"this optimizer?). Check that fit/train ran at least one batch with the callback attached.")
-        hooked = self.recorder.trajectory
+        hooked = self.recorder.trajectory if len(self.record) > ("loss" in self.record) else None
         series: dict[str, Any] = {}
         for name in self.record:
             if name == "loss":
                 series[name] = np.asarray(self.losses, dtype=np.float64)
-            elif name in hooked:
+            elif hooked is not None and name in hooked:
                 series[name] = hooked[name][:steps]
         epochs = len(set(self.epochs))
         run = describe_run(self.optimizer, self.scheduler, self.source, steps, epochs, self.record)
         if self.record_every > 1:
             run["record_every"] = self.record_every
-        return thin(Trajectory(series, self.epochs, self.batches, meta={"run": run}), self.record_every)
+        if autocast := self.autocast or self.recorder.autocast:  # the trainer's mixed precision is part of the run
+            run["autocast"] = autocast
+        meta = {"run": run, "libraries": self.modules()}
+        return thin(Trajectory(series, self.epochs, self.batches, meta=meta), self.record_every)
+
+    def modules(self) -> list[str]:
+        """The third-party packages the run depends on: the framework's, and those the
+        optimizer and scheduler classes come from (``pytorch_optimizer``)."""
+        modules = list(self.libraries)
+        for obj in (self.optimizer, self.scheduler):
+            top = (type(obj).__module__ or "").split(".")[0] if obj is not None else ""
+            if top and top not in ("torch", "builtins", "pytest_optcheck") and top not in modules:
+                modules.append(top)
+        return modules
 
 
 
@@ -108,10 +129,11 @@ class RecordingCallback:
         self.record_every = validate_every(record_every)
         self._recording: FrameworkRecording | None = None
 
-    def _start(self, optimizer: Any, scheduler: Any, model: Any, framework: str) -> None:
+    def _start(self, optimizer: Any, scheduler: Any, model: Any, framework: str, libraries: Iterable[str] = (),
+               autocast: str | None = None) -> None:
         self._close()
         self._recording = FrameworkRecording(optimizer, scheduler, model, self.record, framework,
-                                             self.record_every)
+                                             self.record_every, libraries, autocast)
 
     def _close(self) -> None:
         if self._recording is not None:
@@ -128,3 +150,54 @@ class RecordingCallback:
             raise OptcheckError("optcheck: this OptcheckCallback has recorded nothing: pass it to the Trainer "
                                 f"(Trainer(..., callbacks=[callback])) and call {self.TRAINS} first.")
         return self._recording
+
+
+class LightningRecordingCallback(RecordingCallback):
+    """The Lightning callback's behaviour, free of any Lightning import: mixed in before the
+    ``Callback`` of the package the user's Trainer comes from — ``lightning.pytorch``
+    (:mod:`.lightning`) or the standalone ``pytorch_lightning`` (:mod:`.pytorch_lightning`);
+    each Trainer accepts only its own package's ``Callback``."""
+
+    TRAINS = "trainer.fit(...)"
+    #: The package the Trainer comes from, whose version the golden's environment keeps.
+    PACKAGE = "lightning"
+
+    def __init__(self, record: Iterable[str] | str = ("loss", "lr"), record_every: int = 1) -> None:
+        super().__init__(record, record_every)
+        self._loss = 0.0
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        optimizers = list(trainer.optimizers)
+        if len(optimizers) != 1:
+            names = ", ".join(type(o).__name__ for o in optimizers) or "none"
+            raise OptcheckError(f"optcheck: OptcheckCallback records one optimizer; configure_optimizers gave "
+                                f"{len(optimizers)} ({names}). Record a model that trains with one optimizer.")
+        configs = list(trainer.lr_scheduler_configs)
+        scheduler = configs[0].scheduler if configs else None
+        self._start(optimizers[0], scheduler, pl_module, "lightning", libraries=(self.PACKAGE,),
+                    autocast=MIXED_PRECISION.get(str(getattr(trainer, "precision", ""))))
+        self._loss = 0.0
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._loss += _loss_of(outputs)
+        if self._require().stepped(trainer.current_epoch, batch_idx, self._loss):
+            self._loss = 0.0
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self._require().close()
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self._close()
+
+
+#: Lightning's ``Trainer(precision=...)`` values that train under autocast, and its dtype.
+MIXED_PRECISION = {"bf16-mixed": "bfloat16", "16-mixed": "float16"}
+
+
+def _loss_of(outputs: Any) -> float:
+    """The loss in ``training_step``'s outputs as Lightning passes them on (NaN when there is
+    none: a skipped step)."""
+    loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+    if loss is None or not hasattr(loss, "detach"):
+        return math.nan
+    return float(loss.detach().float().item())

@@ -48,7 +48,9 @@ class OptcheckCallback(RecordingCallback, TrainerCallback):
         if optimizer is None:
             raise OptcheckError("optcheck: the Trainer started training without an optimizer to watch "
                                 "(on_train_begin got optimizer=None).")
-        self._start(optimizer, lr_scheduler, model, "transformers")
+        autocast = "bfloat16" if getattr(args, "bf16", False) else "float16" if getattr(args, "fp16", False) else None
+        self._start(optimizer, lr_scheduler, model, "transformers", libraries=("transformers", "accelerate"),
+                    autocast=autocast)
         self._epoch, self._batch, self._awaiting_loss = -1, 0, False
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

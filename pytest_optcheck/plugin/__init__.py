@@ -3,6 +3,7 @@ registration of one plugin object per feature:
 
 * :class:`~.gating.Gating` — ``--optcheck`` gating, ``[cpu]``/``[cuda]`` parametrisation, header;
 * :class:`~.checking.Checking` — each test's checks against goldens;
+* :class:`~.checking.FailAtEnd` — a test fails once, at its end, naming every failing check;
 * :class:`~.failures.CleanFailures` — user errors reported by their message alone;
 * :class:`~.pruning.Pruning` — goldens' owners, orphans, ``--optcheck-prune``;
 * :class:`Summary` — the terminal summary and the report's index at the end;
@@ -22,7 +23,7 @@ import pytest
 
 from ..errors import OptcheckError
 from ..report.results import Results
-from .checking import Checking, TestChecks
+from .checking import Checking, FailAtEnd, TestChecks
 from .failures import CleanFailures
 from .gating import Gating
 from .options import Settings, add_options, read_settings
@@ -52,13 +53,14 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = read_settings(config)
     except OptcheckError as exc:
         raise pytest.UsageError(str(exc)) from None
-    results = Results()
+    results = Results(probed=0 if settings.sensitivity else None)
     checking = Checking(settings, results)
     pruning = Pruning(settings, results, checking)
     config.stash[CHECKING_KEY] = checking
     plugins: dict[str, Any] = {
         "optcheck-gating": Gating(settings),
         "optcheck-failures": CleanFailures(),
+        "optcheck-fail-at-end": FailAtEnd(),
         "optcheck-pruning": pruning,
         "optcheck-summary": Summary(config, settings, results, pruning),
     }
@@ -108,11 +110,35 @@ class Summary:
         if self.settings.report_dir is not None and self.results.records:
             from ..golden.files import relative_to_cwd
 
+            report = relative_to_cwd(self.settings.report_dir)
             lines.append(f"report: {relative_to_cwd(self.settings.report_dir / 'index.html')}")
+            kept = sum(1 for r in self.results.records if r.get("result"))
+            if kept:
+                noun = "run" if kept == 1 else "runs"
+                lines.append(f"current {noun} of {kept} failing or missing check(s) kept in {report}/results; "
+                             f"to make them the goldens: optcheck accept {report}")
         if lines:
             terminalreporter.write_sep("-", "optcheck summary")
             for line in lines:
                 terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: Any, right: Any) -> Any:
+    """optcheck's message, not a line diff, for ``trajectory == snapshot(extension_class=TrajectoryExtension)``
+    (syrupy's ``snapshot``; see :func:`~pytest_optcheck.integrations.syrupy.explain_failure`). A
+    wrapper, so it comes before syrupy's own explanation (pytest shows the first one given)."""
+    results = yield
+    if type(right).__module__ != "syrupy.assertion":  # anything else, at the cost of one attribute read
+        return results
+    executions = getattr(right, "executions", None) or {}  # syrupy's public record of its comparisons
+    last = executions[max(executions)] if executions else None
+    if not str(getattr(last, "snapshot_location", "")).endswith(".trajectory"):
+        return results  # another extension's snapshot: nothing of optcheck's is imported
+    from ..integrations.syrupy import explain_failure
+
+    explained = explain_failure(right, op)
+    return [explained, *results] if explained else results
 
 
 @pytest.fixture

@@ -2,6 +2,10 @@
 go through :class:`TestChecks`, which asks :func:`~pytest_optcheck.checks.golden_check.check_golden`
 and keeps each Outcome for the summary and the report when the test ends.
 
+A failing check does not stop its test: every check of a test is evaluated and reported
+(a GAN's generator and discriminator), and :class:`FailAtEnd` fails the test once, when its
+body has returned, naming every failing check (docs/checks.md).
+
 Per-test state lives in the TestChecks object the fixtures share for one test, and nowhere
 else; run-wide state (the records) in :class:`~pytest_optcheck.report.results.Results`.
 """
@@ -10,6 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import sys
+from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -29,6 +36,34 @@ if TYPE_CHECKING:
     from ..engine.trajectory import Trajectory
     from ..golden.layout import GoldenLayout
     from ..handle import OptcheckHandle
+
+
+CHECKS_KEY = pytest.StashKey["TestChecks"]()
+
+
+class FailAtEnd:
+    """Fails a test whose checks failed, once, after its body returned: every check ran.
+
+    The failure is raised in the call phase (the test reads FAILED, not ERROR; ``xfail``
+    and ``-x`` see it as the test's own failure), as an AssertionError whose message names
+    every failing check and the line of the test that made it. When the body itself raised
+    after a failing check, that exception stands and the checks' failures are added to the
+    report as a section of their own."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        __tracebackhide__ = True
+        try:
+            result = yield
+        except BaseException:
+            checks = item.stash.get(CHECKS_KEY, None)
+            if checks is not None and checks.failures():
+                item.add_report_section("call", "optcheck checks that failed before", checks.failure_text())
+            raise
+        checks = item.stash.get(CHECKS_KEY, None)
+        if checks is not None and checks.failures():
+            raise AssertionError(checks.failure_text())
+        return result
 
 
 class Checking:
@@ -57,7 +92,9 @@ class Checking:
         if not device_available(device):
             pytest.skip(f"optcheck: device {device!r} is not available here ({device_summary()}); "
                         f"skipped, and no golden is written for it")
-        return TestChecks(item, device, spec, marked, self.settings, self.layout)
+        checks = TestChecks(item, device, spec, marked, self.settings, self.layout)
+        item.stash[CHECKS_KEY] = checks
+        return checks
 
     def finish(self, checks: TestChecks) -> None:
         """After the test: one record per check, and its picture when a report is asked for."""
@@ -72,8 +109,15 @@ class Checking:
                 target = settings.report_dir / picture_name(checks.item.nodeid, name)
                 title = checks.item.nodeid + (f" [{name}]" if name else "")
                 picture = target.name if write_picture(target, outcome, title) else None
-            self.results.add_outcome(checks.item.nodeid, name, outcome, picture)
+            result = None
+            if settings.report_dir is not None:  # the current run kept beside the report, to accept
+                from ..report.obtained import write_result
+
+                result = write_result(settings.report_dir, settings.rootdir, outcome)
+            self.results.add_outcome(checks.item.nodeid, name, outcome, picture, result)
         self.results.vacuous.extend(checks.vacuous)
+        if settings.sensitivity:
+            self.results.probed = (self.results.probed or 0) + checks.probed
 
 
 @dataclasses.dataclass
@@ -90,8 +134,11 @@ class TestChecks:
     settings: Settings
     layout: GoldenLayout
     outcomes: list[tuple[str | None, Outcome]] = dataclasses.field(default_factory=list)
+    #: Where in the test each outcome's check was made ("test_gan.py:14"), by outcome.
+    lines: list[str | None] = dataclasses.field(default_factory=list)
     vacuous: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     unnamed: int = 0
+    probed: int = 0
 
     def handle(self) -> OptcheckHandle:
         from ..declare.catalog import validate_names
@@ -99,11 +146,48 @@ class TestChecks:
 
         validate_names(self.spec)  # a typo fails at set-up, naming its key
         return OptcheckHandle(self.spec, self.device, self.check, threads=self.settings.threads,
-                              reporter=self.report)
+                              reporter=self.report, defer=True)
 
     def report(self, name: str | None, outcome: Outcome) -> None:
         """Keep the outcome of a check without a golden for the summary and the report."""
+        self._keep(name, outcome)
+
+    def _keep(self, name: str | None, outcome: Outcome) -> None:
         self.outcomes.append((name, outcome))
+        self.lines.append(self._test_line())
+
+    def _test_line(self) -> str | None:
+        """``file.py:LINE`` of the innermost frame of the test's own file on the stack."""
+        target = Path(self.item.path)
+        frame = sys._getframe(1)
+        while frame is not None:
+            if Path(frame.f_code.co_filename) == target:
+                return f"{target.name}:{frame.f_lineno}"
+            frame = frame.f_back  # type: ignore[assignment]
+        return None
+
+    def failures(self) -> list[tuple[str | None, Outcome, str | None]]:
+        """The checks of this test that failed, in the order they were made."""
+        return [(name, outcome, line) for (name, outcome), line in zip(self.outcomes, self.lines, strict=True)
+                if not outcome.ok]
+
+    def failure_text(self) -> str:
+        """The test's failure: one failing check's message as it is; several, under a line
+        that counts them ("2 of 2 checks failed"), each headed by its name and test line."""
+        failed = self.failures()
+        total = len(self.outcomes)
+        if len(failed) == 1:
+            name, outcome, line = failed[0]
+            tail = [f"(checked at {line})"] if line else []
+            if total > 1:
+                tail.append(f"(1 of {total} checks of this test failed: {name or '(unnamed)'}; the others passed)")
+            return "\n".join([outcome.message, *tail])
+        names = ", ".join(name or "(unnamed)" for name, _, _ in failed)
+        parts = [f"optcheck: {len(failed)} of {total} checks failed: {names}"]
+        for name, outcome, line in failed:
+            where = f" (checked at {line})" if line else ""
+            parts += ["", f"--- check {name or '(unnamed)'}{where} ---", outcome.message]
+        return "\n".join(parts)
 
     def next_unnamed(self) -> str | None:
         """syrupy's naming of repeated unnamed assertions: none, then "1", "2"..."""
@@ -123,9 +207,12 @@ class TestChecks:
         if any(o.path is not None and self.layout.golden_path(item.path, item.nodeid, n) == path
                for n, o in self.outcomes):
             raise OptcheckError(duplicate_golden_text(relative_to_cwd(path)))
+        current, libraries = self.run_libraries(current)
         configuration, recorded = golden_configuration(current, self.spec, self.marked, declarative)
-        golden = Golden(recorded, configuration, environment(self.device, self.spec.dtype, self.libraries()),
-                        item.nodeid, name)
+        dtype = self.spec.dtype
+        if configuration is not None and configuration.get("autocast"):  # a recorded run under autocast
+            dtype = f"{dtype} (autocast {configuration['autocast']})"
+        golden = Golden(recorded, configuration, environment(self.device, dtype, libraries), item.nodeid, name)
         marker_layer = dict(self.spec.tolerance or {})
         replicas = self.replicas_asked(calibrate, replicate is not None)
         outcome = judged(lambda update: check_golden(  # rank 0 judges for every rank of a torchrun
@@ -138,10 +225,11 @@ class TestChecks:
             calibrate=replicas,
             replicate=replicate,
         ), settings.update)
-        self.outcomes.append((name, outcome))
+        self._keep(name, outcome)
         if declarative and settings.sensitivity and outcome.passed:
             from ..checks.sensitivity import probe
 
+            self.probed += 1
             vacuous = probe(self.spec, self.device, current, outcome, threads=settings.threads)
             if vacuous:
                 self.vacuous.append({"nodeid": item.nodeid, "name": name, "detail": vacuous})
@@ -165,6 +253,16 @@ class TestChecks:
         for kind, outcome in outcomes:
             self.report(f"{name}:{kind}" if name else kind, outcome)
         return next((outcome for _, outcome in outcomes if not outcome.ok), None)
+
+    def run_libraries(self, current: Trajectory) -> tuple[Trajectory, list[str]]:
+        """The third-party packages whose versions the golden's environment keeps: those a
+        recorded framework run names (``meta["libraries"]``: the framework, the optimizer's
+        package), moved out of its meta; else the spec's."""
+        if "libraries" not in current.meta:
+            return current, self.libraries()
+        meta = dict(current.meta)
+        libraries = sorted(meta.pop("libraries"))
+        return current.derive(meta=meta), libraries
 
     def libraries(self) -> list[str]:
         """The third-party modules the spec's optimizer, scheduler and model come from."""

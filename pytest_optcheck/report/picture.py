@@ -61,6 +61,7 @@ STATUS_COLORS: dict[str, str] = {
     Status.MISSING: "#ad8b00",
     Status.ERROR: "#6a1b9a",
     Status.UPDATED: "#1565c0",
+    Status.REPAIRED: "#1565c0",
     Status.CREATED: "#1565c0",
     Status.PASSED: "#2e7d32",
 }

@@ -21,8 +21,11 @@ class Results:
     orphans: list[str] = dataclasses.field(default_factory=list)
     pruned: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: Checks ``--optcheck-sensitivity`` probed; None when it was not asked for.
+    probed: int | None = None
 
-    def add_outcome(self, nodeid: str, name: str | None, outcome: Outcome, picture: str | None = None) -> None:
+    def add_outcome(self, nodeid: str, name: str | None, outcome: Outcome, picture: str | None = None,
+                    result: Mapping[str, Any] | None = None) -> None:
         from ..engine.trajectory import json_ready
         from ..golden.files import relative_to_cwd
 
@@ -35,16 +38,19 @@ class Results:
             "message": "" if outcome.ok else outcome.message,
             "picture": picture,
             "notes": list(outcome.notes),
+            **({"result": dict(result)} if result else {}),
         }))
 
     def payload(self) -> dict[str, Any]:
         """What an xdist worker sends to the controller (see :meth:`merge`)."""
-        return {"records": self.records, "vacuous": self.vacuous}
+        return {"records": self.records, "vacuous": self.vacuous, "probed": self.probed}
 
     def merge(self, payload: Mapping[str, Any]) -> None:
         """Fold in what an xdist worker sent."""
         self.records.extend(payload.get("records", []))
         self.vacuous.extend(payload.get("vacuous", []))
+        if payload.get("probed") is not None:
+            self.probed = (self.probed or 0) + payload["probed"]
 
     def by_status(self, status: Status) -> list[dict[str, Any]]:
         return [r for r in self.records if r["status"] == status]
@@ -70,6 +76,8 @@ class Results:
             lines += _section(title, (r["path"] for r in self.by_status(status)))
         lines += _section("checks without a golden that failed (resume, parity, distributed)",
                           (f"{r['nodeid']}{_name(r)}" for r in self.by_status(Status.FAILED) if not r["path"]))
+        if self.probed is not None:
+            lines.append(_sensitivity_line(self.probed, len(self.vacuous)))
         if self.vacuous:
             lines.append("checks that would NOT notice a 1% larger step (every update x1.01, as from lr x1.01; vacuous tolerance):")
             lines += [f"  {v['nodeid']}{_name(v)}: {v['detail']}" for v in self.vacuous]
@@ -82,12 +90,24 @@ class Results:
 SECTIONS = (
     (Status.CREATED, "goldens created"),
     (Status.UPDATED, "goldens updated (were out of tolerance)"),
+    (Status.REPAIRED, "goldens rewritten (were damaged: could not be read)"),
     (Status.FAILED, "goldens out of tolerance"),
     (Status.CONFIG_CHANGED, "goldens recorded with another configuration"),
     (Status.CORRUPT, "goldens that cannot be read"),
     (Status.MISSING, "goldens missing"),
     (Status.ERROR, "checks that raised an error"),
 )
+
+
+def _sensitivity_line(probed: int, vacuous: int) -> str:
+    """What ``--optcheck-sensitivity`` did, also (above all) when every check noticed the 1%."""
+    if probed == 0:
+        return ("sensitivity: no check was probed (it probes declarative checks, optcheck.check() without a "
+                "trajectory, that passed)")
+    noun = "check" if probed == 1 else "checks"
+    if vacuous == 0:
+        return f"sensitivity: {probed} {noun} probed with every step x1.01; each noticed it"
+    return f"sensitivity: {probed} {noun} probed with every step x1.01; {vacuous} did not notice it"
 
 
 def _name(record: Mapping[str, Any]) -> str:

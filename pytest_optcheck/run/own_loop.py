@@ -23,5 +23,7 @@ class LoopRecorder(Recorder):
         run = describe_run(self.optimizer, self.scheduler, "loop", trajectory.total_steps, epochs, self.record)
         if self.record_every > 1:  # part of what the golden holds: a change is a changed configuration
             run["record_every"] = self.record_every
+        if self.autocast:  # part of the run: never described as plain float32 (absent when unused)
+            run["autocast"] = self.autocast
         trajectory.meta["run"] = run
         return trajectory

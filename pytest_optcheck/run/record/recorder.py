@@ -53,6 +53,7 @@ from ...declare.spec import record_every as check_every
 from ...engine.thinning import thin
 from ...engine.trajectory import Trajectory
 from ...errors import OptcheckError, suggest
+from ..autocast import AutocastSeen
 from .norms import Norms
 from .series import DEFAULT_REDUCE, REDUCTIONS, Column, GroupRows
 from .world import Ranks
@@ -174,6 +175,7 @@ class Recorder:
         self._entered = False
         #: in a process group: how logged values combine over the ranks, norms of sharded models
         self._ranks = Ranks(reduce)
+        self._autocast: AutocastSeen | None = None
 
     # -- position -----------------------------------------------------------------
     @property
@@ -195,6 +197,7 @@ class Recorder:
     def __enter__(self) -> Self:
         self._entered = True
         self._handles = [self.optimizer.register_step_pre_hook(self._pre_step)]
+        self._autocast = AutocastSeen(self.optimizer, self.model)
         if self._norms:  # the default recording needs no second hook
             self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
         return self
@@ -206,6 +209,13 @@ class Recorder:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        if self._autocast is not None:
+            self._autocast.close()
+
+    @property
+    def autocast(self) -> str | None:
+        """The autocast dtype the run used (``"bfloat16"``), or None when it ran without."""
+        return self._autocast.value if self._autocast is not None else None
 
     # -- hooks --------------------------------------------------------------------
     def _reduce(self) -> Norms:
@@ -222,6 +232,8 @@ class Recorder:
     def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         # A step is counted as it starts: values logged from inside its closure are its own.
         self._epochs.append(self._epoch)
+        if self._autocast is not None:
+            self._autocast.note()
         groups = optimizer.param_groups
         if self._lr_alone is not None and len(groups) == 1 and type(lr := groups[0]["lr"]) is float:
             # the default recording's usual case: GroupRows.add([lr]) without the list, as it runs every step
@@ -303,6 +315,8 @@ class Recorder:
             )
         steps = len(self._epochs)
         logged = self._logged
+        if self._autocast is not None:
+            self._autocast.note()
         for name, value in values.items():
             column = logged.get(name)
             if column is None or reduce is not None:
