@@ -4,7 +4,7 @@ standalone ``pytorch_lightning`` package (item 3)."""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.metadata
 
 import pytest
 from conftest import golden_files, read_golden
@@ -41,25 +41,18 @@ def test_fit(optcheck):
 """
 
 
-@pytest.fixture(scope="session")
-def pytorch_lightning() -> Any:
-    import pytorch_lightning
-
-    from pytest_optcheck.integrations import pytorch_lightning as integration  # noqa: F401  (before inner runs)
-
-    return pytorch_lightning
-
-
-def test_pytorch_lightning_golden_names_its_version(project: pytest.Pytester, pytorch_lightning: Any) -> None:
+def test_pytorch_lightning_golden_names_its_version(project: pytest.Pytester) -> None:
+    """In a subprocess: a pytorch_lightning Trainer run inside this process left it drawing report
+    pictures a few pixels differently (tests/test_picture_speed.py, in the full suite only). The
+    check of such a golden, passing and failing, is tested in process with `lightning`
+    (tests/test_integrations.py); the series the callback records, in tests/unit/integrations."""
+    pytest.importorskip("pytorch_lightning")
+    version = importlib.metadata.version("pytorch-lightning")
     project.makepyfile(test_pl=TEST.format(lr=0.1))
-    project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=1)
+    project.runpytest_subprocess("--optcheck", "--snapshot-update").assert_outcomes(passed=1)
     (path,) = golden_files(project.path)
     golden = read_golden(project.path / path)
-    assert golden["environment"]["libraries"] == {"pytorch_lightning": pytorch_lightning.__version__}
+    assert golden["environment"]["libraries"] == {"pytorch_lightning": version}
     assert list(golden["series"]) == ["loss", "lr", "weight_decay"]
     assert "libraries" not in golden["meta"]
-    project.runpytest("--optcheck").assert_outcomes(passed=1)
-    project.makepyfile(test_pl=TEST.format(lr=0.102))
-    result = project.runpytest("--optcheck")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*series differ from the golden (*lr*"])
+    assert len(golden["series"]["loss"]) == golden["steps"] == 4  # one row per optimizer step
