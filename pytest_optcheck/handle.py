@@ -115,12 +115,19 @@ class OptcheckHandle:
         return loop_replicas if run is not None else spec_replicas
 
     def record(self, optimizer: Any, scheduler: Any = None, model: Any = None,
-               record: Iterable[str] | None = None) -> Recorder:
+               record: Iterable[str] | None = None, *, scaler: Any = None,
+               optimizer_attr: str | None = None) -> Recorder:
         """A context manager that records a user's own loop (``rec.log(loss=loss)``); its
-        trajectory describes the optimizer and scheduler it watched, for the golden."""
+        trajectory describes the optimizer and scheduler it watched, for the golden.
+
+        ``scaler``: the ``torch.amp.GradScaler`` the loop steps through; a step it skips stays
+        a row, marked in the ``skipped`` series. ``optimizer`` may be a wrapper that is not a
+        torch optimizer (found at ``.optimizer``, ``.base_optimizer`` or ``optimizer_attr``).
+        Arguments of the wrong kind (a model first) are refused here, naming what was given."""
         from .run.own_loop import LoopRecorder
 
-        return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record)
+        return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record, scaler=scaler,
+                            optimizer_attr=optimizer_attr)
 
     def callback(self, framework: str, record: Iterable[str] | None = None) -> Any:
         """An ``OptcheckCallback`` for ``"lightning"`` or ``"hf"`` (Hugging Face ``Trainer``)

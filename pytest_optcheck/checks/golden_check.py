@@ -122,7 +122,7 @@ def golden_configuration(current: Trajectory, spec: Spec, marked: bool,
 
     meta = dict(current.meta)
     run = meta.pop("run")
-    return run, Trajectory(current.series, current.epoch, current.batch, meta)
+    return run, Trajectory(current.series, current.epoch, current.batch, meta, epoch_series=current.epoch_series)
 
 
 def replicas_asked(calibrate: int | None, marker: int | None, ini: int, repeatable: bool) -> int:

@@ -25,9 +25,14 @@ class Trajectory:
     ``trajectory["loss"]`` is a float64 array of shape ``(steps,)``;
     ``trajectory["lr"]`` has shape ``(steps, param_groups)``. ``epoch[i]`` and
     ``batch[i]`` say where step ``i`` happened, so a failure can name them.
+
+    ``epoch_series`` holds the values that exist once an epoch (``rec.log_epoch``): each a
+    float64 array of shape ``(epochs,)``, entry ``e`` the value of epoch ``e`` (NaN where
+    none was logged). They are not steps: ``names`` and ``trajectory[name]`` cover the
+    per-step series only.
     """
 
-    __slots__ = ("_series", "batch", "epoch", "meta")
+    __slots__ = ("_series", "batch", "epoch", "epoch_series", "meta")
 
     def __init__(
         self,
@@ -35,6 +40,7 @@ class Trajectory:
         epoch: Any = None,
         batch: Any = None,
         meta: Mapping[str, Any] | None = None,
+        epoch_series: Mapping[str, Any] | None = None,
     ) -> None:
         converted: dict[str, np.ndarray] = {}
         steps: int | None = None
@@ -59,6 +65,15 @@ class Trajectory:
         self.epoch = _index_array(epoch, steps, "epoch")
         self.batch = _index_array(batch, steps, "batch", fill=np.arange(steps))
         self.meta: dict[str, Any] = dict(meta or {})
+        self.epoch_series: dict[str, np.ndarray] = {}
+        for name, values in (epoch_series or {}).items():
+            if name in converted:
+                raise ValueError(f"series {name!r} is both a per-step and a per-epoch series")
+            arr = np.asarray(values, dtype=np.float64)
+            if arr.ndim != 1:
+                raise ValueError(f"per-epoch series {name!r} must be 1-D (epochs,); got shape {arr.shape}")
+            arr.setflags(write=False)
+            self.epoch_series[name] = arr
 
     # -- mapping-like access -------------------------------------------------------
     def __getitem__(self, name: str) -> np.ndarray:
@@ -100,29 +115,37 @@ class Trajectory:
             )
             and np.array_equal(self.epoch, other.epoch)
             and np.array_equal(self.batch, other.batch)
+            and list(self.epoch_series) == list(other.epoch_series)
+            and all(np.array_equal(v, other.epoch_series[n], equal_nan=True) for n, v in self.epoch_series.items())
         )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{n}{list(self[n].shape)}" for n in self.names)
+        parts = ", ".join([*(f"{n}{list(self[n].shape)}" for n in self.names),
+                           *(f"{n}[{len(v)} epochs]" for n, v in self.epoch_series.items())])
         return f"Trajectory(steps={len(self)}, {parts})"
 
     # -- conversions ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; floats round-trip exactly (non-finite as strings)."""
-        return {
+        """JSON-ready dict; floats round-trip exactly (non-finite as strings). The
+        ``epoch_series`` key is there only when the trajectory has per-epoch series."""
+        out = {
             "steps": len(self),
             "epoch": self.epoch.tolist(),
             "batch": self.batch.tolist(),
             "series": {n: encode_floats(self[n]) for n in self.names},
             "meta": self.meta,
         }
+        if self.epoch_series:
+            out["epoch_series"] = {n: encode_floats(v) for n, v in self.epoch_series.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Trajectory:
         series = {n: decode_floats(v) for n, v in data["series"].items()}
-        return cls(series, data.get("epoch"), data.get("batch"), data.get("meta"))
+        per_epoch = {n: decode_floats(v) for n, v in (data.get("epoch_series") or {}).items()}
+        return cls(series, data.get("epoch"), data.get("batch"), data.get("meta"), epoch_series=per_epoch)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -7,6 +7,10 @@ shortest round-trip repr, so reading a golden gives back the very same float64 v
 non-finite values are written as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
 Loading never executes code (plain ``json``, no pickle).
 
+A trajectory with per-epoch series (``rec.log_epoch``) has one more block after ``series``,
+``"epoch_series": {"val_loss": [one value per epoch, one a line]}``; goldens without them
+read and write exactly as before.
+
 A golden recorded with ``calibrate=N`` has one more header block, ``calibration`` (after
 ``meta``; goldens without it read and compare exactly as before)::
 
@@ -89,18 +93,28 @@ def dumps(golden: Golden) -> str:
     lines.append(f'  "epoch": {json.dumps(traj.epoch.tolist())},')
     lines.append(f'  "batch": {json.dumps(traj.batch.tolist())},')
     lines.append('  "series": {')
-    names = traj.names
+    lines += _series_lines(traj.series)
+    if traj.epoch_series:  # per-epoch series (rec.log_epoch): only in goldens that have them
+        lines[-1] += ","
+        lines.append('  "epoch_series": {')
+        lines += _series_lines(traj.epoch_series)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _series_lines(series: Mapping[str, Any]) -> list[str]:
+    """One value (or one row of groups) a line, then the closing brace of the block."""
+    lines = []
+    names = list(series)
     for i, name in enumerate(names):
-        values = encode_floats(traj[name])
-        rows = [json.dumps(v) for v in values]
+        rows = [json.dumps(v) for v in encode_floats(series[name])]
         body = ",\n      ".join(rows)
         key = json.dumps(name, ensure_ascii=False)
         lines.append(f"    {key}: [" + (f"\n      {body}\n    ]" if rows else "]"))
         if i < len(names) - 1:
             lines[-1] += ","
     lines.append("  }")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _calibration_lines(calibration: Calibration) -> list[str]:
@@ -141,14 +155,15 @@ def loads(text: str, path: str | os.PathLike[str] | None = None) -> Golden:
         )
     try:
         for key, kinds in (("series", dict), ("spec", (dict, type(None))), ("environment", (dict, type(None))),
-                           ("meta", (dict, type(None)))):
+                           ("meta", (dict, type(None))), ("epoch_series", dict)):
             if key in data and not isinstance(data[key], kinds):
                 raise ValueError(f"{key!r} is a {type(data[key]).__name__}, not an object")
         for key in ("series", "epoch", "batch"):
             if key not in data:
                 raise ValueError(f"the {key!r} key is missing")
         traj = Trajectory.from_dict(
-            {"series": data["series"], "epoch": data["epoch"], "batch": data["batch"], "meta": data.get("meta")}
+            {"series": data["series"], "epoch": data["epoch"], "batch": data["batch"], "meta": data.get("meta"),
+             "epoch_series": data.get("epoch_series")}
         )
         if "steps" in data and data["steps"] != len(traj):
             raise ValueError(f"header says {data['steps']} steps but the series have {len(traj)}")

@@ -20,6 +20,6 @@ class LoopRecorder(Recorder):
     def trajectory(self) -> Trajectory:
         trajectory = super().trajectory
         epochs = len(set(trajectory.epoch.tolist()))
-        trajectory.meta["run"] = describe_run(self.optimizer, self.scheduler, "loop", len(trajectory), epochs,
-                                              self.record)
+        trajectory.meta["run"] = describe_run(self.given, self.scheduler, "loop", len(trajectory), epochs,
+                                              self.record, self.optimizer_attr)
         return trajectory
