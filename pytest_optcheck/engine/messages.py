@@ -48,8 +48,11 @@ def render_verdict(
     lines = [*(header or []), _headline(verdict)]
     for sv in verdict.failed:
         lines += ["", *_series_block(sv, golden, current, context, calibration)]
-    for sv in verdict.epoch_failed:
-        lines += ["", *_epoch_block(sv, golden.epoch_series[sv.name], current.epoch_series[sv.name])]
+    if verdict.epoch_failed:
+        from .per_epoch import epoch_block
+
+        for sv in verdict.epoch_failed:
+            lines += ["", *epoch_block(sv, golden.epoch_series[sv.name], current.epoch_series[sv.name])]
     lines += _missing_extra(verdict)
     footer = where_lines(golden_path, update_command, picture)
     if footer:
@@ -74,25 +77,6 @@ def _missing_extra(verdict: Verdict) -> list[str]:
         for name in verdict.extra_series
     ]
     return ["", *lines] if lines else []
-
-
-def _epoch_block(sv: SeriesVerdict, golden: np.ndarray, current: np.ndarray) -> list[str]:
-    """A failing per-epoch series (``rec.log_epoch``): its epochs are its steps, so every fact
-    names epochs, and the table shows the epochs around the first failure."""
-    lines = [f"{sv.name} (per epoch): {sv.n_failed} of {sv.n_checked} epochs outside tolerance"
-             if not sv.length_mismatch else
-             f"{sv.name} (per epoch): current run has {sv.steps_current} epochs, the golden {sv.steps_golden}",
-             f"  tolerance: {describe_tolerance(sv.tolerance).replace('step by step', 'epoch by epoch')}"]
-    if sv.first_failure is not None:
-        g, c = format_pair(float(golden[sv.first_failure]), float(current[sv.first_failure]))
-        lines.append(f"  first epoch outside tolerance: epoch {sv.first_failure} (golden {g}, current {c})")
-    rows = [("epoch", "golden", "current", "abs err", "rel err", "")]
-    center = sv.first_failure or 0
-    for e in range(max(0, center - 3), min(len(golden), len(current), center + 4)):
-        g, c = format_pair(float(golden[e]), float(current[e]))
-        bad = bool(outside_tolerance(golden[e:e + 1], current[e:e + 1], sv.tolerance)[0])
-        rows.append((str(e), g, c, *_errors(float(golden[e]), float(current[e])), "!" if bad else ""))
-    return lines + ["  per epoch:", *_align(rows)]
 
 
 def _headline(verdict: Verdict) -> str:

@@ -1,7 +1,7 @@
 """The norm series of a recording (``grad_norm``, ``param_norm``, ``update_norm``,
 ``sparsity``): each step reduced to one small vector on the parameters' device, with as
-few kernels as the device allows — a history buffer for small models, fused per-tensor
-norms for the rest. See :mod:`.recorder` for what each series means.
+few kernels as the device allows — a history buffer for small models, per-tensor norms
+for the rest. Public torch only: ``torch.cat(..., out=)`` copies, ``torch.linalg.vector_norm``. See :mod:`.recorder` for what each series means.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ class Norms:
 class _HistoryNorms(Norms):
     """Small models on one device, where a step costs the kernels launched, not the bytes
     read. Each step copies what the series need — the starting point and the gradients
-    before the step (one ``torch._foreach_copy_``), the parameters after it (another) — into
-    a staging block of views made once, and the block into one row of a history buffer; it
+    before the step (one ``torch.cat(..., out=)``), the parameters after it (another) —
+    straight into one row of a history buffer, through views of its rows made once; it
     reduces nothing. Every :data:`HISTORY_ROWS` steps (and when the trajectory is read) a
     few kernels reduce all the rows at once: norms of rows, of differences of rows, counts.
 
@@ -117,58 +117,42 @@ class _HistoryNorms(Norms):
                   "after": bool(want & {"param_norm", "update_norm", "sparsity"})}
         self.part = {name: i for i, name in enumerate(n for n in self.PARTS if needed[n])}
         p0 = params[0]
-        self.staging = torch.empty((len(self.part), self.numel), dtype=p0.dtype, device=p0.device)
-        self.views = {name: self._views(self.staging[i]) for name, i in self.part.items()}
-        per_row = max(1, self.staging.numel() * p0.element_size())
+        per_row = max(1, len(self.part) * self.numel * p0.element_size())
         capacity = max(1, min(HISTORY_ROWS, HISTORY_BYTES // per_row))
-        self.history = torch.empty((capacity, *self.staging.shape), dtype=p0.dtype, device=p0.device)
-        self.history_rows = self.history.unbind(0)  # one view per row, made once: no indexing per step
-        #: the pre-step copy's destinations when it takes the starting point and the gradients
-        self.before_and_grads = self.views.get("before", []) + self.views.get("grads", [])
+        self.history = torch.empty((capacity, len(self.part), self.numel), dtype=p0.dtype, device=p0.device)
+        # views made once, so a step indexes nothing: each row's parts, and (where the pre-step
+        # copy takes the starting point and the gradients) its first two parts as one
+        self.slots = [{name: row[i] for name, i in self.part.items()} for row in self.history.unbind(0)]
+        both = "before" in self.part and "grads" in self.part
+        self.before_and_grads = [row[:2].view(-1) for row in self.history.unbind(0)] if both else None
         self.row = 0
         self.steps: list[int] = []  # the step of each filled row
 
-    def _views(self, row: torch.Tensor) -> list[torch.Tensor]:
-        """``row`` cut into one view per parameter, shaped like it."""
-        views, start = [], 0
-        for p in self.params:
-            views.append(row[start:start + p.numel()].view(p.shape))
-            start += p.numel()
-        return views
-
     def before_step(self, grads: bool) -> None:
-        update = "before" in self.views
-        if update and grads:  # the usual case: one call copies both
+        if self.before_and_grads is not None and grads:  # the usual case: one call copies both
             try:
-                torch._foreach_copy_(self.before_and_grads, self.params + [p.grad for p in self.params])
+                torch.cat(_flat(self.params) + _flat([p.grad for p in self.params]),
+                          out=self.before_and_grads[self.row])
                 return
-            except (TypeError, RuntimeError):  # a parameter without a gradient, or a sparse one
+            except (AttributeError, RuntimeError):  # a parameter without a gradient, or a sparse one
                 pass
-        if update:
-            torch._foreach_copy_(self.views["before"], self.params)
+        if "before" in self.part:
+            torch.cat(_flat(self.params), out=self.slots[self.row]["before"])
         if grads:
             self.take_grads()
 
     def take_grads(self) -> None:
         grads = [p.grad for p in self.params]
-        views = self.views["grads"]
-        if any(g is None or g.layout != torch.strided for g in grads):
-            pairs = [(v, _dense(g)) for v, g in zip(views, grads) if g is not None]
-            for v, g in zip(views, grads):
-                if g is None:
-                    v.zero_()
-            if pairs:
-                torch._foreach_copy_([v for v, _ in pairs], [g for _, g in pairs])
-            return
-        torch._foreach_copy_(views, grads)
+        if any(g is None or g.layout != torch.strided for g in grads):  # rare: none reads as zeros
+            grads = [torch.zeros_like(p) if g is None else _dense(g) for p, g in zip(self.params, grads)]
+        torch.cat(_flat(grads), out=self.slots[self.row]["grads"])
 
     def after_step(self, step: int) -> None:
-        if "after" in self.views:
-            torch._foreach_copy_(self.views["after"], self.params)
-        self.history_rows[self.row].copy_(self.staging)
+        if "after" in self.part:
+            torch.cat(_flat(self.params), out=self.slots[self.row]["after"])
         self.steps.append(step)
         self.row += 1
-        if self.row == len(self.history_rows):
+        if self.row == len(self.slots):
             self.flush()
 
     def flush(self) -> None:
@@ -194,9 +178,10 @@ class _HistoryNorms(Norms):
 
 
 class _ForeachNorms(Norms):
-    """Large models and accelerators: ``torch._foreach_norm`` (one fused kernel per device
-    and dtype on CUDA) per series; update_norm keeps the step's starting point in buffers
-    allocated once."""
+    """Large models, several devices or dtypes: per-tensor norms (``torch.linalg.vector_norm``,
+    accumulated in float64) reduced to one per series; update_norm keeps the step's starting
+    point in buffers allocated once. On a large model a step's cost is the bytes read, which
+    fused kernels would not reduce."""
 
     def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
         super().__init__(params, want)
@@ -209,7 +194,8 @@ class _ForeachNorms(Norms):
             return torch.zeros((), dtype=self.acc, device=self.device)
         partial = []
         for device, group in _by_device(tensors).items():
-            norms = _foreach_norm(group, _accumulator(device))
+            acc = _accumulator(device)
+            norms = [torch.linalg.vector_norm(t, dtype=acc) for t in group]
             partial.append(torch.linalg.vector_norm(torch.stack(norms)) if len(norms) > 1 else norms[0])
         if len(partial) == 1:
             return partial[0].to(self.acc)
@@ -221,7 +207,8 @@ class _ForeachNorms(Norms):
         if "update_norm" in self.want:
             if self.snapshot is None:
                 self.snapshot = [torch.empty_like(p) for p in self.params]
-            torch._foreach_copy_(self.snapshot, self.params)
+            for kept, p in zip(self.snapshot, self.params):
+                kept.copy_(p)
 
     def take_grads(self) -> None:
         self.grad_norm = self.total_norm([_dense(p.grad) for p in self.params if p.grad is not None])
@@ -233,7 +220,8 @@ class _ForeachNorms(Norms):
                 values.append(self.total_norm(self.params))
             elif name == "update_norm":
                 assert self.snapshot is not None
-                torch._foreach_sub_(self.snapshot, self.params)  # before - after: the same norm
+                for kept, p in zip(self.snapshot, self.params):
+                    kept.sub_(p)  # before - after: the same norm
                 values.append(self.total_norm(self.snapshot))
             elif name == "grad_norm":
                 assert self.grad_norm is not None
@@ -250,12 +238,9 @@ class _ForeachNorms(Norms):
         return torch.stack(counts).sum().to(self.acc)
 
 
-def _foreach_norm(tensors: list[torch.Tensor], acc: torch.dtype) -> list[torch.Tensor]:
-    """Each tensor's L2 norm, accumulated in ``acc``: one fused kernel on CUDA."""
-    try:
-        return list(torch._foreach_norm(tensors, 2.0, dtype=acc))
-    except TypeError:  # torch < 2.3: no dtype argument
-        return [torch.linalg.vector_norm(t, dtype=acc) for t in tensors]
+def _flat(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each tensor as 1-D (a view where it is contiguous), for ``torch.cat(..., out=row)``."""
+    return [t.reshape(-1) for t in tensors]
 
 
 def _by_device(tensors: Iterable[torch.Tensor]) -> dict[torch.device, list[torch.Tensor]]:
