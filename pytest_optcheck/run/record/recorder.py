@@ -18,7 +18,7 @@ Recording stays out of the training loop's way, on the CPU and on an accelerator
   kept as they are, and so is a tensor logged on the CPU, read when it is logged: its
   value is in host memory already.
 * Norms go through as few kernels as the device allows. Parameters small enough
-  (:data:`FLAT_NUMEL`) on one device are copied, two calls a step, into a row of a
+  (:data:`FLAT_NUMEL`) on one device are copied, three calls a step, into a row of a
   history buffer, and a few kernels reduce :data:`HISTORY_ROWS` steps at a time; larger
   models are reduced per tensor each step (see :mod:`.norms`). ``update_norm`` keeps the
   step's starting point in buffers allocated once, never a fresh ``clone()`` per step.

@@ -106,3 +106,34 @@ def test_a_scaler_of_the_wrong_kind_is_refused() -> None:
     opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
     with pytest.raises(TypeError, match="scaler=.*GradScaler.*got a float"):
         Recorder(opt, scaler=1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fp16_on_cuda_skips_for_real_and_keeps_every_row() -> None:
+    """fp16 autocast with a GradScaler on a GPU: the scaler's first steps overflow at its
+    initial scale (65536) and are skipped for real, then the forced ones; every iteration
+    stays a row with its own loss."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 1)).cuda()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler("cuda", init_scale=2.0 ** 24)
+    x, y = torch.randn(20, 32, 64, device="cuda") * 100, torch.randn(20, 32, 1, device="cuda")
+    logged = []
+    with Recorder(opt, model=model, record=("loss", "lr", "grad_norm"), scaler=scaler) as rec:
+        for i in range(20):
+            opt.zero_grad()
+            with torch.autocast("cuda", dtype=torch.float16):
+                loss = torch.nn.functional.mse_loss(model(x[i]).float(), y[i])
+            scaler.scale(loss).backward()
+            if i in (12, 16):
+                with torch.no_grad():
+                    model[0].weight.grad[0, 0] = float("inf")
+            scaler.step(opt)
+            scaler.update()
+            rec.log(loss=loss)
+            logged.append(loss.item())
+    t = rec.trajectory
+    skipped = np.flatnonzero(t["skipped"]).tolist()
+    assert len(t) == 20 and t["loss"].tolist() == logged
+    assert 12 in skipped and 16 in skipped and len(skipped) > 2  # real overflows at the start, too
+    assert np.isnan(t["grad_norm"][skipped]).all()
