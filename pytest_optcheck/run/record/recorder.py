@@ -367,6 +367,9 @@ class Recorder:
                 f"optcheck: rec.log({name}=...): {name!r} is recorded from {source}; "
                 f"log your own value under another name."
             )
+        if name == "skipped" and self.scaler is not None:
+            raise OptcheckError("optcheck: rec.log(skipped=...): with scaler=, 'skipped' is recorded from the "
+                                "GradScaler's updates; log your own value under another name.")
         if name in self._per_epoch:
             raise OptcheckError(f"optcheck: rec.log({name}=...): {name!r} is a per-epoch series "
                                 f"(rec.log_epoch); log the per-step value under another name.")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from pytest_optcheck.errors import OptcheckError
 from pytest_optcheck.run.record import Recorder
 
 FORCED = (3, 7)
@@ -102,10 +103,13 @@ def test_gradient_accumulation_with_a_scaler_stays_one_row_per_update() -> None:
     assert t["loss"].tolist() == [0.5, 1.5, 2.5] and t["skipped"].tolist() == [0.0, 1.0, 0.0]
 
 
-def test_a_scaler_of_the_wrong_kind_is_refused() -> None:
+def test_a_scaler_of_the_wrong_kind_or_a_logged_skipped_is_refused() -> None:
     opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
     with pytest.raises(TypeError, match="scaler=.*GradScaler.*got a float"):
         Recorder(opt, scaler=1.0)
+    with Recorder(opt, scaler=torch.amp.GradScaler("cpu")) as rec, \
+            pytest.raises(OptcheckError, match="'skipped' is recorded from the GradScaler"):
+        rec.log(skipped=1.0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -173,3 +174,25 @@ def test_the_value_logged_after_the_last_step_is_that_step_s() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert rec.trajectory["loss"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_log_epoch_keeps_one_value_per_epoch() -> None:
+    model, adamw = model_and_adamw()
+    with LoopRecorder(adamw, model=model) as rec:
+        for epoch in range(3):
+            rec.epoch = epoch
+            for _ in range(2):
+                model(torch.ones(1, 2)).sum().backward()
+                adamw.step()
+                rec.log(loss=1.0)
+            if epoch != 1:
+                rec.log_epoch(val_loss=torch.tensor(float(epoch)))
+        with pytest.raises(OptcheckError, match="twice in epoch 2.*one value an epoch"):
+            rec.log_epoch(val_loss=5.0)
+        with pytest.raises(OptcheckError, match="'loss' is already a per-step series"):
+            rec.log_epoch(loss=1.0)
+        with pytest.raises(OptcheckError, match="'val_loss' is a per-epoch series"):
+            rec.log(val_loss=1.0)
+    t = rec.trajectory
+    assert t.names == ["loss", "lr"] and t.epoch_series["val_loss"].tolist()[::2] == [0.0, 2.0]
+    assert np.isnan(t.epoch_series["val_loss"][1])
