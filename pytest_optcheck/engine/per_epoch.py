@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .compare import SeriesVerdict, outside_tolerance
-from .messages import _align, _errors, describe_tolerance, format_pair
+from .messages import _align, describe_tolerance, error_cells, format_pair
 
 
 def epoch_block(sv: SeriesVerdict, golden: np.ndarray, current: np.ndarray) -> list[str]:
@@ -25,5 +25,5 @@ def epoch_block(sv: SeriesVerdict, golden: np.ndarray, current: np.ndarray) -> l
     for e in range(max(0, center - 3), min(len(golden), len(current), center + 4)):
         g, c = format_pair(float(golden[e]), float(current[e]))
         bad = bool(outside_tolerance(golden[e:e + 1], current[e:e + 1], sv.tolerance)[0])
-        rows.append((str(e), g, c, *_errors(float(golden[e]), float(current[e])), "!" if bad else ""))
+        rows.append((str(e), g, c, *error_cells(float(golden[e]), float(current[e])), "!" if bad else ""))
     return lines + ["  per epoch:", *_align(rows)]
