@@ -30,11 +30,27 @@ def check_record(record: Iterable[str] | str) -> tuple[str, ...]:
     return validate_record(record if isinstance(record, str) else list(record), "OptcheckCallback(record=...)")
 
 
+def trainer_scaler(optimizer: Any, trainer: Any = None) -> Any:
+    """The ``torch.amp.GradScaler`` a trainer steps through, or None (no fp16 scaler), so a
+    step it skips stays a row of the trajectory, marked in ``skipped`` (see the Recorder).
+
+    Lightning keeps it as ``trainer.precision_plugin.scaler``; the Hugging Face Trainer steps
+    through accelerate's ``AcceleratedOptimizer``, whose ``.scaler`` it is. Both call the
+    scaler's public ``update()`` after each ``scaler.step(optimizer)``, which is what the
+    recording observes."""
+    for owner in (getattr(trainer, "precision_plugin", None), optimizer):
+        scaler = getattr(owner, "scaler", None)
+        if scaler is not None and callable(getattr(scaler, "update", None)) and getattr(scaler, "is_enabled",
+                                                                                        lambda: True)():
+            return scaler
+    return None
+
+
 class FrameworkRecording:
     """One trainer run being recorded; made when training starts, closed when it ends."""
 
     def __init__(self, optimizer: Any, scheduler: Any, model: Any, record: tuple[str, ...], source: str,
-                 record_every: int = 1) -> None:
+                 record_every: int = 1, scaler: Any = None) -> None:
         self.record_every = record_every
         self.optimizer = unwrap_optimizer(optimizer)
         self.scheduler = unwrap_scheduler(scheduler)
@@ -45,7 +61,7 @@ class FrameworkRecording:
                 f"optcheck: the {source} trainer's optimizer is a {type(optimizer).__name__}, which is no torch "
                 f"optimizer and wraps none (no .optimizer); its steps cannot be watched.")
         hooked = [name for name in record if name in HOOKED_SERIES]
-        self.recorder = Recorder(self.optimizer, self.scheduler, model, record=hooked)
+        self.recorder = Recorder(self.optimizer, self.scheduler, model, record=hooked, scaler=scaler)
         self.recorder.__enter__()
         self.losses: list[float] = []
         self.epochs: list[int] = []
@@ -85,6 +101,8 @@ class FrameworkRecording:
                 series[name] = np.asarray(self.losses, dtype=np.float64)
             elif name in hooked:
                 series[name] = hooked[name][:steps]
+        if "skipped" in hooked:  # a scaler was found: the steps it skipped
+            series["skipped"] = hooked["skipped"][:steps]
         epochs = len(set(self.epochs))
         run = describe_run(self.optimizer, self.scheduler, self.source, steps, epochs, self.record)
         if self.record_every > 1:
@@ -108,10 +126,10 @@ class RecordingCallback:
         self.record_every = validate_every(record_every)
         self._recording: FrameworkRecording | None = None
 
-    def _start(self, optimizer: Any, scheduler: Any, model: Any, framework: str) -> None:
+    def _start(self, optimizer: Any, scheduler: Any, model: Any, framework: str, trainer: Any = None) -> None:
         self._close()
         self._recording = FrameworkRecording(optimizer, scheduler, model, self.record, framework,
-                                             self.record_every)
+                                             self.record_every, scaler=trainer_scaler(optimizer, trainer))
 
     def _close(self) -> None:
         if self._recording is not None:

@@ -47,7 +47,7 @@ class OptcheckCallback(RecordingCallback, Callback):
                                 f"{len(optimizers)} ({names}). Record a model that trains with one optimizer.")
         configs = list(trainer.lr_scheduler_configs)
         scheduler = configs[0].scheduler if configs else None
-        self._start(optimizers[0], scheduler, pl_module, "lightning")
+        self._start(optimizers[0], scheduler, pl_module, "lightning", trainer)
         self._loss = 0.0
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
