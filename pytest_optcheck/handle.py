@@ -119,11 +119,17 @@ class OptcheckHandle:
 
     def record(self, optimizer: Any, scheduler: Any = None, model: Any = None,
                record: Iterable[str] | None = None, *, record_every: int | None = None,
-               reduce: str | Mapping[str, str] = "mean") -> Recorder:
+               reduce: str | Mapping[str, str] = "mean", scaler: Any = None,
+               optimizer_attr: str | None = None) -> Recorder:
         """A context manager that records a user's own loop (``rec.log(loss=loss)``); its
         trajectory describes the optimizer and scheduler it watched, for the golden.
+
         ``record_every=k`` (default: the marker's) keeps every k-th step and each bucket's
-        min, max and mean (docs/long-runs.md).
+        min, max and mean (docs/long-runs.md). ``scaler``: the ``torch.amp.GradScaler`` the
+        loop steps through; a step it skips stays a row, marked in the ``skipped`` series.
+        ``optimizer`` may be a wrapper that is not a torch optimizer (found at ``.optimizer``,
+        ``.base_optimizer`` or ``optimizer_attr``). Arguments of the wrong kind (a model
+        first) are refused here, naming what was given.
 
         In a process group (pytest under torchrun) it records the global run: each step's
         logged values combined over the ranks by ``reduce`` (the mean; ``"sum"``... or
@@ -132,7 +138,7 @@ class OptcheckHandle:
 
         every = self._spec.record_every if record_every is None else record_every
         return LoopRecorder(optimizer, scheduler, model, record=record or self._spec.record, record_every=every,
-                            reduce=reduce)
+                            reduce=reduce, scaler=scaler, optimizer_attr=optimizer_attr)
 
     def callback(self, framework: str, record: Iterable[str] | None = None, *,
                  record_every: int | None = None) -> Any:

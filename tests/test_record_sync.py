@@ -6,9 +6,9 @@ Recording must add none per step — the bare loop and the recorded loop convert
 often — and the values reach the host once, when the trajectory is read. Where CUDA
 exists, the same loops run under ``torch.cuda.set_sync_debug_mode("error")``.
 
-A tensor logged on the CPU is read at once (``READ_CPU_AT_LOG``: its value is in host
-memory, so that synchronises with nothing); these tests switch that off, so the counts
-prove the path an accelerator's tensors take, run on the CPU.
+A tensor logged on the CPU is read at once (its value is in host memory, so that
+synchronises with nothing); these tests switch that off (``Recorder._read_cpu``, a test
+hook), so the counts prove the path an accelerator's tensors take, run on the CPU.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from torch.overrides import TorchFunctionMode
 
 from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.run.record import HostFloat, Recorder
-from pytest_optcheck.run.record import series as record_module
 from pytest_optcheck.run.train import train
 
 ALL = ("loss", "lr", "momentum", "grad_norm", "param_norm", "update_norm", "sparsity")
@@ -46,7 +45,7 @@ class HostConversions(TorchFunctionMode):
 
 @pytest.fixture(autouse=True)
 def accelerator_path(monkeypatch) -> None:
-    monkeypatch.setattr(record_module, "READ_CPU_AT_LOG", False)
+    monkeypatch.setattr(Recorder, "_read_cpu", False)
 
 
 def loop(device, optimizer, steps, record=None, closure=False):
@@ -106,7 +105,7 @@ def test_recording_converts_nothing_per_step_on_cpu(name, record) -> None:
 def test_on_the_cpu_a_logged_tensor_is_read_once_when_logged(monkeypatch) -> None:
     """The CPU's own path: one read per logged tensor, none for the recorder's series, and
     none when the trajectory is read."""
-    monkeypatch.setattr(record_module, "READ_CPU_AT_LOG", True)
+    monkeypatch.setattr(Recorder, "_read_cpu", True)
     counts = {}
     for recorded in (None, ALL):
         counter = HostConversions()

@@ -87,14 +87,22 @@ class Verdict:
     series: list[SeriesVerdict]
     missing_series: list[str] = field(default_factory=list)
     extra_series: list[str] = field(default_factory=list)
+    #: The per-epoch series (``rec.log_epoch``), compared epoch by epoch: their "steps" are epochs.
+    epoch_series: list[SeriesVerdict] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return not self.missing_series and not self.extra_series and not self.failed
+        return not self.missing_series and not self.extra_series and not self.failed and not self.epoch_failed
 
     @property
     def failed(self) -> list[SeriesVerdict]:
+        """The per-step series that fail."""
         return [s for s in self.series if not s.passed]
+
+    @property
+    def epoch_failed(self) -> list[SeriesVerdict]:
+        """The per-epoch series that fail."""
+        return [s for s in self.epoch_series if not s.passed]
 
     def worst(self) -> SeriesVerdict | None:
         """The series with the largest relative error, among failing ones if any fail."""
@@ -109,6 +117,7 @@ class Verdict:
             "extra_series": list(self.extra_series),
             "worst": worst.name if worst else None,
             "series": [s.to_dict() for s in self.series],
+            **({"epoch_series": [s.to_dict() for s in self.epoch_series]} if self.epoch_series else {}),
         }
 
 
@@ -147,10 +156,20 @@ def compare(
     ]
     if golden.buckets is not None:
         verdicts = [with_buckets(v, golden, current) for v in verdicts]
+    per_epoch = [n for n in golden.epoch_series if n in current.epoch_series]
+    epoch_defaults = resolve_tolerances([n for n in per_epoch if n not in tolerances])
+    epoch_verdicts = [
+        compare_series(name, golden.epoch_series[name], current.epoch_series[name],
+                       tolerances.get(name) or epoch_defaults[name])
+        for name in per_epoch
+    ]
     return Verdict(
         series=verdicts,
-        missing_series=[n for n in golden.names if n not in current],
-        extra_series=[n for n in current.names if n not in golden],
+        missing_series=[n for n in golden.names if n not in current]
+        + [n for n in golden.epoch_series if n not in current.epoch_series],
+        extra_series=[n for n in current.names if n not in golden]
+        + [n for n in current.epoch_series if n not in golden.epoch_series],
+        epoch_series=epoch_verdicts,
     )
 
 

@@ -48,6 +48,11 @@ def render_verdict(
     lines = [*(header or []), _headline(verdict)]
     for sv in verdict.failed:
         lines += ["", *_series_block(sv, golden, current, context, calibration)]
+    if verdict.epoch_failed:
+        from .per_epoch import epoch_block
+
+        for sv in verdict.epoch_failed:
+            lines += ["", *epoch_block(sv, golden.epoch_series[sv.name], current.epoch_series[sv.name])]
     lines += _missing_extra(verdict)
     footer = where_lines(golden_path, update_command, picture)
     if footer:
@@ -75,8 +80,10 @@ def _missing_extra(verdict: Verdict) -> list[str]:
 
 
 def _headline(verdict: Verdict) -> str:
-    differ = [s.name for s in verdict.failed] + verdict.missing_series + verdict.extra_series
-    total = len(verdict.series) + len(verdict.missing_series) + len(verdict.extra_series)
+    differ = ([s.name for s in verdict.failed] + [s.name for s in verdict.epoch_failed]
+              + verdict.missing_series + verdict.extra_series)
+    total = (len(verdict.series) + len(verdict.epoch_series)
+             + len(verdict.missing_series) + len(verdict.extra_series))
     if not differ:
         return f"optcheck: all {total} series within tolerance of the golden"
     return f"optcheck: {len(differ)} of {total} series differ from the golden ({', '.join(differ)})"
@@ -115,6 +122,9 @@ def _series_block(sv: SeriesVerdict, golden: Trajectory, current: Trajectory, co
             f"the golden is finite there"
         )
     details += _shape_lines(sv)
+    if sv.name == "skipped":
+        details.append("the GradScaler skipped other steps than when the golden was recorded (1: skipped, for "
+                       "inf/NaN gradients)")
     reason = series_reason(sv)
     lines = [f"{sv.name}: {reason}", *(f"  {d}" for d in details if d != reason)]
     allowance = calibration.allowance(sv.name) if calibration is not None else None

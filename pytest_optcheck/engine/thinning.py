@@ -49,7 +49,7 @@ def thin(trajectory: Trajectory, every: int) -> Trajectory:
     buckets = Buckets(every, total, stats)
     series = {n: trajectory[n][::m] for n in trajectory.names}
     return Trajectory(series, trajectory.epoch[::m], trajectory.batch[::m], trajectory.meta,
-                      steps=trajectory.steps[::m], buckets=buckets)
+                      steps=trajectory.steps[::m], buckets=buckets, epoch_series=trajectory.epoch_series)
 
 
 def _aggregate(values: np.ndarray, k: int) -> dict[str, np.ndarray]:

@@ -249,6 +249,10 @@ TRAINING_METRIC = Tolerance(rtol=1e-4, atol=1e-7)
 #: parameter crossing the threshold is a change, so only float noise is tolerated.
 SPARSITY = Tolerance(rtol=0.0, atol=1e-9)
 
+#: ``skipped`` marks the steps a GradScaler skipped (0 or 1): a step that skips now and did
+#: not (or the reverse) is a change of the run, never noise.
+EXACT = Tolerance(rtol=0.0, atol=0.0)
+
 SERIES_DEFAULTS: dict[str, Tolerance] = {
     "lr": EXACT_SCHEDULE,
     "momentum": EXACT_SCHEDULE,
@@ -257,6 +261,7 @@ SERIES_DEFAULTS: dict[str, Tolerance] = {
     "param_norm": TRAINING_METRIC,
     "update_norm": TRAINING_METRIC,
     "sparsity": SPARSITY,
+    "skipped": EXACT,
 }
 
 #: For a series with no entry in SERIES_DEFAULTS.

@@ -86,9 +86,14 @@ class Trajectory:
     ``trajectory["loss"]`` is a float64 array of shape ``(steps,)``;
     ``trajectory["lr"]`` has shape ``(steps, param_groups)``. ``epoch[i]`` and
     ``batch[i]`` say where step ``i`` happened, so a failure can name them.
+
+    ``epoch_series`` holds the values that exist once an epoch (``rec.log_epoch``): each a
+    float64 array of shape ``(epochs,)``, entry ``e`` the value of epoch ``e`` (NaN where
+    none was logged). They are not steps: ``names`` and ``trajectory[name]`` cover the
+    per-step series only.
     """
 
-    __slots__ = ("_series", "batch", "buckets", "epoch", "meta", "steps")
+    __slots__ = ("_series", "batch", "buckets", "epoch", "epoch_series", "meta", "steps")
 
     def __init__(
         self,
@@ -99,6 +104,7 @@ class Trajectory:
         *,
         steps: Any = None,
         buckets: Buckets | None = None,
+        epoch_series: Mapping[str, Any] | None = None,
     ) -> None:
         converted: dict[str, np.ndarray] = {}
         rows: int | None = None
@@ -132,6 +138,15 @@ class Trajectory:
         self.steps = _index_array(steps, rows, "steps", fill=np.arange(rows))
         #: Per-bucket min/max/mean of a thinned run; None for a full one.
         self.buckets = buckets
+        self.epoch_series: dict[str, np.ndarray] = {}
+        for name, values in (epoch_series or {}).items():
+            if name in converted:
+                raise ValueError(f"series {name!r} is both a per-step and a per-epoch series")
+            arr = np.asarray(values, dtype=np.float64)
+            if arr.ndim != 1:
+                raise ValueError(f"per-epoch series {name!r} must be 1-D (epochs,); got shape {arr.shape}")
+            arr.setflags(write=False)
+            self.epoch_series[name] = arr
 
     # -- mapping-like access -------------------------------------------------------
     def __getitem__(self, name: str) -> np.ndarray:
@@ -175,11 +190,12 @@ class Trajectory:
         return row if row < len(self) and int(self.steps[row]) == step else None
 
     def derive(self, series: Mapping[str, Any] | None = None, meta: Mapping[str, Any] | None = None) -> Trajectory:
-        """The same steps (and buckets, for the series kept) with other series or meta."""
+        """The same steps (and buckets, for the series kept, and per-epoch series) with other
+        series or meta."""
         series = self.series if series is None else series
         buckets = None if self.buckets is None else self.buckets.only(list(series))
         return Trajectory(series, self.epoch, self.batch, self.meta if meta is None else meta,
-                          steps=self.steps, buckets=buckets)
+                          steps=self.steps, buckets=buckets, epoch_series=self.epoch_series)
 
     @property
     def series(self) -> Mapping[str, np.ndarray]:
@@ -199,18 +215,22 @@ class Trajectory:
             and np.array_equal(self.batch, other.batch)
             and np.array_equal(self.steps, other.steps)
             and self.buckets == other.buckets
+            and list(self.epoch_series) == list(other.epoch_series)
+            and all(np.array_equal(v, other.epoch_series[n], equal_nan=True) for n, v in self.epoch_series.items())
         )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{n}{list(self[n].shape)}" for n in self.names)
+        parts = ", ".join([*(f"{n}{list(self[n].shape)}" for n in self.names),
+                           *(f"{n}[{len(v)} epochs]" for n, v in self.epoch_series.items())])
         thinned = f", record_every={self.every} of {self.total_steps}" if self.buckets is not None else ""
         return f"Trajectory(steps={len(self)}{thinned}, {parts})"
 
     # -- conversions ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; floats round-trip exactly (non-finite as strings)."""
+        """JSON-ready dict; floats round-trip exactly (non-finite as strings). The
+        ``epoch_series`` key is there only when the trajectory has per-epoch series."""
         out = {
             "steps": len(self),
             "epoch": self.epoch.tolist(),
@@ -223,6 +243,8 @@ class Trajectory:
             out["total_steps"] = self.total_steps
             out["step"] = self.steps.tolist()
             out["buckets"] = {n: {s: encode_floats(a) for s, a in st.items()} for n, st in self.buckets.stats.items()}
+        if self.epoch_series:
+            out["epoch_series"] = {n: encode_floats(v) for n, v in self.epoch_series.items()}
         return out
 
     @classmethod
@@ -232,8 +254,9 @@ class Trajectory:
         if data.get("buckets") is not None:
             stats = {n: {s: decode_floats(v) for s, v in st.items()} for n, st in data["buckets"].items()}
             buckets = Buckets(int(data["record_every"]), int(data["total_steps"]), stats)
+        per_epoch = {n: decode_floats(v) for n, v in (data.get("epoch_series") or {}).items()}
         return cls(series, data.get("epoch"), data.get("batch"), data.get("meta"), steps=data.get("step"),
-                   buckets=buckets)
+                   buckets=buckets, epoch_series=per_epoch)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -31,6 +31,10 @@ Each series takes whichever of the two forms is shorter, so a review diff of a c
 learning rate shows the runs that moved, and of a changed loss the lines of the steps that
 moved. A 100,000-step run of loss and a step-schedule lr takes about 21 bytes a step.
 
+A trajectory with per-epoch series (``rec.log_epoch``) has one more block after ``series``,
+``"epoch_series": {"val_loss": [one value per epoch, one a line]}``; goldens without them
+read and write exactly as before.
+
 A golden recorded with ``calibrate=N`` has one more header block, ``calibration`` (after
 ``meta``; goldens without it read and compare exactly as before)::
 
@@ -127,16 +131,20 @@ def dumps(golden: Golden) -> str:
         lines.append(f'  "step": {_int_text(traj.steps, "  ")},')
     lines.append('  "series": {')
     lines += _object_lines({n: _series_text(traj[n], "    ") for n in traj.names}, "    ")
-    if traj.buckets is None:
-        lines.append("  }")
-    else:
-        lines.append("  },")
+    lines.append("  }")
+    if traj.buckets is not None:
+        lines[-1] += ","
         lines.append('  "buckets": {')
         blocks = {}
         for name, stats in traj.buckets.stats.items():
             inner = _object_lines({s: _series_text(stats[s], "      ") for s in STATS}, "      ")
             blocks[name] = "{\n" + "\n".join(inner) + "\n    }"
         lines += _object_lines(blocks, "    ")
+        lines.append("  }")
+    if traj.epoch_series:  # per-epoch series (rec.log_epoch): only in goldens that have them
+        lines[-1] += ","
+        lines.append('  "epoch_series": {')
+        lines += _object_lines({n: _series_text(v, "    ") for n, v in traj.epoch_series.items()}, "    ")
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -267,7 +275,7 @@ def loads(text: str, path: str | os.PathLike[str] | None = None) -> Golden:
         )
     try:
         for key, kinds in (("series", dict), ("spec", (dict, type(None))), ("environment", (dict, type(None))),
-                           ("meta", (dict, type(None))), ("buckets", dict)):
+                           ("meta", (dict, type(None))), ("buckets", dict), ("epoch_series", dict)):
             if key in data and not isinstance(data[key], kinds):
                 raise ValueError(f"{key!r} is a {type(data[key]).__name__}, not an object")
         for key in ("series", "epoch", "batch"):
@@ -310,9 +318,10 @@ def _trajectory_v2(data: Mapping[str, Any]) -> Trajectory:
         stats = {name: {s: _decode_series(block[s], f"buckets.{name}.{s}") for s in STATS}
                  for name, block in data.get("buckets", {}).items()}
         buckets = Buckets(every, total, stats)
+    per_epoch = {name: _decode_series(value, name) for name, value in data.get("epoch_series", {}).items()}
     traj = Trajectory(series, _decode_ints(data["epoch"], "epoch"), _decode_ints(data["batch"], "batch"),
                       data.get("meta"), steps=_decode_ints(data["step"], "step") if "step" in data else None,
-                      buckets=buckets)
+                      buckets=buckets, epoch_series=per_epoch)
     if buckets is None and total != len(traj):
         raise ValueError(f"header says {total} steps but the series have {len(traj)}")
     return traj

@@ -30,11 +30,28 @@ def check_record(record: Iterable[str] | str) -> tuple[str, ...]:
     return validate_record(record if isinstance(record, str) else list(record), "OptcheckCallback(record=...)")
 
 
+def trainer_scaler(optimizer: Any, trainer: Any = None) -> Any:
+    """The ``torch.amp.GradScaler`` a trainer steps through, or None (no fp16 scaler), so a
+    step it skips stays a row of the trajectory, marked in ``skipped`` (see the Recorder).
+
+    Lightning keeps it as ``trainer.precision_plugin.scaler``; the Hugging Face Trainer steps
+    through accelerate's ``AcceleratedOptimizer``, whose ``.scaler`` it is. Both call the
+    scaler's public ``update()`` after each ``scaler.step(optimizer)``, which is what the
+    recording observes."""
+    for owner in (getattr(trainer, "precision_plugin", None), optimizer):
+        scaler = getattr(owner, "scaler", None)
+        if scaler is not None and callable(getattr(scaler, "update", None)) and getattr(scaler, "is_enabled",
+                                                                                        lambda: True)():
+            return scaler
+    return None
+
+
 class FrameworkRecording:
     """One trainer run being recorded; made when training starts, closed when it ends."""
 
     def __init__(self, optimizer: Any, scheduler: Any, model: Any, record: tuple[str, ...], source: str,
-                 record_every: int = 1, libraries: Iterable[str] = (), autocast: str | None = None) -> None:
+                 record_every: int = 1, scaler: Any = None, libraries: Iterable[str] = (),
+                 autocast: str | None = None) -> None:
         self.record_every = record_every
         self.optimizer = unwrap_optimizer(optimizer)
         self.scheduler = unwrap_scheduler(scheduler)
@@ -53,7 +70,7 @@ class FrameworkRecording:
         # every series but the loss comes from the optimizer: the hooked ones and any numeric
         # key of its param groups (weight_decay, Prodigy's d), as optcheck.record keeps them
         from_optimizer = [name for name in record if name != "loss"]
-        self.recorder = Recorder(self.optimizer, self.scheduler, model, record=from_optimizer)
+        self.recorder = Recorder(self.optimizer, self.scheduler, model, record=from_optimizer, scaler=scaler)
         self.recorder.__enter__()
         self.losses: list[float] = []
         self.epochs: list[int] = []
@@ -93,6 +110,8 @@ class FrameworkRecording:
                 series[name] = np.asarray(self.losses, dtype=np.float64)
             elif hooked is not None and name in hooked:
                 series[name] = hooked[name][:steps]
+        if hooked is not None and "skipped" in hooked:  # a scaler was found: the steps it skipped
+            series["skipped"] = hooked["skipped"][:steps]
         epochs = len(set(self.epochs))
         run = describe_run(self.optimizer, self.scheduler, self.source, steps, epochs, self.record)
         if self.record_every > 1:
@@ -129,11 +148,12 @@ class RecordingCallback:
         self.record_every = validate_every(record_every)
         self._recording: FrameworkRecording | None = None
 
-    def _start(self, optimizer: Any, scheduler: Any, model: Any, framework: str, libraries: Iterable[str] = (),
-               autocast: str | None = None) -> None:
+    def _start(self, optimizer: Any, scheduler: Any, model: Any, framework: str, trainer: Any = None,
+               libraries: Iterable[str] = (), autocast: str | None = None) -> None:
         self._close()
         self._recording = FrameworkRecording(optimizer, scheduler, model, self.record, framework,
-                                             self.record_every, libraries, autocast)
+                                             self.record_every, scaler=trainer_scaler(optimizer, trainer),
+                                             libraries=libraries, autocast=autocast)
 
     def _close(self) -> None:
         if self._recording is not None:
@@ -174,7 +194,7 @@ class LightningRecordingCallback(RecordingCallback):
                                 f"{len(optimizers)} ({names}). Record a model that trains with one optimizer.")
         configs = list(trainer.lr_scheduler_configs)
         scheduler = configs[0].scheduler if configs else None
-        self._start(optimizers[0], scheduler, pl_module, "lightning", libraries=(self.PACKAGE,),
+        self._start(optimizers[0], scheduler, pl_module, "lightning", trainer, libraries=(self.PACKAGE,),
                     autocast=MIXED_PRECISION.get(str(getattr(trainer, "precision", ""))))
         self._loss = 0.0
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..declare.spec import canonical_callable
+from .record.watch import WRAPPED_AT, is_framework_wrapper
 
 #: Where a recorded run came from (the golden's ``source``).
 SOURCES = ("loop", "lightning", "transformers")
@@ -35,19 +36,24 @@ def describe_run(
     steps: int = 0,
     epochs: int = 0,
     record: Iterable[str] = (),
+    optimizer_attr: str | None = None,
 ) -> dict[str, Any]:
-    """The configuration of a recorded run, JSON-ready, every key always present.
+    """The configuration of a recorded run, JSON-ready, every key always present but
+    ``wrapper`` (only for an optimizer inside a wrapper that is part of the run).
 
-    ``optimizer`` and ``scheduler`` may be wrapped (a Lightning ``LightningOptimizer``,
-    accelerate's ``AcceleratedOptimizer`` / ``AcceleratedScheduler``): they are unwrapped.
+    ``optimizer`` and ``scheduler`` may be wrapped: a framework's wrappers (a Lightning
+    ``LightningOptimizer``, accelerate's ``AcceleratedOptimizer`` / ``AcceleratedScheduler``)
+    are plumbing and unwrapped silently; any other wrapper (a Lookahead, SAM) is part of the
+    run and described under ``wrapper`` with its settings (:func:`describe_wrapper`).
     ``record`` names the recorded series (``lr`` among them leaves the LR out).
     """
     if source not in SOURCES:
         raise ValueError(f"optcheck: source={source!r} is not one of {', '.join(SOURCES)}.")
-    optimizer = unwrap_optimizer(optimizer)
+    chain, optimizer = unwrap(optimizer, optimizer_attr)
+    wrappers = [w for w in chain if not is_framework_wrapper(w)]
     scheduler = unwrap_scheduler(scheduler)
     common, groups = _hyperparameters(optimizer, with_lr="lr" not in tuple(record))
-    return {
+    described = {
         "source": source,
         "optimizer": _call_text(type(optimizer).__name__, _non_default(type(optimizer), common)),
         "param_groups": groups,
@@ -55,24 +61,63 @@ def describe_run(
         "epochs": int(epochs),
         "steps": int(steps),
     }
+    if wrappers:  # only then: goldens of unwrapped runs keep the keys they always had
+        described["wrapper"] = " > ".join(describe_wrapper(w) for w in wrappers)
+    return described
 
 
 # -- unwrapping ----------------------------------------------------------------------------
 
 
-def unwrap_optimizer(optimizer: Any) -> Any:
-    """The torch optimizer inside framework wrappers: accelerate's ``AcceleratedOptimizer``
-    (``.optimizer``; it subclasses ``torch.optim.Optimizer`` but registers no step hooks of its
-    own) and Lightning's ``LightningOptimizer`` (``._optimizer``)."""
-    seen = 0
-    while seen < 8:
-        inner = getattr(optimizer, "optimizer", None)
-        if inner is None or not hasattr(inner, "param_groups"):
-            inner = getattr(optimizer, "_optimizer", None)
-        if inner is None or inner is optimizer or not hasattr(inner, "param_groups"):
-            return optimizer
-        optimizer, seen = inner, seen + 1
-    return optimizer
+def unwrap(optimizer: Any, optimizer_attr: str | None = None) -> tuple[list[Any], Any]:
+    """(the wrappers, outermost first; the innermost optimizer). Each wrapper holds the next
+    at ``optimizer_attr`` (the outermost only), ``.optimizer`` or ``.base_optimizer`` (a
+    hand-written Lookahead, pytorch-optimizer's, SAM, accelerate's ``AcceleratedOptimizer``),
+    or, for Lightning's ``LightningOptimizer``, ``._optimizer``."""
+    chain: list[Any] = []
+    while len(chain) < 8:
+        names = (optimizer_attr,) if optimizer_attr and not chain else (*WRAPPED_AT, "_optimizer")
+        inner = next((i for i in (getattr(optimizer, n, None) for n in names)
+                      if i is not None and i is not optimizer and hasattr(i, "param_groups")), None)
+        if inner is None:
+            break
+        chain.append(optimizer)
+        optimizer = inner
+    return chain, optimizer
+
+
+def unwrap_optimizer(optimizer: Any, optimizer_attr: str | None = None) -> Any:
+    """The innermost torch optimizer, inside every wrapper (:func:`unwrap`)."""
+    return unwrap(optimizer, optimizer_attr)[1]
+
+
+#: A wrapper's constructor arguments that are plumbing, not settings.
+_WRAPPER_SKIP = frozenset({"self", "optimizer", "base_optimizer", "params", "model"})
+
+
+def describe_wrapper(wrapper: Any) -> str:
+    """``Name(k=5, alpha=0.5)``: the wrapper's class and its settings — every constructor
+    argument kept on the instance (as ``arg`` or ``_arg``) that is a number, a bool or a
+    string, defaults included (a wrapper's defaults are its library's, and may change); where
+    that finds none, the instance's public attributes of those kinds."""
+    cls = type(wrapper)
+    try:
+        names = [n for n, p in inspect.signature(cls.__init__).parameters.items()
+                 if n not in _WRAPPER_SKIP and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    settings = _settings(wrapper, names) or _settings(wrapper, [n for n in vars(wrapper) if not n.startswith("_")])
+    return _call_text(cls.__name__, settings)
+
+
+def _settings(wrapper: Any, names: Iterable[str]) -> dict[str, Any]:
+    """The named attributes of ``wrapper`` that are numbers, bools or strings."""
+    found = {}
+    for name in names:
+        value = _scheduler_attribute(wrapper, name)
+        if isinstance(value, (bool, int, float, str)):
+            found[name] = value
+    return found
 
 
 def unwrap_scheduler(scheduler: Any) -> Any:

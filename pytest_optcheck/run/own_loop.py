@@ -20,7 +20,8 @@ class LoopRecorder(Recorder):
     def trajectory(self) -> Trajectory:
         trajectory = super().trajectory
         epochs = len(set(self._epochs))
-        run = describe_run(self.optimizer, self.scheduler, "loop", trajectory.total_steps, epochs, self.record)
+        run = describe_run(self.given, self.scheduler, "loop", trajectory.total_steps, epochs, self.record,
+                           self.optimizer_attr)
         if self.record_every > 1:  # part of what the golden holds: a change is a changed configuration
             run["record_every"] = self.record_every
         if self.autocast:  # part of the run: never described as plain float32 (absent when unused)

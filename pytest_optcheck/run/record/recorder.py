@@ -15,13 +15,13 @@ Recording stays out of the training loop's way, on the CPU and on an accelerator
   when :attr:`Recorder.trajectory` is read (long runs stack their values into one device
   tensor per :data:`CHUNK` steps, still without a synchronisation). So recording adds no
   host-device synchronisation per step. Python numbers (``lr``, a logged ``float``) are
-  kept as they are, and so is a tensor logged on the CPU, read when it is logged
-  (:data:`READ_CPU_AT_LOG`): its value is in host memory already.
+  kept as they are, and so is a tensor logged on the CPU, read when it is logged: its
+  value is in host memory already.
 * Norms go through as few kernels as the device allows. Parameters small enough
   (:data:`FLAT_NUMEL`) on one device are copied, three calls a step, into a row of a
-  history buffer, and a few kernels reduce :data:`HISTORY_ROWS` steps at a time; larger models go through ``torch._foreach_norm`` (one fused kernel per device
-  and dtype on CUDA) each step. ``update_norm`` keeps the step's starting point in
-  buffers allocated once, never a fresh ``clone()`` per parameter per step.
+  history buffer, and a few kernels reduce :data:`HISTORY_ROWS` steps at a time; larger
+  models are reduced per tensor each step (see :mod:`.norms`). ``update_norm`` keeps the
+  step's starting point in buffers allocated once, never a fresh ``clone()`` per step.
 
 What the series mean:
 
@@ -35,7 +35,15 @@ What the series mean:
 * ``param_norm``, ``update_norm``: the norm of the parameters after the step, and of what
   the step changed. ``sparsity``: the fraction of parameters with ``|w| <= SPARSITY_EPS``.
 * Values passed to :meth:`Recorder.log` (``loss``, anything else): see there for which
-  step a value belongs to and how several values of one step are combined.
+  step a value belongs to and how several values of one step are combined. Values passed
+  to :meth:`Recorder.log_epoch` form per-epoch series (``trajectory.epoch_series``).
+* ``skipped`` (with ``scaler=``): 1 for a step the ``torch.amp.GradScaler`` skipped
+  (inf/NaN gradients: the optimizer's ``step()`` never ran), else 0. That iteration is
+  still a row — its logged values, the LR in effect — so no value moves to a neighbour;
+  its norms read NaN.
+
+What is watched: a ``torch.optim.Optimizer`` itself, else the optimizer a wrapper holds
+(:func:`.watch.watched_optimizer`).
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from typing import Any, Self
 
 import numpy as np
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from ...declare.spec import record_every as check_every
 from ...engine.thinning import thin
@@ -55,7 +64,8 @@ from ...engine.trajectory import Trajectory
 from ...errors import OptcheckError, suggest
 from ..autocast import AutocastSeen
 from .norms import Norms
-from .series import DEFAULT_REDUCE, REDUCTIONS, Column, GroupRows
+from .series import DEFAULT_REDUCE, REDUCTIONS, Column, GroupRows, as_float
+from .watch import WRAPPED_AT, UpdateWatch, check_arguments, describe_class, watched_optimizer
 from .world import Ranks
 
 #: Series the recorder computes itself through the optimizer's hooks.
@@ -95,21 +105,17 @@ def _is_number(value: Any) -> bool:
 
 
 def _inner_optimizers(optimizer: Any) -> list[tuple[str, Any]]:
-    """Optimizers a wrapper holds (SAM's ``base_optimizer``, Lightning's and Accelerate's
-    ``optimizer``): the ones whose ``step()`` runs when the wrapper's does not."""
+    """Optimizers an optimizer holds (SAM's ``base_optimizer``): the ones whose ``step()``
+    runs when the wrapper's does not."""
     found = []
-    for attr in ("base_optimizer", "optimizer", "_optimizer", "inner_optimizer"):
+    for attr in WRAPPED_AT:
         inner = getattr(optimizer, attr, None)
         if isinstance(inner, torch.optim.Optimizer) and inner is not optimizer:
             found.append((attr, inner))
     return found
 
 
-def _describe(optimizer: Any) -> str:
-    cls = type(optimizer)
-    module = cls.__module__
-    return cls.__qualname__ if module in ("builtins", "torch.optim") or module.startswith("torch.optim.") \
-        else f"{module}.{cls.__qualname__}"
+_describe = describe_class
 
 
 class Recorder:
@@ -137,36 +143,54 @@ class Recorder:
     in one exchange when it is read (:mod:`.world`): each step's logged values combined over
     the ranks by ``reduce`` (``"mean"``; ``"sum"``, ``"min"``... or ``{series: rule}``), the
     norms of the whole model (DTensor shards summed over their mesh).
+
+    ``scaler``: the ``torch.amp.GradScaler`` the loop steps through (see ``skipped`` above);
+    ``optimizer_attr``: where a wrapper that is no torch optimizer keeps the one it wraps.
     """
+
+    #: A tensor logged on the CPU is read at once (see :meth:`log`). A test hook, and only
+    #: that: tests set it False (on the class or one recorder) to run an accelerator's path
+    #: — keep the tensor, read it with the trajectory — on the CPU.
+    _read_cpu = True
 
     def __init__(
         self,
-        optimizer: torch.optim.Optimizer,
+        optimizer: Any,
         scheduler: Any = None,
         model: torch.nn.Module | None = None,
         record: Iterable[str] = ("loss", "lr"),
         record_every: int = 1,
         reduce: str | Mapping[str, str] = "mean",
+        *,
+        scaler: Any = None,
+        optimizer_attr: str | None = None,
     ) -> None:
         if isinstance(record, str):
             record = (record,)
         self.record_every = check_every(record_every)
-        self.optimizer = optimizer
+        check_arguments(scheduler, model, scaler)
+        #: what the caller passed (a wrapper, perhaps); ``optimizer`` is the one hooked
+        self.given = optimizer
+        self.optimizer_attr = optimizer_attr
+        self.optimizer, self.wrappers = watched_optimizer(optimizer, optimizer_attr)
+        optimizer = self.optimizer
         self.scheduler = scheduler
         self.model = model
+        self.scaler = scaler
         self.record = tuple(record)
         hooked = set(self.record) & set(HOOKED_SERIES)
         self._group_keys = tuple(n for n in self.record
                                  if n not in HOOKED_SERIES and n != "loss" and _group_key(optimizer, n))
         self._rows: dict[str, GroupRows] = {
             n: GroupRows() for n in self.record if n in ("lr", "momentum") or n in self._group_keys}
-        #: lr's rows when lr is the only series read from the groups (the default recording)
-        self._lr_alone = self._rows["lr"] if list(self._rows) == ["lr"] else None
         self._norms = frozenset(n for n in TENSOR_SERIES if n in hooked)
         self._want_grad = "grad_norm" in hooked
         self._logged: dict[str, Column] = {}
+        self._per_epoch: dict[str, dict[int, float]] = {}  # rec.log_epoch(): name -> {epoch: value}
         self._epochs: list[int] = []  # each step's epoch
         self._batch_starts: list[int] = []  # steps at which the batch count restarts
+        self._skipped: list[int] = []  # steps the scaler skipped (rows without an optimizer step)
+        self._steps_at_update = 0  # steps counted at the scaler's latest update()
         self._epoch = 0
         self._reducer: Norms | None = None
         self._grad_seen = False  # this step's gradients are taken (by a closure)
@@ -176,6 +200,7 @@ class Recorder:
         #: in a process group: how logged values combine over the ranks, norms of sharded models
         self._ranks = Ranks(reduce)
         self._autocast: AutocastSeen | None = None
+        self._stepped_elsewhere: set[str] = set()  # other optimizers seen stepping (for the no-step message)
 
     # -- position -----------------------------------------------------------------
     @property
@@ -200,6 +225,11 @@ class Recorder:
         self._autocast = AutocastSeen(self.optimizer, self.model)
         if self._norms:  # the default recording needs no second hook
             self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
+        if self.scaler is not None:
+            self._handles.append(UpdateWatch(self.scaler, self._scaler_updated))
+        # every optimizer's steps (public, global, removed on exit): a loop that steps another
+        # optimizer than the watched one is told which one
+        self._handles.append(register_optimizer_step_pre_hook(self._any_step))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -229,29 +259,37 @@ class Recorder:
             self._reducer = self._ranks.norms(params, self._norms)
         return self._reducer
 
+    def _any_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if optimizer is not self.optimizer:
+            self._stepped_elsewhere.add(_describe(optimizer))
+
+    def _new_row(self) -> None:
+        """Count a step (or a step the scaler skipped) at the current epoch, with the
+        param-group series as they are now: the values that step uses."""
+        self._epochs.append(self._epoch)
+        if self._rows:
+            groups = self.optimizer.param_groups
+            for name, series in self._rows.items():
+                series.add(self._group_row(name, groups))
+
+    def _group_row(self, name: str, groups: list[dict[str, Any]]) -> list[Any]:
+        """One step's per-group values of ``name``; tensors (a tensor lr) copied as they are now."""
+        if name == "lr":
+            row = [g["lr"] for g in groups]
+        elif name == "momentum":
+            row = _momenta(self.optimizer)
+        else:
+            row = [g.get(name, math.nan) for g in groups]
+        for value in row:
+            if type(value) is not float and type(value) is not int:  # bool is neither
+                return [_snapshot_number(v, name) for v in row]
+        return row
+
     def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         # A step is counted as it starts: values logged from inside its closure are its own.
-        self._epochs.append(self._epoch)
         if self._autocast is not None:
             self._autocast.note()
-        groups = optimizer.param_groups
-        if self._lr_alone is not None and len(groups) == 1 and type(lr := groups[0]["lr"]) is float:
-            # the default recording's usual case: GroupRows.add([lr]) without the list, as it runs every step
-            self._lr_alone.values.append(lr)
-            self._lr_alone.widths.append(1)
-        elif self._rows:
-            for name, series in self._rows.items():
-                if name == "lr":
-                    row = [groups[0]["lr"]] if len(groups) == 1 else [g["lr"] for g in groups]
-                elif name == "momentum":
-                    row = _momenta(self.optimizer)
-                else:
-                    row = [g.get(name, math.nan) for g in groups]
-                for value in row:
-                    if type(value) is not float and type(value) is not int:  # bool is neither
-                        row = [_snapshot_number(v, name) for v in row]
-                        break
-                series.add(row)
+        self._new_row()
         if not self._norms:
             return None
         closure = None
@@ -290,23 +328,35 @@ class Recorder:
         with self._no_grad:
             self._reduce().after_step(self.steps - 1)
 
+    def _scaler_updated(self) -> None:
+        """After each ``scaler.update()``: an update with no optimizer step since the previous
+        one ends an iteration whose step the scaler skipped (inf/NaN gradients). It stays a
+        row: the values logged for it and the LR in effect; the norms read NaN."""
+        if self.steps == self._steps_at_update:
+            self._skipped.append(self.steps)
+            self._new_row()
+        self._steps_at_update = self.steps
+
     # -- user values --------------------------------------------------------------
     def log(self, reduce: str | None = None, **values: Any) -> None:
         """Record values for the current step: ``rec.log(loss=loss)``.
 
         Each value is a number or a one-element tensor. A tensor on an accelerator is kept
         (detached) on its device, not converted, so logging never synchronises with it; do
-        not modify it in place afterwards (``loss /= n``): that is reported. A tensor on the
-        CPU is read at once (:data:`READ_CPU_AT_LOG`), so it keeps the value it had.
+        copied (one kernel, no synchronisation), so changing it in place afterwards
+        (``loss /= n``) does not change what was logged. A tensor on the CPU is read at once:
+        its value is in host memory already, and reading it costs less than keeping it.
 
         Which step a value belongs to: values logged since the previous optimizer step
         belong to the next one, so logging before or after ``step()`` both work; a value
-        logged right after a step that has none for that name is that step's. With
-        gradient accumulation, log every micro-batch's loss before the step that applies
-        them: the values of one step are combined by ``reduce`` — ``"mean"`` unless told
-        otherwise (``"sum"``, ``"first"``, ``"last"``, ``"min"``, ``"max"``), set by the
-        first ``log`` of that name. A value logged after the last step, with no step
-        following it, is left out of the trajectory with a warning.
+        logged right after a step that has none for that name is that step's (so the value
+        logged after the last ``step()`` is the last step's). With gradient accumulation,
+        log every micro-batch's loss before the step that applies them: the values of one
+        step are combined by ``reduce`` — ``"mean"`` unless told otherwise (``"sum"``,
+        ``"first"``, ``"last"``, ``"min"``, ``"max"``), set by the first ``log`` of that
+        name. A value that would belong to a step that never came — logged after the last
+        step already had its value of that name (a loop that logs before ``step()``, then
+        once more after the loop) — is left out of the trajectory with a warning.
         """
         if reduce is not None and reduce not in REDUCTIONS:
             raise OptcheckError(
@@ -328,6 +378,7 @@ class Recorder:
         column = self._logged.get(name)
         if column is None:
             column = self._logged[name] = self._new_logged(name)
+            column.read_cpu = self._read_cpu
         if reduce is None:
             column.reduce = column.reduce or DEFAULT_REDUCE
         elif column.reduce not in (None, reduce):
@@ -346,30 +397,49 @@ class Recorder:
                 f"optcheck: rec.log({name}=...): {name!r} is recorded from {source}; "
                 f"log your own value under another name."
             )
+        if name == "skipped" and self.scaler is not None:
+            raise OptcheckError("optcheck: rec.log(skipped=...): with scaler=, 'skipped' is recorded from the "
+                                "GradScaler's updates; log your own value under another name.")
+        if name in self._per_epoch:
+            raise OptcheckError(f"optcheck: rec.log({name}=...): {name!r} is a per-epoch series "
+                                f"(rec.log_epoch); log the per-step value under another name.")
         return Column(name)
+
+    def log_epoch(self, **values: Any) -> None:
+        """Record values that exist once an epoch (a validation loss, an EMA model's
+        evaluation) for the current :attr:`epoch`: ``rec.log_epoch(val_loss=v)``.
+
+        They form per-epoch series (``trajectory.epoch_series``), compared epoch by epoch;
+        one value per name and epoch. A tensor is read here (once an epoch)."""
+        for name, value in values.items():
+            if name in self._logged or name in HOOKED_SERIES or name in self._group_keys:
+                raise OptcheckError(f"optcheck: rec.log_epoch({name}=...): {name!r} is already a per-step "
+                                    f"series; log the per-epoch value under another name (e.g. 'val_{name}').")
+            per_epoch = self._per_epoch.setdefault(name, {})
+            if self._epoch in per_epoch:
+                raise OptcheckError(
+                    f"optcheck: rec.log_epoch({name}=...) twice in epoch {self._epoch} ({per_epoch[self._epoch]!r}, "
+                    f"then {value!r}): one value an epoch. Log the epoch's value once (e.g. the mean over the "
+                    f"validation batches), and set rec.epoch = e at the start of each epoch.")
+            if isinstance(value, torch.Tensor):
+                if value.numel() != 1:
+                    raise OptcheckError(f"optcheck: rec.log_epoch({name}=...) needs one number; got a tensor of "
+                                        f"shape {tuple(value.shape)}. Reduce it first (e.g. {name}=x.mean()).")
+                value = value.detach().float().item()
+            per_epoch[self._epoch] = as_float(name, value)
 
     # -- result -------------------------------------------------------------------
     @property
     def trajectory(self) -> Trajectory:
-        """The recorded Trajectory (series in the order of ``record``, then user series).
+        """The recorded Trajectory: one row per step (a step the scaler skipped included),
+        the per-epoch series beside them.
 
         Tensor values go to the host here, one transfer per series."""
         steps = self.steps
         if steps == 0:
             raise OptcheckError(self._no_step_message())
         self._check_names()
-        series: dict[str, Any] = {}
-        norms = {}
-        if self._reducer is not None:
-            norms = self._reducer.series(steps)
-        names = list(self.record) + [n for n in self._logged if n not in self.record]
-        for name in names:
-            if name in self._rows:
-                series[name] = self._rows[name].array(steps)
-            elif name in norms:
-                series[name] = norms[name]
-            elif name in self._logged:
-                series[name] = self._logged[name].series(steps)
+        series = self._step_series(steps)
         series = self._ranks.globalise(series, self._logged, self._reducer, steps)  # the one exchange
         if not series:
             raise OptcheckError(
@@ -379,8 +449,39 @@ class Recorder:
                 f"({', '.join(HOOKED_SERIES)})."
             )
         self._warn_unstepped(steps)
-        full = Trajectory(series, np.array(self._epochs, dtype=np.int64), self._batch_numbers(steps))
+        full = Trajectory(series, np.array(self._epochs, dtype=np.int64), self._batch_numbers(steps),
+                          epoch_series=self._epoch_series())
         return thin(full, self.record_every)
+
+    def _step_series(self, steps: int) -> dict[str, np.ndarray]:
+        """The per-step series of the first ``steps`` steps: those of ``record`` in its order,
+        then ``skipped`` (with a scaler), then the other logged ones."""
+        norms = self._reducer.series(steps) if self._reducer is not None else {}
+        series: dict[str, np.ndarray] = {}
+        for name in self.record:
+            if name in self._rows:
+                series[name] = self._rows[name].array(steps)
+            elif name in norms:
+                series[name] = norms[name]
+            elif name in self._logged:
+                series[name] = self._logged[name].series(steps)
+        if self.scaler is not None:
+            skipped = np.zeros(steps)
+            skipped[[s for s in self._skipped if s < steps]] = 1.0
+            series["skipped"] = skipped
+        for name, column in self._logged.items():
+            if name not in series:
+                series[name] = column.series(steps)
+        return series
+
+    def _epoch_series(self) -> dict[str, np.ndarray]:
+        """Each ``log_epoch`` series, one value per epoch 0..the last logged (NaN where none)."""
+        out = {}
+        for name, values in self._per_epoch.items():
+            column = np.full(max(values) + 1, math.nan)
+            column[list(values)] = list(values.values())
+            out[name] = column
+        return out
 
     def _batch_numbers(self, steps: int) -> np.ndarray:
         """Each step's batch: steps since the latest restart (an ``epoch`` change)."""
@@ -392,7 +493,8 @@ class Recorder:
 
     def _check_names(self) -> None:
         for name in self.record:
-            if name in HOOKED_SERIES or name in self._group_keys or name in self._logged or name == "loss":
+            if name in HOOKED_SERIES or name in self._group_keys or name in self._logged or name == "loss" \
+                    or name in self._per_epoch:
                 continue
             keys = sorted({k for g in self.optimizer.param_groups for k in g if k != "params"})
             raise OptcheckError(
@@ -423,15 +525,20 @@ class Recorder:
             lines.append("The recorder was never entered: use it as `with Recorder(optimizer, ...) as rec:` "
                          "(or optcheck.record(...)) around the loop.")
         logged = sum(len(column.steps) for column in self._logged.values())
-        if logged:
-            lines.append(f"rec.log() took {logged} value(s), so the loop ran, but it stepped "
-                         f"another optimizer.")
+        if self._stepped_elsewhere:
+            others = ", ".join(sorted(self._stepped_elsewhere))
+            ran = f"rec.log() took {logged} value(s), so the loop ran, but " if logged else "The loop "
+            lines.append(f"{ran}it stepped another optimizer: {others}.")
+        elif logged:
+            lines.append(f"rec.log() took {logged} value(s), so the loop ran, but no optimizer's step() ran "
+                         f"while recording: call optimizer.step() after loss.backward() each iteration (with a "
+                         f"GradScaler: scaler.step(optimizer); scaler.update(), and pass scaler= to record).")
         inner = _inner_optimizers(self.optimizer)
         if inner:
             attr, opt = inner[0]
             lines.append(f"{watched} wraps {_describe(opt)} in `.{attr}`: watch that one, whose step() runs "
                          f"the update: Recorder(optimizer.{attr}, ...) / optcheck.record(optimizer.{attr}, ...).")
-        else:
+        elif self._stepped_elsewhere or not logged:
             lines.append("Watch the optimizer whose step() runs the update: the one the training loop or the "
                          "trainer steps (for a wrapper such as SAM, its `base_optimizer`; for Lightning's or "
                          "Accelerate's wrapped optimizers, their `.optimizer`), created before the recorder.")

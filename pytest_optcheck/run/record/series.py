@@ -27,13 +27,6 @@ REDUCTIONS: dict[str, Callable[[np.ndarray], float]] = {
 }
 DEFAULT_REDUCE = "mean"
 
-#: A one-element tensor logged on the CPU is read as a number when it is logged: its value
-#: is in host memory already, so reading it synchronises with nothing, and it costs less
-#: than keeping the tensor (a long-lived allocation each step) and stacking the tensors
-#: later. Tensors on an accelerator are kept and read once, with the trajectory. Tests set
-#: this to False to run the accelerator's path on the CPU.
-READ_CPU_AT_LOG = True
-
 #: Tensor values of one series are stacked into one device tensor every CHUNK steps, so a
 #: long run holds a few large tensors rather than one small allocation per step.
 CHUNK = 4096
@@ -44,18 +37,22 @@ class Column:
 
     Adding an entry is a few list appends (the common call, ``rec.log(loss=loss)``, runs
     inside the training loop, so it does as little as it can). A tensor on the CPU is read
-    at once (see :data:`READ_CPU_AT_LOG`); a tensor on an accelerator is kept, and every
-    :data:`CHUNK` entries the block's tensors are stacked on their device (no
-    synchronisation); they go to the host in :meth:`host`, one transfer for the whole
-    series where its tensors share a device."""
+    at once: its value is in host memory already, so reading it synchronises with nothing,
+    and it costs less than keeping the tensor. A tensor on an accelerator is copied where it
+    is (one kernel, no synchronisation; a later in-place change of the user's tensor leaves
+    the copy alone), and every :data:`CHUNK` entries the block's copies are stacked on their
+    device; they go to the host in :meth:`host`, one transfer for the whole series where its
+    tensors share a device. ``read_cpu = False`` (tests) takes the accelerator's path on the
+    CPU."""
 
-    __slots__ = ("blocks", "last", "name", "reduce", "steps", "values", "versions")
+    __slots__ = ("blocks", "last", "name", "read_cpu", "reduce", "steps", "tensors", "values")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, read_cpu: bool = True) -> None:
         self.name = name
+        self.read_cpu = read_cpu
         self.steps: list[int] = []  # the step of each entry
         self.values: list[Any] = []  # the open block: floats and tensors, in entry order
-        self.versions: list[int] = []  # the open block: each kept tensor's version counter when logged
+        self.tensors = 0  # how many of the open block's values are tensors
         self.blocks: list[tuple[np.ndarray, Any, np.ndarray]] = []  # closed: (tensor slots, stacked, floats)
         self.last = -1  # the step of the latest entry
         self.reduce: str | None = None
@@ -66,17 +63,15 @@ class Column:
         step's. ``steps`` is the number of steps counted so far."""
         step = steps if self.last >= steps - 1 else steps - 1
         if isinstance(value, torch.Tensor):
-            if value.is_cpu and READ_CPU_AT_LOG:  # in host memory already: read it now
-                try:
-                    value = value.item()
-                except RuntimeError:
-                    raise self._shape_error(value) from None
+            if value.numel() != 1:
+                raise self._shape_error(value)
+            if value.is_cpu and self.read_cpu:  # in host memory already: read it now
+                value = value.item()
                 if type(value) is not float:
                     value = as_float(self.name, value)
             else:
-                self._keep(value)
-                if value.requires_grad:
-                    value = value.detach()  # the value, not the graph that made it
+                value = value.detach().clone()  # the value now, not the graph, nor later in-place changes
+                self.tensors += 1
         elif type(value) is not float:
             value = as_float(self.name, value)
         self.last = step
@@ -85,15 +80,6 @@ class Column:
         if len(self.values) >= CHUNK:
             self._close_block()
 
-    def _keep(self, value: torch.Tensor) -> None:
-        """Check an accelerator's tensor and note its version counter (see :meth:`_close_block`)."""
-        if value.numel() != 1:
-            raise self._shape_error(value)
-        try:
-            self.versions.append(value._version)
-        except RuntimeError:  # an inference tensor keeps no version counter
-            self.versions.append(-1)
-
     def _shape_error(self, value: torch.Tensor) -> OptcheckError:
         return OptcheckError(
             f"optcheck: rec.log({self.name}=...) needs one number per call; got a tensor of shape "
@@ -101,21 +87,14 @@ class Column:
         )
 
     def _close_block(self) -> None:
-        values, versions = self.values, self.versions
-        self.values, self.versions = [], []
-        if not versions:  # numbers only (every CPU recording): no tensor to stack
+        values, tensors = self.values, self.tensors
+        self.values, self.tensors = [], 0
+        if not tensors:  # numbers only (every CPU recording): no tensor to stack
             self.blocks.append((np.empty(0, dtype=np.int64), None, np.array(values, dtype=np.float64)))
             return
         slots = [i for i, v in enumerate(values) if type(v) is not float]
-        tensors = [values[i] for i in slots]
-        if [t._version if v >= 0 else v for t, v in zip(tensors, versions)] != versions:
-            raise OptcheckError(
-                f"optcheck: a tensor logged as {self.name!r} was modified in place after "
-                f"rec.log() (e.g. `loss /= n` or `loss.mul_(...)`), so its logged value is "
-                f"lost. Log it after the change, or log a copy: rec.log({self.name}=x.clone())."
-            )
         floats = np.array([v if type(v) is float else math.nan for v in values], dtype=np.float64)
-        self.blocks.append((np.asarray(slots, dtype=np.int64), stack_scalars(tensors), floats))
+        self.blocks.append((np.asarray(slots, dtype=np.int64), stack_scalars([values[i] for i in slots]), floats))
 
     def host(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
         """(step, value) of every entry for steps < ``steps``, values as float64. The
