@@ -37,13 +37,13 @@ PACKAGE = "pytest_optcheck"
 
 #: Module (under pytest_optcheck/) -> the fast unit tests that guard it.
 MODULES: dict[str, list[str]] = {
-    "engine/compare.py": ["tests/test_compare.py", "tests/test_compare_edges.py", "tests/test_compare_calibration.py",
-                          "tests/test_message.py"],
-    "engine/tolerance.py": ["tests/test_compare.py", "tests/test_tolerance.py", "tests/test_message.py"],
-    "declare/spec.py": ["tests/test_spec.py", "tests/test_spec_validation.py", "tests/test_spec_real_setups_units.py"],
-    "golden/format.py": ["tests/test_golden_format.py", "tests/test_golden_text.py",
-                         "tests/test_golden_calibration_block.py"],
-    "engine/messages.py": ["tests/test_message.py", "tests/test_compare.py"],
+    "engine/compare.py": ["tests/unit/engine/test_compare.py", "tests/unit/engine/test_compare_edges.py", "tests/unit/engine/test_compare_calibration.py",
+                          "tests/unit/engine/test_messages.py"],
+    "engine/tolerance.py": ["tests/unit/engine/test_compare.py", "tests/unit/engine/test_tolerance.py", "tests/unit/engine/test_messages.py"],
+    "declare/spec.py": ["tests/unit/declare/test_spec.py", "tests/unit/declare/test_spec_validation.py", "tests/unit/declare/test_spec_units.py"],
+    "golden/format.py": ["tests/unit/golden/test_store.py", "tests/unit/golden/test_text.py",
+                         "tests/unit/golden/test_calibration_block.py"],
+    "engine/messages.py": ["tests/unit/engine/test_messages.py", "tests/unit/engine/test_compare.py"],
 }
 #: Run when no module is named. engine/messages.py (670 mutants, most of them in sentences)
 #: would take the run past 10 minutes on 2 cores: name it to include it.
@@ -112,7 +112,7 @@ EQUIVALENT: dict[str, str] = {
 #: Mutants mutmut cannot switch on, checked by hand instead and counted as killed: the
 #: validators ``_choice(INTERVALS)``, ``_int(1)``... are closures made when spec.py is
 #: imported, before mutmut activates a mutant. ``mutmut apply NAME`` in the --keep folder
-#: then pytest tests/test_spec.py tests/test_spec_validation.py: each one fails (2026-11-25).
+#: then pytest tests/unit/declare/test_spec.py tests/unit/declare/test_spec_validation.py: each one fails (2026-11-25).
 KILLED_BY_HAND: set[str] = {_S + f"x__choice__mutmut_{i}" for i in range(1, 11)} | {
     _S + f"x__int__mutmut_{i}" for i in range(1, 6)}
 
@@ -128,7 +128,10 @@ def scratch_copy(target: Path, modules: list[str]) -> None:
     tests = sorted({t for m in modules for t in MODULES[m]})
     (target / "tests").mkdir()
     for test in tests:
+        (target / test).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / test, target / test)
+    for folder in [target / "tests", *(d for d in (target / "tests").rglob("*") if d.is_dir())]:
+        (folder / "__init__.py").touch()  # tests/ is a package (tests/unit/<layer>/, tests/e2e/)
     # Not the suite's conftest: its torch warm-up starts thread pools that hang in the
     # processes mutmut forks, and these unit tests need neither it nor pytester.
     (target / "tests" / "conftest.py").write_text('"""Mutation runs: no torch warm-up."""\n', encoding="utf-8")

@@ -427,7 +427,7 @@ def _by_hand(plan: list[tuple[str, None] | tuple[None, Any]], params: dict[str, 
     ops autograd's formulas call for ``losses(...).sum().backward()`` — ``mse_loss_backward``,
     ``bmm`` with the same operands, ``sum`` over the batch for a bias, the activation's own
     backward op — so each gradient is bit-identical to autograd's (each parameter is used
-    once, so no gradients are summed; tests/test_calibrate_run.py checks it)."""
+    once, so no gradients are summed; tests/unit/run/test_replicas.py checks it)."""
     ops: list[_Linear | _Activation] = [
         _Linear(params[f"{name}.weight"], params.get(f"{name}.bias"), grads[f"{name}.weight"],
                 grads.get(f"{name}.bias")) if name is not None else _Activation(*act)

@@ -82,13 +82,19 @@ def test_thinning_keeps_infinities() -> None:
 
 def test_a_reused_figure_draws_exactly_what_a_fresh_one_draws() -> None:
     """write_picture draws on the previous picture's figure (same panel count): pixel for
-    pixel, every picture is the one a fresh figure gives, whatever was drawn before."""
+    pixel, every picture is the one a fresh figure gives, whatever was drawn before.
+
+    Drawn as write_picture draws, under DRAWING_RC: a figure keeps the text settings it was
+    made under, so one that an earlier write_picture left in the cache (tests/unit/report/
+    test_report.py's, in the same process) drew differently from a fresh figure made
+    outside them, and this test failed after that file only (issue 22)."""
     import io
 
+    from matplotlib import rc_context
     from matplotlib.image import imread
-    from test_report import dumps, evaluate, golden
 
-    from pytest_optcheck.report.picture import DPI, draw_outcome
+    from pytest_optcheck.report.picture import DPI, DRAWING_RC, draw_outcome
+    from tests.unit.report.test_report import dumps, evaluate, golden
 
     cases = [
         evaluate(golden(1.05), dumps(golden())),  # failing, log-scale loss, first-failure marks
@@ -99,7 +105,8 @@ def test_a_reused_figure_draws_exactly_what_a_fresh_one_draws() -> None:
 
     def png(outcome, reuse: bool) -> np.ndarray:
         buffer = io.BytesIO()
-        draw_outcome(outcome, "t", reuse=reuse).savefig(buffer, dpi=DPI, format="png")
+        with rc_context(DRAWING_RC):
+            draw_outcome(outcome, "t", reuse=reuse).savefig(buffer, dpi=DPI, format="png")
         return imread(io.BytesIO(buffer.getvalue()))
 
     fresh = [png(outcome, reuse=False) for outcome in cases]
@@ -133,9 +140,9 @@ def test_a_picture_has_the_pixels_savefig_gives(tmp_path) -> None:
     import io
 
     from matplotlib.image import imread
-    from test_report import dumps, evaluate, golden
 
     from pytest_optcheck.report.picture import DPI, draw_outcome, save_figure
+    from tests.unit.report.test_report import dumps, evaluate, golden
 
     figure = draw_outcome(evaluate(golden(1.05), dumps(golden())), "t")
     buffer = io.BytesIO()
@@ -149,9 +156,8 @@ def test_a_picture_has_the_pixels_savefig_gives(tmp_path) -> None:
 def test_one_legend_per_key() -> None:
     """golden/current reads the same on every panel: the first panel with a key has the
     legend, a later one with the same key none, one with other entries (groups) its own."""
-    from test_report import dumps, evaluate, golden
-
     from pytest_optcheck.report.picture import draw_outcome
+    from tests.unit.report.test_report import dumps, evaluate, golden
 
     figure = draw_outcome(evaluate(golden(1.05), dumps(golden())), "t")
     legends = [None if ax.get_legend() is None else [t.get_text() for t in ax.get_legend().get_texts()]
