@@ -65,7 +65,7 @@ MODULES: dict[str, list[str]] = {
     "declare/build.py": [_D + "test_build.py"],
     # golden store
     "golden/format.py": [_G + "test_store.py", _G + "test_text.py", _G + "test_calibration_block.py"],
-    "golden/layout.py": [_G + "test_store.py", _G + "test_orphans_prefix.py"],
+    "golden/layout.py": [_G + "test_store.py", _G + "test_orphans_prefix.py", _G + "test_layout_names.py"],
     "golden/files.py": [_G + "test_store.py", _G + "test_atomic_write_fsync.py"],
     "golden/orphans.py": [_G + "test_orphans_prefix.py"],
     "golden/environment.py": [_G + "test_store.py"],
@@ -127,6 +127,7 @@ DEFAULT = ["engine/compare.py", "engine/tolerance.py", "declare/spec.py", "golde
 #: those of the 2026-11-25 run (docs/mutation.md); mutmut numbers mutants per function, so
 #: editing a function renumbers its mutants: re-check this list (``--diff``) when it does.
 _C, _S, _F = "pytest_optcheck.engine.compare.", "pytest_optcheck.declare.spec.", "pytest_optcheck.golden.format."
+_L = "pytest_optcheck.golden.layout."
 _FLOAT64 = "its inputs are float64 arrays already (as_2d); for integers the rule gives the same booleans"
 _NEGATIVE = "any negative fill works: it is only compared with 0 / with differences >= 0"
 _CODEC = "codec names are case-insensitive: 'UTF-8' is 'utf-8'"
@@ -181,6 +182,14 @@ EQUIVALENT: dict[str, str] = {
     _S + "x__lambda_source__mutmut_55": "one line: chunk[-1] is chunk[0], already cut at col1",
     _S + "x__lambda_source__mutmut_77": "defensive: inspect.signature does not fail on a function with a code object",
     _S + "x__lambda_source__mutmut_78": "defensive: inspect.signature does not fail on a function with a code object",
+    # golden/layout.py (2026-12-04 run, docs/mutation-scores.md)
+    _L + "x_safe_filename__mutmut_20": _CODEC,
+    _L + "x_test_id__mutmut_14": "without a class the node id has two parts: parts[+1] is parts[-1]",
+    _L + "x_device_of__mutmut_7": "bracket == -1 slices filename[:0], an empty string that holds no device",
+    _L + "x_device_of__mutmut_10": "the one more character is after the last ']', where no device id can end",
+    _L + "x_device_of__mutmut_11": "bracket == 0 slices ']' alone, which holds no device",
+    _L + "x_device_of__mutmut_12": "bracket == 0 slices ']' alone, which holds no device",
+    _L + "x__version_order__mutmut_4": "only called on folders KEY_FOLDER matched: `match` is never None",
 }
 
 #: Mutants mutmut cannot switch on, checked by hand instead and counted as killed: the
