@@ -67,7 +67,7 @@ MODULES: dict[str, list[str]] = {
     "golden/format.py": [_G + "test_store.py", _G + "test_text.py", _G + "test_calibration_block.py"],
     "golden/layout.py": [_G + "test_store.py", _G + "test_orphans_prefix.py", _G + "test_layout_names.py"],
     "golden/files.py": [_G + "test_store.py", _G + "test_atomic_write_fsync.py"],
-    "golden/orphans.py": [_G + "test_orphans_prefix.py"],
+    "golden/orphans.py": [_G + "test_orphans_prefix.py", _G + "test_orphans.py"],
     "golden/environment.py": [_G + "test_store.py"],
     # run: the reference loop and the recorder
     "run/train.py": [_R + "test_train.py", _R + "test_record.py"],
