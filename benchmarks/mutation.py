@@ -66,7 +66,7 @@ MODULES: dict[str, list[str]] = {
     # golden store
     "golden/format.py": [_G + "test_store.py", _G + "test_text.py", _G + "test_calibration_block.py"],
     "golden/layout.py": [_G + "test_store.py", _G + "test_orphans_prefix.py", _G + "test_layout_names.py"],
-    "golden/files.py": [_G + "test_store.py", _G + "test_atomic_write_fsync.py"],
+    "golden/files.py": [_G + "test_store.py", _G + "test_atomic_write_fsync.py", _G + "test_files.py"],
     "golden/orphans.py": [_G + "test_orphans_prefix.py", _G + "test_orphans.py"],
     "golden/environment.py": [_G + "test_store.py"],
     # run: the reference loop and the recorder
@@ -127,7 +127,9 @@ DEFAULT = ["engine/compare.py", "engine/tolerance.py", "declare/spec.py", "golde
 #: those of the 2026-11-25 run (docs/mutation.md); mutmut numbers mutants per function, so
 #: editing a function renumbers its mutants: re-check this list (``--diff``) when it does.
 _C, _S, _F = "pytest_optcheck.engine.compare.", "pytest_optcheck.declare.spec.", "pytest_optcheck.golden.format."
-_L = "pytest_optcheck.golden.layout."
+_L, _FI = "pytest_optcheck.golden.layout.", "pytest_optcheck.golden.files."
+_POSIX_NL = ("newline=None writes '\\n' as os.linesep, which is '\\n' on POSIX, where the suite runs (on Windows "
+             "tests/unit/golden/test_store.py's LF-only test would catch it)")
 _FLOAT64 = "its inputs are float64 arrays already (as_2d); for integers the rule gives the same booleans"
 _NEGATIVE = "any negative fill works: it is only compared with 0 / with differences >= 0"
 _CODEC = "codec names are case-insensitive: 'UTF-8' is 'utf-8'"
@@ -190,6 +192,13 @@ EQUIVALENT: dict[str, str] = {
     _L + "x_device_of__mutmut_11": "bracket == 0 slices ']' alone, which holds no device",
     _L + "x_device_of__mutmut_12": "bracket == 0 slices ']' alone, which holds no device",
     _L + "x__version_order__mutmut_4": "only called on folders KEY_FOLDER matched: `match` is never None",
+    # golden/files.py (2026-12-04 run)
+    _FI + "x_new_file_mode__mutmut_3": "the umask set between the two os.umask calls is restored at once; "
+                                       "nothing is created in between",
+    _FI + "x_read_text__mutmut_4": _CODEC,
+    _FI + "x_write_atomic__mutmut_33": _CODEC,
+    _FI + "x_write_atomic__mutmut_25": _POSIX_NL,
+    _FI + "x_write_atomic__mutmut_29": _POSIX_NL,
 }
 
 #: Mutants mutmut cannot switch on, checked by hand instead and counted as killed: the
@@ -197,7 +206,12 @@ EQUIVALENT: dict[str, str] = {
 #: imported, before mutmut activates a mutant. ``mutmut apply NAME`` in the --keep folder
 #: then pytest tests/unit/declare/test_spec.py tests/unit/declare/test_spec_validation.py: each one fails (2026-11-25).
 KILLED_BY_HAND: set[str] = {_S + f"x__choice__mutmut_{i}" for i in range(1, 11)} | {
-    _S + f"x__int__mutmut_{i}" for i in range(1, 6)}
+    _S + f"x__int__mutmut_{i}" for i in range(1, 6)} | {
+    # golden/files.py's encoding=None mutants (the locale's encoding): killed by
+    # tests/unit/golden/test_files.py::test_goldens_are_utf_8_whatever_the_locale, which runs
+    # under an ASCII locale in a subprocess, where mutmut cannot switch a mutant on; applied by
+    # hand (sed on files.py, then that test) each one fails it (2026-12-04).
+    _FI + "x_read_text__mutmut_1", _FI + "x_write_atomic__mutmut_24", _FI + "x_write_atomic__mutmut_28"}
 
 #: mutmut's exit-code statuses that count as killed.
 KILLED = {"killed", "timeout", "caught by type check", "segfault", "killed by hand"}
