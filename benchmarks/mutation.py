@@ -79,7 +79,8 @@ MODULES: dict[str, list[str]] = {
     "run/record/norms.py": [_R + "test_record.py"],
     "run/record/hosts.py": [_R + "test_record_sync.py", _R + "test_record.py"],
     # checks
-    "checks/golden_check.py": [_C_ + "test_recalibrate_on_update.py", _RP + "test_report.py", _E + "test_envelope.py"],
+    "checks/golden_check.py": [_C_ + "test_golden_check.py", _C_ + "test_recalibrate_on_update.py", _RP + "test_report.py",
+                               _E + "test_envelope.py"],
     "checks/sensitivity.py": [_C_ + "test_sensitivity.py"],
     "checks/differential/checkpoint.py": [_C_ + "test_resume.py", _C_ + "test_resume_lost_state.py"],
     "checks/differential/resume.py": [_C_ + "test_resume.py", _C_ + "test_resume_lost_state.py"],
