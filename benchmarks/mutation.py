@@ -90,7 +90,7 @@ MODULES: dict[str, list[str]] = {
     # report
     "report/picture.py": [_RP + "test_report.py", _RP + "test_picture_speed.py", _RP + "test_first_failure_mark.py"],
     "report/index.py": [_RP + "test_report.py"],
-    "report/results.py": [_RP + "test_report.py", _P + "test_xdist_merge.py"],
+    "report/results.py": [_RP + "test_results.py", _RP + "test_report.py", _P + "test_xdist_merge.py"],
     # plugin glue: the parts with unit tests
     "plugin/xdist.py": [_P + "test_xdist_merge.py"],
 }
@@ -200,6 +200,9 @@ EQUIVALENT: dict[str, str] = {
     _FI + "x_write_atomic__mutmut_33": _CODEC,
     _FI + "x_write_atomic__mutmut_25": _POSIX_NL,
     _FI + "x_write_atomic__mutmut_29": _POSIX_NL,
+    # report/results.py (2026-12-04 run)
+    "pytest_optcheck.report.results.xǁResultsǁsorted_records__mutmut_14":
+        "the rank of a status outside STATUS_ORDER: any value past the 8 statuses sorts the same",
 }
 
 #: Mutants mutmut cannot switch on, checked by hand instead and counted as killed: the
@@ -299,7 +302,8 @@ def _category(mutant: str, status: str) -> str:
 
 def module_of(mutant: str) -> str:
     """``pytest_optcheck.engine.compare.x_f__mutmut_3`` -> ``engine/compare.py``."""
-    dotted = mutant.split(".x", 1)[0] if ".x_" in mutant or ".xǁ" in mutant else mutant.rsplit(".", 1)[0]
+    # ".x_" / ".xǁ" start the mangled function name (not ".x" alone: plugin.xdist starts with it)
+    dotted = re.split(r"\.x[_ǁ]", mutant, maxsplit=1)[0] if re.search(r"\.x[_ǁ]", mutant) else mutant.rsplit(".", 1)[0]
     return dotted.removeprefix(PACKAGE + ".").replace(".", "/") + ".py"
 
 
