@@ -92,7 +92,7 @@ MODULES: dict[str, list[str]] = {
     "report/index.py": [_RP + "test_report.py"],
     "report/results.py": [_RP + "test_results.py", _RP + "test_report.py", _P + "test_xdist_merge.py"],
     # plugin glue: the parts with unit tests
-    "plugin/xdist.py": [_P + "test_xdist_merge.py"],
+    "plugin/xdist.py": [_P + "test_xdist_merge.py", _P + "test_xdist_node_down.py"],
 }
 #: Modules not mutated, and why. Their tests are end-to-end pytest sessions (tests/e2e): mutmut
 #: forks one worker per mutant from a process that has run the tests once, and pytester's
@@ -203,6 +203,7 @@ EQUIVALENT: dict[str, str] = {
     # report/results.py (2026-12-04 run)
     "pytest_optcheck.report.results.xǁResultsǁsorted_records__mutmut_14":
         "the rank of a status outside STATUS_ORDER: any value past the 8 statuses sorts the same",
+    "pytest_optcheck.plugin.xdist.x_worker_payload__mutmut_2": "allow_nan=None is falsy, like False",
 }
 
 #: Mutants mutmut cannot switch on, checked by hand instead and counted as killed: the
