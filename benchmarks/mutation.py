@@ -68,7 +68,7 @@ MODULES: dict[str, list[str]] = {
     "golden/layout.py": [_G + "test_store.py", _G + "test_orphans_prefix.py", _G + "test_layout_names.py"],
     "golden/files.py": [_G + "test_store.py", _G + "test_atomic_write_fsync.py", _G + "test_files.py"],
     "golden/orphans.py": [_G + "test_orphans_prefix.py", _G + "test_orphans.py"],
-    "golden/environment.py": [_G + "test_store.py"],
+    "golden/environment.py": [_G + "test_environment.py", _G + "test_store.py"],
     # run: the reference loop and the recorder
     "run/train.py": [_R + "test_train.py", _R + "test_record.py"],
     "run/conventions.py": [_R + "test_train.py", _R + "test_real_setups.py"],
@@ -129,6 +129,8 @@ DEFAULT = ["engine/compare.py", "engine/tolerance.py", "declare/spec.py", "golde
 #: editing a function renumbers its mutants: re-check this list (``--diff``) when it does.
 _C, _S, _F = "pytest_optcheck.engine.compare.", "pytest_optcheck.declare.spec.", "pytest_optcheck.golden.format."
 _L, _FI = "pytest_optcheck.golden.layout.", "pytest_optcheck.golden.files."
+_LOCAL_LABEL = ("a local label ('+cpu') follows the release numbers: major and minor read the same whether or not "
+                "the version is cut at '+' first")
 _POSIX_NL = ("newline=None writes '\\n' as os.linesep, which is '\\n' on POSIX, where the suite runs (on Windows "
              "tests/unit/golden/test_store.py's LF-only test would catch it)")
 _FLOAT64 = "its inputs are float64 arrays already (as_2d); for integers the rule gives the same booleans"
@@ -204,6 +206,11 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.report.results.xǁResultsǁsorted_records__mutmut_14":
         "the rank of a status outside STATUS_ORDER: any value past the 8 statuses sorts the same",
     "pytest_optcheck.plugin.xdist.x_worker_payload__mutmut_2": "allow_nan=None is falsy, like False",
+    # golden/environment.py (2026-12-04 run)
+    "pytest_optcheck.golden.environment.x_torch_minor_key__mutmut_3": _LOCAL_LABEL,
+    "pytest_optcheck.golden.environment.x__distribution_version__mutmut_12":
+        "a module without __file__: '' and 'XXXX' both lack 'site-packages', so both end the lookup",
+    "pytest_optcheck.golden.environment.x_torch_minor_key__mutmut_4": _LOCAL_LABEL,
 }
 
 #: Mutants mutmut cannot switch on, checked by hand instead and counted as killed: the
