@@ -1,11 +1,11 @@
-"""Mutation testing of the pure modules: would the fast unit tests notice a one-token bug?
+"""Mutation testing: would the fast unit tests notice a one-token bug in a module?
 
-Not part of CI (minutes of CPU). Run it after changing the engine, the spec parser, the
-tolerance parser or the golden format, and keep docs/mutation.md's table honest:
+Run it after changing a module with logic, and keep docs/mutation-scores.md's table honest:
 
     python benchmarks/mutation.py                       # the four DEFAULT modules, ~6 min on 2 cores
-    python benchmarks/mutation.py engine/tolerance.py   # one module
+    python benchmarks/mutation.py golden/layout.py      # one module (any key of MODULES)
     python benchmarks/mutation.py --diff                # also print each survivor's diff
+    python benchmarks/mutation.py --changed HEAD~1      # CI: the modules the last commit touched
 
 It copies the package and the unit tests into a scratch folder (the work tree and its
 ``mutants/`` stay untouched), writes a ``[mutmut]`` section into the copy's setup.cfg, runs
@@ -13,18 +13,25 @@ It copies the package and the unit tests into a scratch folder (the work tree an
 (listed in :data:`EQUIVALENT` with the reason, left out of the score), surviving, and the
 score = killed / (mutants - equivalent). It exits 1 when a module scores below 90%.
 
+``--changed BASE`` (CI) mutates the modules ``git diff --name-only BASE`` names, exits 0 at once
+when none changed, fails on a changed module with logic that is neither in :data:`MODULES` nor
+in :data:`NOT_MUTATED` (so a new module cannot arrive unguarded), and stops mutmut after
+``--timeout`` seconds (reported, not failed: the run is bounded, the score then incomplete).
+
 mutmut (3.x) was picked by measurement on this 2-core machine (docs/mutation.md): it
 forks one warmed-up pytest process per mutant, while cosmic-ray and pytest-gremlins start
 a fresh interpreter — and torch, through tests/conftest.py — for every mutant or batch.
-Install it into the project's environment: ``pip install mutmut``.
+Install it into the project's environment (requirements-dev.txt pins it).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,15 +42,97 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "pytest_optcheck"
 
-#: Module (under pytest_optcheck/) -> the fast unit tests that guard it.
+_E, _G, _D, _R, _C_, _P, _RP = (f"tests/unit/{layer}/" for layer in
+                                 ("engine", "golden", "declare", "run", "checks", "plugin", "report"))
+#: Module (under pytest_optcheck/) -> the fast unit tests that guard it. Every module with logic
+#: is here or in :data:`NOT_MUTATED` (with the reason); ``--changed`` fails on a module in neither,
+#: so a new module cannot arrive unguarded.
 MODULES: dict[str, list[str]] = {
-    "engine/compare.py": ["tests/test_compare.py", "tests/test_compare_edges.py", "tests/test_compare_calibration.py",
-                          "tests/test_message.py"],
-    "engine/tolerance.py": ["tests/test_compare.py", "tests/test_tolerance.py", "tests/test_message.py"],
-    "declare/spec.py": ["tests/test_spec.py", "tests/test_spec_validation.py", "tests/test_spec_real_setups_units.py"],
-    "golden/format.py": ["tests/test_golden_format.py", "tests/test_golden_text.py",
-                         "tests/test_golden_calibration_block.py"],
-    "engine/messages.py": ["tests/test_message.py", "tests/test_compare.py"],
+    # engine: pure numpy
+    "engine/compare.py": [_E + "test_compare.py", _E + "test_compare_edges.py", _E + "test_compare_calibration.py",
+                          _E + "test_messages.py", _E + "test_budget_rounding.py"],
+    "engine/tolerance.py": [_E + "test_compare.py", _E + "test_tolerance.py", _E + "test_messages.py",
+                            _E + "test_tolerance_layer_order.py"],
+    "engine/messages.py": [_E + "test_messages.py", _E + "test_compare.py"],
+    "engine/stepwise.py": [_E + "test_stepwise.py", _E + "test_stepwise_reference.py"],
+    "engine/envelope.py": [_E + "test_envelope.py", _E + "test_compare_calibration.py", _G + "test_calibration_block.py"],
+    "engine/trajectory.py": [_E + "test_trajectory.py", _G + "test_store.py", _E + "test_compare.py"],
+    "engine/bound.py": [_E + "test_bound.py", _E + "test_compare.py"],
+    "engine/thinning.py": [_E + "test_thinning.py", _G + "test_long_run_format.py"],
+    "engine/per_epoch.py": [_E + "test_epoch_series.py"],
+    "engine/outcome.py": [_E + "test_envelope.py", _RP + "test_report.py", _C_ + "test_recalibrate_on_update.py"],
+    # declare
+    "declare/spec.py": [_D + "test_spec.py", _D + "test_spec_validation.py", _D + "test_spec_units.py"],
+    "declare/catalog.py": [_D + "test_catalog.py"],
+    "declare/signatures.py": [_D + "test_catalog.py", _D + "test_argument_hint.py"],
+    "declare/problems.py": [_D + "test_build.py"],
+    "declare/build.py": [_D + "test_build.py"],
+    # golden store
+    "golden/format.py": [_G + "test_store.py", _G + "test_text.py", _G + "test_calibration_block.py"],
+    "golden/layout.py": [_G + "test_store.py", _G + "test_orphans_prefix.py", _G + "test_layout_names.py"],
+    "golden/files.py": [_G + "test_store.py", _G + "test_atomic_write_fsync.py", _G + "test_files.py"],
+    "golden/orphans.py": [_G + "test_orphans_prefix.py", _G + "test_orphans.py"],
+    "golden/environment.py": [_G + "test_environment.py", _G + "test_store.py"],
+    # run: the reference loop and the recorder
+    "run/train.py": [_R + "test_train.py", _R + "test_record.py"],
+    "run/conventions.py": [_R + "test_train.py", _R + "test_real_setups.py"],
+    "run/describe.py": [_R + "test_describe.py"],
+    "run/replicas.py": [_R + "test_replicas.py"],
+    "run/record/recorder.py": [_R + "test_record.py", _R + "test_record_sync.py"],
+    "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py"],
+    "run/record/norms.py": [_R + "test_record.py"],
+    "run/record/watch.py": [_R + "test_record_wrappers.py", _R + "test_record_skipped.py"],
+    "run/record/world.py": [_R + "test_world.py"],
+    "run/autocast.py": [_R + "test_autocast_described.py"],
+    "run/record/hosts.py": [_R + "test_record_sync.py", _R + "test_record.py"],
+    # checks
+    "checks/golden_check.py": [_C_ + "test_golden_check.py", _C_ + "test_recalibrate_on_update.py", _RP + "test_report.py",
+                               _E + "test_envelope.py"],
+    "checks/sensitivity.py": [_C_ + "test_sensitivity.py"],
+    "checks/differential/checkpoint.py": [_C_ + "test_resume.py", _C_ + "test_resume_lost_state.py"],
+    "checks/differential/resume.py": [_C_ + "test_resume.py", _C_ + "test_resume_lost_state.py"],
+    "checks/differential/parity.py": [_C_ + "test_parity.py"],
+    "checks/differential/implementations.py": [_C_ + "test_parity.py"],
+    "checks/differential/differences.py": [_C_ + "test_resume_lost_state.py", _C_ + "test_parity.py",
+                                           _C_ + "test_defaults.py"],
+    "checks/differential/tolerances.py": [_C_ + "test_resume.py", _C_ + "test_parity.py"],
+    # report
+    "report/picture.py": [_RP + "test_report.py", _RP + "test_picture_speed.py", _RP + "test_first_failure_mark.py"],
+    "report/plotting.py": [_RP + "test_picture_speed.py", "tests/unit/cli/test_cli.py"],
+    "report/index.py": [_RP + "test_report.py"],
+    "report/results.py": [_RP + "test_results.py", _RP + "test_report.py", _P + "test_xdist_merge.py"],
+    # plugin glue: the parts with unit tests
+    "plugin/xdist.py": [_P + "test_xdist_merge.py", _P + "test_xdist_node_down.py"],
+}
+#: Modules not mutated, and why. Their tests are end-to-end pytest sessions (tests/e2e): mutmut
+#: forks one worker per mutant from a process that has run the tests once, and pytester's
+#: in-process sessions need torch warmed up before them, whose thread pools hang in a fork.
+_E2E = "tested end to end only (tests/e2e, pytester sessions), which mutmut's forked workers cannot run"
+NOT_MUTATED: dict[str, str] = {
+    "__init__.py": "the lazy public names (tests/test_public_names.py)",
+    "__main__.py": "one line: python -m pytest_optcheck runs cli.main",
+    "errors.py": "exception classes and suggest(), exercised by every layer's error tests",
+    "handle.py": _E2E,
+    "cli.py": "the command line, tested through main() in tests/unit/cli (subprocesses for --help): not yet mapped",
+    "plugin/__init__.py": _E2E,
+    "plugin/checking.py": _E2E,
+    "plugin/failures.py": _E2E,
+    "plugin/gating.py": _E2E,
+    "plugin/options.py": _E2E,
+    "plugin/pruning.py": _E2E,
+    "plugin/snapshot.py": _E2E,
+    "plugin/ranks.py": "rank-0 judging under a process group: tests/unit/plugin/test_ranks.py and torchrun sessions",
+    "report/obtained.py": "the results kept beside a report and optcheck accept: tests/e2e/test_accept.py",
+    "run/own_loop.py": _E2E,
+    "run/devices.py": "device discovery: CUDA/MPS branches this CPU machine cannot take",
+    "checks/differential/distributed.py": "spawns processes (gloo): a mutant per minute; tests/unit/checks/test_distributed.py",
+    "checks/differential/processes.py": "spawns processes (gloo): a mutant per minute; tests/unit/checks/test_distributed.py",
+    "checks/differential/states.py": "tensor snapshots, exercised by every resume and parity test",
+    "integrations/base.py": "the callbacks' base: tests drive real Lightning / HF trainers (seconds a mutant)",
+    "integrations/lightning.py": "tests drive a real Lightning trainer (seconds a mutant)",
+    "integrations/hf.py": "tests drive a real Hugging Face trainer (seconds a mutant)",
+    "integrations/pytorch_lightning.py": "tests drive a real pytorch_lightning trainer (seconds a mutant)",
+    "integrations/syrupy.py": "syrupy's extension: tested in real syrupy sessions (tests/e2e/test_syrupy_extension.py)",
 }
 #: Run when no module is named. engine/messages.py (670 mutants, most of them in sentences)
 #: would take the run past 10 minutes on 2 cores: name it to include it.
@@ -53,6 +142,11 @@ DEFAULT = ["engine/compare.py", "engine/tolerance.py", "declare/spec.py", "golde
 #: those of the 2026-11-25 run (docs/mutation.md); mutmut numbers mutants per function, so
 #: editing a function renumbers its mutants: re-check this list (``--diff``) when it does.
 _C, _S, _F = "pytest_optcheck.engine.compare.", "pytest_optcheck.declare.spec.", "pytest_optcheck.golden.format."
+_L, _FI = "pytest_optcheck.golden.layout.", "pytest_optcheck.golden.files."
+_LOCAL_LABEL = ("a local label ('+cpu') follows the release numbers: major and minor read the same whether or not "
+                "the version is cut at '+' first")
+_POSIX_NL = ("newline=None writes '\\n' as os.linesep, which is '\\n' on POSIX, where the suite runs (on Windows "
+             "tests/unit/golden/test_store.py's LF-only test would catch it)")
 _FLOAT64 = "its inputs are float64 arrays already (as_2d); for integers the rule gives the same booleans"
 _NEGATIVE = "any negative fill works: it is only compared with 0 / with differences >= 0"
 _CODEC = "codec names are case-insensitive: 'UTF-8' is 'utf-8'"
@@ -107,14 +201,43 @@ EQUIVALENT: dict[str, str] = {
     _S + "x__lambda_source__mutmut_55": "one line: chunk[-1] is chunk[0], already cut at col1",
     _S + "x__lambda_source__mutmut_77": "defensive: inspect.signature does not fail on a function with a code object",
     _S + "x__lambda_source__mutmut_78": "defensive: inspect.signature does not fail on a function with a code object",
+    # golden/layout.py (2026-12-04 run, docs/mutation-scores.md)
+    _L + "x_safe_filename__mutmut_20": _CODEC,
+    _L + "x_test_id__mutmut_14": "without a class the node id has two parts: parts[+1] is parts[-1]",
+    _L + "x_device_of__mutmut_7": "bracket == -1 slices filename[:0], an empty string that holds no device",
+    _L + "x_device_of__mutmut_10": "the one more character is after the last ']', where no device id can end",
+    _L + "x_device_of__mutmut_11": "bracket == 0 slices ']' alone, which holds no device",
+    _L + "x_device_of__mutmut_12": "bracket == 0 slices ']' alone, which holds no device",
+    _L + "x__version_order__mutmut_4": "only called on folders KEY_FOLDER matched: `match` is never None",
+    # golden/files.py (2026-12-04 run)
+    _FI + "x_new_file_mode__mutmut_3": "the umask set between the two os.umask calls is restored at once; "
+                                       "nothing is created in between",
+    _FI + "x_read_text__mutmut_4": _CODEC,
+    _FI + "x_write_atomic__mutmut_33": _CODEC,
+    _FI + "x_write_atomic__mutmut_25": _POSIX_NL,
+    _FI + "x_write_atomic__mutmut_29": _POSIX_NL,
+    # report/results.py (2026-12-04 run)
+    "pytest_optcheck.report.results.xǁResultsǁsorted_records__mutmut_14":
+        "the rank of a status outside STATUS_ORDER: any value past the 8 statuses sorts the same",
+    "pytest_optcheck.plugin.xdist.x_worker_payload__mutmut_2": "allow_nan=None is falsy, like False",
+    # golden/environment.py (2026-12-04 run)
+    "pytest_optcheck.golden.environment.x_torch_minor_key__mutmut_3": _LOCAL_LABEL,
+    "pytest_optcheck.golden.environment.x__distribution_version__mutmut_12":
+        "a module without __file__: '' and 'XXXX' both lack 'site-packages', so both end the lookup",
+    "pytest_optcheck.golden.environment.x_torch_minor_key__mutmut_4": _LOCAL_LABEL,
 }
 
 #: Mutants mutmut cannot switch on, checked by hand instead and counted as killed: the
 #: validators ``_choice(INTERVALS)``, ``_int(1)``... are closures made when spec.py is
 #: imported, before mutmut activates a mutant. ``mutmut apply NAME`` in the --keep folder
-#: then pytest tests/test_spec.py tests/test_spec_validation.py: each one fails (2026-11-25).
+#: then pytest tests/unit/declare/test_spec.py tests/unit/declare/test_spec_validation.py: each one fails (2026-11-25).
 KILLED_BY_HAND: set[str] = {_S + f"x__choice__mutmut_{i}" for i in range(1, 11)} | {
-    _S + f"x__int__mutmut_{i}" for i in range(1, 6)}
+    _S + f"x__int__mutmut_{i}" for i in range(1, 6)} | {
+    # golden/files.py's encoding=None mutants (the locale's encoding): killed by
+    # tests/unit/golden/test_files.py::test_goldens_are_utf_8_whatever_the_locale, which runs
+    # under an ASCII locale in a subprocess, where mutmut cannot switch a mutant on; applied by
+    # hand (sed on files.py, then that test) each one fails it (2026-12-04).
+    _FI + "x_read_text__mutmut_1", _FI + "x_write_atomic__mutmut_24", _FI + "x_write_atomic__mutmut_28"}
 
 #: mutmut's exit-code statuses that count as killed.
 KILLED = {"killed", "timeout", "caught by type check", "segfault", "killed by hand"}
@@ -128,7 +251,10 @@ def scratch_copy(target: Path, modules: list[str]) -> None:
     tests = sorted({t for m in modules for t in MODULES[m]})
     (target / "tests").mkdir()
     for test in tests:
+        (target / test).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / test, target / test)
+    for folder in [target / "tests", *(d for d in (target / "tests").rglob("*") if d.is_dir())]:
+        (folder / "__init__.py").touch()  # tests/ is a package (tests/unit/<layer>/, tests/e2e/)
     # Not the suite's conftest: its torch warm-up starts thread pools that hang in the
     # processes mutmut forks, and these unit tests need neither it nor pytester.
     (target / "tests" / "conftest.py").write_text('"""Mutation runs: no torch warm-up."""\n', encoding="utf-8")
@@ -146,14 +272,25 @@ def scratch_copy(target: Path, modules: list[str]) -> None:
     )
 
 
-def mutmut(target: Path, *args: str, capture: bool = True) -> str:
+def mutmut(target: Path, *args: str, capture: bool = True, timeout: float | None = None) -> str:
+    """mutmut's output (captured), or "" when not captured; with ``timeout``, "" if it ran
+    out of time (it is stopped; what it measured so far stays on disk for ``results``)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # mutmut puts mutants/ first itself
-    done = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=target, env=env, text=True,
-                          capture_output=capture, check=False)
+    command = [sys.executable, "-m", "mutmut", *args]
+    if timeout is not None:  # its own process group: mutmut's forked workers stop with it
+        process = subprocess.Popen(command, cwd=target, env=env, start_new_session=True)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait()
+            return ""
+        return "done"
+    done = subprocess.run(command, cwd=target, env=env, text=True, capture_output=capture, check=False)
     if done.returncode != 0 and capture:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"mutmut {' '.join(args)} failed with exit code {done.returncode}")
-    return done.stdout if capture else ""
+    return done.stdout if capture else "done"
 
 
 DIFFS = """
@@ -176,19 +313,67 @@ def survivor_diffs(target: Path, names: list[str]) -> dict[str, list[str]]:
     return json.loads(done.stdout)
 
 
+def _category(mutant: str, status: str) -> str:
+    """equivalent, killed, unchecked (the run stopped first) or survived ("no tests" too)."""
+    if mutant in EQUIVALENT:
+        return "equivalent"
+    if status in KILLED:
+        return "killed"
+    return "unchecked" if status == "not checked" else "survived"
+
+
 def module_of(mutant: str) -> str:
     """``pytest_optcheck.engine.compare.x_f__mutmut_3`` -> ``engine/compare.py``."""
-    dotted = mutant.split(".x", 1)[0] if ".x_" in mutant or ".xǁ" in mutant else mutant.rsplit(".", 1)[0]
+    # ".x_" / ".xǁ" start the mangled function name (not ".x" alone: plugin.xdist starts with it)
+    dotted = re.split(r"\.x[_ǁ]", mutant, maxsplit=1)[0] if re.search(r"\.x[_ǁ]", mutant) else mutant.rsplit(".", 1)[0]
     return dotted.removeprefix(PACKAGE + ".").replace(".", "/") + ".py"
+
+
+def has_logic(path: Path) -> bool:
+    """Whether a module defines a function or a class (a package's docstring-only or
+    re-exporting ``__init__.py`` does not)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for node in ast.walk(tree))
+
+
+def changed_modules(base: str) -> tuple[list[str], list[str]] | None:
+    """(modules to mutate, changed modules with logic that nothing maps) since ``base``;
+    None when git cannot tell (no such commit: a shallow clone, the first commit)."""
+    done = subprocess.run(["git", "diff", "--name-only", base, "--", PACKAGE], cwd=REPO, text=True,
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        return None
+    names = [line.removeprefix(PACKAGE + "/") for line in done.stdout.splitlines() if line.endswith(".py")]
+    present = [n for n in names if (REPO / PACKAGE / n).is_file()]  # a deleted module has nothing to mutate
+    unmapped = [n for n in present if n not in MODULES and n not in NOT_MUTATED and has_logic(REPO / PACKAGE / n)]
+    return [n for n in present if n in MODULES], unmapped
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("modules", nargs="*", help=f"default: all of {', '.join(MODULES)}")
+    parser.add_argument("modules", nargs="*", help=f"default: {', '.join(DEFAULT)}; any of {', '.join(MODULES)}")
     parser.add_argument("--diff", action="store_true", help="print each survivor's diff")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--changed", metavar="BASE", help="mutate the modules changed since the commit BASE (CI)")
+    parser.add_argument("--timeout", type=float, default=None, help="stop mutmut after this many seconds")
     args = parser.parse_args(argv)
-    modules = args.modules or DEFAULT
+    if args.changed:
+        found = changed_modules(args.changed)
+        if found is None:
+            print(f"mutation: git cannot diff against {args.changed!r} (shallow clone?): nothing mutated")
+            return 0
+        modules, unmapped = found
+        if unmapped:
+            print("mutation: changed modules with logic that benchmarks/mutation.py does not know: "
+                  + ", ".join(unmapped) + ". Add each to MODULES with the unit tests that guard it, or to "
+                  "NOT_MUTATED with the reason.")
+            return 1
+        if not modules:
+            print(f"mutation: no mutated module changed since {args.changed}")
+            return 0
+        print(f"mutation: changed since {args.changed}: {', '.join(modules)}", flush=True)
+    else:
+        modules = args.modules or DEFAULT
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
         parser.error(f"unknown module(s) {unknown}; choose from {list(MODULES)}")
@@ -200,12 +385,15 @@ def main(argv: list[str] | None = None) -> int:
         target.mkdir(parents=True, exist_ok=True)
         scratch_copy(target, modules)
         start = time.perf_counter()
-        mutmut(target, "run", "--max-children", "1", capture=False)
+        finished = mutmut(target, "run", "--max-children", "1", capture=False, timeout=args.timeout)
         elapsed = time.perf_counter() - start
+        if not finished:
+            print(f"\nmutation: stopped after {elapsed:.0f} s (--timeout): the scores below count only the "
+                  "mutants tested by then; run it without --timeout for the whole score")
         lines = mutmut(target, "results", "--all", "true").splitlines()
         status = dict(re.match(r"\s*(\S+): (.+)$", line).groups() for line in lines if ": " in line)
         status.update({m: "killed by hand" for m in KILLED_BY_HAND if m in status})
-        survivors = sorted(m for m, s in status.items() if s not in KILLED and m not in EQUIVALENT)
+        survivors = sorted(m for m, s in status.items() if _category(m, s) == "survived")
         diffs = survivor_diffs(target, survivors) if args.diff and survivors else {}
 
     print(f"\nmutmut over {len(modules)} module(s) in {elapsed:.0f} s\n")
@@ -213,13 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     worst = 100.0
     for module in modules:
         mine = {m: s for m, s in status.items() if module_of(m) == module}
-        counts = Counter("equivalent" if m in EQUIVALENT else ("killed" if s in KILLED else "survived")
-                         for m, s in mine.items())
+        counts = Counter(_category(m, s) for m, s in mine.items())
         scored = counts["killed"] + counts["survived"]
-        score = 100.0 * counts["killed"] / scored if scored else 100.0
-        worst = min(worst, score)
+        score = f"{100.0 * counts['killed'] / scored:>6.1f}%" if scored else "    n/a"
+        if scored:
+            worst = min(worst, 100.0 * counts["killed"] / scored)
+        unchecked = f"  ({counts['unchecked']} not checked: stopped by --timeout)" if counts["unchecked"] else ""
         print(f"{module:<22} {len(mine):>7} {counts['killed']:>7} {counts['equivalent']:>7} "
-              f"{counts['survived']:>8} {score:>6.1f}%")
+              f"{counts['survived']:>8} {score}{unchecked}")
     excluded = sorted(m for m in EQUIVALENT if m in status)
     if excluded:
         print(f"\nequivalent, left out of the score ({len(excluded)}):")

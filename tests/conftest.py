@@ -1,57 +1,45 @@
-"""Shared helpers for the plugin's end-to-end tests (pytester sessions)."""
+"""Shared by every test: the pytester plugin (for tests/e2e) and the frameworks' fixtures.
+
+Nothing here trains or imports torch at import: collecting the suite stays cheap. The warm-up
+the in-process pytester sessions need lives in tests/e2e/conftest.py."""
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
+from typing import Any
 
 import pytest
-import torch
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # Two workers on two cores: one intra-op thread each, or they spin against each other
-    # (measured: a 300-step run took 0.3 s alone and 1.4-2.4 s under contention).
-    torch.set_num_threads(1)
-
-
-def _warm_up_torch() -> None:
-    """pytester's in-process runs restore ``sys.modules`` afterwards, dropping modules first
-    imported inside a run; torch cannot load its extensions twice in one process (it
-    crashes: "Only a single TORCH_LIBRARY..."). Its optimizers import ``torch._dynamo``
-    lazily on the first step, so run each kind of step once here, before any inner run."""
-    from pytest_optcheck.declare.spec import RECORDABLE, Spec
-    from pytest_optcheck.golden import environment as golden
-    from pytest_optcheck.run.train import lr_schedule, train
-
-    for optimizer in ("Adam(lr=0.01)", "LBFGS(lr=0.01)"):
-        train(Spec(optimizer=optimizer, epochs=1, batch_size=500, record=RECORDABLE))
-    lr_schedule(Spec(scheduler="ReduceLROnPlateau(patience=1)"), 3)
-    from pytest_optcheck.run.replicas import replicas
-
-    replicas(Spec(epochs=1, batch_size=500), 1)  # torch.func's vmap, loaded once here
-    golden.environment()
-
-
-_warm_up_torch()
-
+# Declared here, in the top-level conftest: pytest accepts ``pytest_plugins`` nowhere else.
 pytest_plugins = ["pytester"]
 
 
-def golden_files(root: Path) -> list[str]:
-    """Every golden under ``root/golden``, as sorted posix paths relative to ``root``."""
-    base = root / "golden"
-    if not base.exists():
-        return []
-    return sorted(p.relative_to(root).as_posix() for p in base.rglob("*.json"))
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Two workers on two cores: one intra-op thread each, or they spin against each other
+        # (measured: a 300-step run took 0.3 s alone and 1.4-2.4 s under contention).
+        import torch
+
+        torch.set_num_threads(1)
 
 
-def read_golden(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+@pytest.fixture(scope="session")
+def lightning() -> Any:
+    """lightning.pytorch, imported in this process before any pytester run needs it (a module
+    first imported inside an in-process run is dropped after it), and only by the worker that
+    runs a test asking for it."""
+    import lightning.pytorch
+
+    from pytest_optcheck.integrations import lightning as integration  # noqa: F401  (before any inner run)
+
+    return lightning.pytorch
 
 
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A pytester project with a rootdir marker (goldens go to ``<rootdir>/golden``)."""
-    pytester.makeini("[pytest]\n")
-    return pytester
+@pytest.fixture(scope="session")
+def transformers() -> Any:
+    """transformers, imported as ``lightning`` above is, for the same reason."""
+    import transformers
+
+    from pytest_optcheck.integrations import hf  # noqa: F401  (before any inner run)
+
+    return transformers

@@ -118,8 +118,12 @@ def draw_outcome(outcome: Outcome, title: str, *, reuse: bool = False) -> Figure
         axes[0].text(0.5, 0.5, "no trajectory was recorded", ha="center", va="center", transform=axes[0].transAxes)
         axes[0].set_axis_off()
     figure.suptitle(_title_text(outcome, title), color=STATUS_COLORS.get(outcome.status, "black"), fontsize=10)
-    if outcome.notes:  # a third title line: make room for it
-        figure.subplots_adjust(top=1 - 0.95 / figure.get_figheight())
+    # A third title line (notes) needs more room at the top. A reused figure may still have the
+    # room an earlier picture made for one: set it either way (else a report's pictures depended
+    # on the picture drawn before them).
+    top = 1 - (0.95 if outcome.notes else 0.75) / figure.get_figheight()
+    if figure.subplotpars.top != top:
+        figure.subplots_adjust(top=top)
     return figure
 
 

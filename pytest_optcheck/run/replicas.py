@@ -309,7 +309,7 @@ def _transposed_storage(params: dict[str, torch.Tensor], layers: list[tuple[str 
 #: Activations with an in-place form in torch's public API: applied to a linear layer's
 #: fresh output, they skip one buffer a step (the same kernel, so the same bits; autograd
 #: differentiates tanh/sigmoid from their output and ReLU from its sign). Measured: the
-#: chaotic MLP's replicas ~4% faster (tests/test_calibrate_run.py checks the bits).
+#: chaotic MLP's replicas ~4% faster (tests/unit/run/test_replicas.py checks the bits).
 _IN_PLACE: dict[Any, Callable[[torch.Tensor], torch.Tensor]] = {
     torch.tanh: torch.tanh_, torch.sigmoid: torch.sigmoid_, torch.relu: torch.relu_,
     torch.nn.functional.relu: torch.relu_,

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import golden_files
 
 from pytest_optcheck.cli import main
+from tests.e2e.goldens import golden_files
 
 TESTS = """
 from pytest_optcheck import Trajectory

@@ -7,7 +7,8 @@ is refused with the cause and the fix; the same loop seeded inside the function 
 from __future__ import annotations
 
 import pytest
-from conftest import read_golden
+
+from tests.e2e.goldens import read_golden
 
 GOLDEN = "golden/test_loop/test_t[cpu].json"
 LOOP = """

@@ -7,7 +7,8 @@ from __future__ import annotations
 import importlib.metadata
 
 import pytest
-from conftest import golden_files, read_golden
+
+from tests.e2e.goldens import golden_files, read_golden
 
 TEST = """
 import torch

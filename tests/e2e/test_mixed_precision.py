@@ -5,7 +5,8 @@ by a planted change with the message naming what moved (issues 23 and 19, item 1
 from __future__ import annotations
 
 import pytest
-from conftest import golden_files, read_golden
+
+from tests.e2e.goldens import golden_files, read_golden
 
 LOOP = """
 import torch

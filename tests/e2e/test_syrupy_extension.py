@@ -9,6 +9,15 @@ from pathlib import Path
 
 import pytest
 
+
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner sessions are no xdist workers, even when this suite runs under -n: syrupy reads
+    PYTEST_XDIST_WORKER and leaves its report (snapshots generated, updated, unused) to the
+    controller of a worker, which an in-process session has not."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
 TESTS = """
 import torch
 from pytest_optcheck import Trajectory

@@ -130,7 +130,7 @@ def launch(project: Path, *args: str, **env: str) -> tuple[int, list[str]]:
     outputs = [project / f"rank-{rank}.out" for rank in (0, 1)]
     world = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), **env}
     ranks = [context.Process(target=_rank_session, name=f"optcheck-test-rank-{rank}",
-                             args=(str(project), ["-p", "no:cacheprovider", "--optcheck", "-q", *args],
+                             args=(str(project), ["-p", "no:cacheprovider", "-p", "no:randomly", "--optcheck", "-q", *args],
                                    {**world, "RANK": str(rank), "LOCAL_RANK": str(rank)}, str(outputs[rank])))
              for rank in (0, 1)]
     try:
@@ -169,7 +169,7 @@ def torchrun(project: Path, *args: str, **env: str) -> tuple[int, list[str]]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "OPTCHECK_"))}
     environment.update(PYTHONPATH=str(ROOT), **env)
     command = [str(TORCHRUN), "--standalone", "--nproc-per-node=2", "--log-dir", str(logs), "--redirects", "3",
-               "-m", "pytest", "-p", "no:cacheprovider", "--optcheck", "-q", *args]
+               "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "--optcheck", "-q", *args]
     done = subprocess.run(command, cwd=project, env=environment, capture_output=True, text=True, timeout=300,
                           check=False)
     outputs = [next(logs.rglob(f"attempt_0/{rank}/stdout.log")).read_text() for rank in (0, 1)]

@@ -11,7 +11,7 @@ import numpy as np
 
 from pytest_optcheck.engine.trajectory import Trajectory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 PLOT_IN_A_NOTEBOOK = """
 import sys

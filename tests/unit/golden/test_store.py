@@ -21,7 +21,7 @@ from pytest_optcheck.golden.format import ABSENT, Golden, dumps, loads, spec_cha
 from pytest_optcheck.golden.format import read_golden as read
 from pytest_optcheck.golden.layout import GoldenLayout, device_of, safe_filename
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 SPEC = {"optimizer": "Adam(lr=0.01)", "epochs": 2, "record": ["loss", "lr"], "scheduler": None}
 ENV = {"torch": "2.13.0", "numpy": "2.1.0", "python": "3.11.7", "device": "cpu", "device_name": "x86_64",
        "dtype": "float32", "platform": "Linux-x86_64"}

@@ -26,7 +26,7 @@ from pytest_optcheck.engine.tolerance import (
 )
 from pytest_optcheck.engine.trajectory import Trajectory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 STEPS = 384
 EPOCH = np.arange(STEPS) // 32
 BATCH = np.arange(STEPS) % 32

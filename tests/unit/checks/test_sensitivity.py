@@ -1,49 +1,14 @@
-"""--optcheck-sensitivity: a check that would not notice a 1% LR change is listed."""
+"""The sensitivity probe (checks/sensitivity.py): its twin is the run at 1.01x the LR.
+The --optcheck-sensitivity option end to end: tests/e2e/test_sensitivity.py."""
 
 from __future__ import annotations
-
-import pytest
-
-TESTS = """
-import pytest
-
-pytestmark = pytest.mark.optcheck(optimizer="SGD(lr=0.05, momentum=0.9)", epochs=2)
-
-def test_default_tolerance(optcheck):
-    optcheck.check()
-
-def test_loose_tolerance(optcheck):
-    optcheck.check(loss={"rtol": 0.5})
-
-def test_own_trajectory_is_not_probed(optcheck):
-    optcheck.check(optcheck.train(), loss={"rtol": 0.5})
-"""
-
-
-def test_sensitivity_lists_only_the_vacuous_declarative_check(project: pytest.Pytester) -> None:
-    project.makepyfile(test_sens=TESTS)
-    project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=3)
-    result = project.runpytest("--optcheck", "--optcheck-sensitivity")
-    result.assert_outcomes(passed=3)
-    out = result.stdout.str()
-    assert "checks that would NOT notice a 1% larger step" in out
-    assert "test_sens.py::test_loose_tolerance[cpu]: every step x1.01 stays within tolerance" in out
-    assert "test_default_tolerance" not in out.split("would NOT notice")[1]
-    assert "test_own_trajectory_is_not_probed" not in out.split("would NOT notice")[1]
-
-
-def test_without_the_flag_nothing_is_probed(project: pytest.Pytester) -> None:
-    project.makepyfile(test_sens=TESTS)
-    project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=3)
-    result = project.runpytest("--optcheck")
-    assert "would NOT notice" not in result.stdout.str()
 
 
 def test_the_twin_trains_at_1_01_times_the_lr() -> None:
     """The probe's twin is the run at 1.01x the LR, not merely a message that says so: a
     loss tolerance between what 1.01x and 1.1x move (0.8% and 7.5% here) lists the check
     as vacuous, and the change it reports is the one an independently written 1.01x run
-    shows. (The end-to-end test above uses rtol=0.5, which both twins pass.)"""
+    shows. (The end-to-end test, tests/e2e/test_sensitivity.py, uses rtol=0.5, which both twins pass.)"""
     from pytest_optcheck.checks.sensitivity import probe
     from pytest_optcheck.declare.spec import Spec
     from pytest_optcheck.engine.compare import compare

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import golden_files, read_golden
+
+from tests.e2e.goldens import golden_files, read_golden
 
 try:  # pytester's in-process runs re-import (and assert-rewrite) hypothesis each time unless
     import hypothesis  # noqa: F401  - it is already imported: ~1.5 s a run saved

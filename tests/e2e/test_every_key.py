@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import read_golden
+
+from tests.e2e.goldens import read_golden
 
 TEST = """
 import functools

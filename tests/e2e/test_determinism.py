@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import golden_files
+
+from tests.e2e.goldens import golden_files
 
 MODULE = """
 import pytest
