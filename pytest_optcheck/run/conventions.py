@@ -156,6 +156,10 @@ def _ready_closure(loss: torch.Tensor, compute: Callable[[], torch.Tensor],
 
 
 def _versions(params: list[torch.Tensor]) -> tuple[Any, ...]:
+    # Tensor._version is the one private attribute the package reads: no public API says whether a
+    # tensor was written in place, and an optimizer that moves the parameters before its first closure
+    # call (SAM) must get a fresh forward, while LBFGS must reuse the one made (recomputing it would
+    # change every recorded closure-optimizer run, goldens included). Present in every torch >= 1.x.
     return tuple((p._version, id(p.grad), None if p.grad is None else p.grad._version) for p in params)
 
 

@@ -1,4 +1,4 @@
-"""Stage 3: the Recorder — recording a run into a :class:`~pytest_optcheck.engine.trajectory.Trajectory`.
+"""The Recorder — recording a run into a :class:`~pytest_optcheck.engine.trajectory.Trajectory`.
 
 :class:`Recorder` watches an optimizer through ``register_step_pre_hook`` and
 ``register_step_post_hook`` — no monkeypatching of the user's objects — so a user's own
@@ -13,13 +13,13 @@ Recording stays out of the training loop's way, on the CPU and on an accelerator
   logged tensor is kept (detached) where it is, norms are computed by kernels on the
   parameters' device and kept as tensors, and every tensor series goes to the host once,
   when :attr:`Recorder.trajectory` is read (long runs stack their values into one device
-  tensor per :data:`CHUNK` steps, still without a synchronisation). So recording adds no
+  tensor per :data:`~.series.CHUNK` steps, still without a synchronisation). So recording adds no
   host-device synchronisation per step. Python numbers (``lr``, a logged ``float``) are
   kept as they are, and so is a tensor logged on the CPU, read when it is logged: its
   value is in host memory already.
 * Norms go through as few kernels as the device allows. Parameters small enough
-  (:data:`FLAT_NUMEL`) on one device are copied, three calls a step, into a row of a
-  history buffer, and a few kernels reduce :data:`HISTORY_ROWS` steps at a time; larger
+  (:data:`~.norms.FLAT_NUMEL`) on one device are copied, three calls a step, into a row of a
+  history buffer, and a few kernels reduce :data:`~.norms.HISTORY_ROWS` steps at a time; larger
   models are reduced per tensor each step (see :mod:`.norms`). ``update_norm`` keeps the
   step's starting point in buffers allocated once, never a fresh ``clone()`` per step.
 
@@ -33,7 +33,7 @@ What the series mean:
   (``step(closure)``: LBFGS, Lightning's automatic optimization), those right after the
   closure's first evaluation, i.e. at the step's starting point.
 * ``param_norm``, ``update_norm``: the norm of the parameters after the step, and of what
-  the step changed. ``sparsity``: the fraction of parameters with ``|w| <= SPARSITY_EPS``.
+  the step changed. ``sparsity``: the fraction of parameters with ``|w| <= SPARSITY_EPS`` (:mod:`.norms`).
 * Values passed to :meth:`Recorder.log` (``loss``, anything else): see there for which
   step a value belongs to and how several values of one step are combined. Values passed
   to :meth:`Recorder.log_epoch` form per-epoch series (``trajectory.epoch_series``).
