@@ -102,18 +102,26 @@ def draw_outcome(outcome: Outcome, title: str, *, reuse: bool = False) -> Figure
     golden = outcome.golden.trajectory if outcome.golden is not None else None
     current = outcome.current.trajectory if outcome.current is not None else None
     names = panel_series(golden, current)
+    per_epoch = epoch_panel_series(golden, current)
     compared = golden is not None and current is not None and any(n in golden and n in current for n in names)
-    figure, axes = _grid(len(names) + (1 if compared else 0), reuse=reuse)
+    # A per-epoch panel labels its axis "epoch": a figure with one is made fresh, never reused.
+    figure, axes = _grid(len(names) + len(per_epoch) + (1 if compared else 0), reuse=reuse and not per_epoch)
     first = _first_failure(outcome)
     band = _noise_band(outcome)
+    skipped = _skipped_steps(current)
     keys: set[tuple[str, ...]] = set()
     for axis, name in zip(axes, names):
         _draw_series(axis, name, golden, current, first)
         if band is not None:
             _draw_noise_band(axis, name, *band)
+        if skipped.size and name != "skipped":
+            _mark_skipped(axis, skipped)
+        _legend_once(axis, keys)
+    for axis, name in zip(axes[len(names):], per_epoch):
+        _draw_epoch_series(axis, name, golden, current)
         _legend_once(axis, keys)
     if compared:
-        _draw_relative_error(axes[len(names)], golden, current, outcome, first)
+        _draw_relative_error(axes[len(names) + len(per_epoch)], golden, current, outcome, first)
     if not names:
         axes[0].text(0.5, 0.5, "no trajectory was recorded", ha="center", va="center", transform=axes[0].transAxes)
         axes[0].set_axis_off()
@@ -177,6 +185,41 @@ def panel_series(golden: Trajectory | None, current: Trajectory | None) -> list[
             present += [n for n in traj.names if n not in present]
     ordered = [n for n in SERIES_ORDER if n in present] + [n for n in present if n not in SERIES_ORDER]
     return ordered[:MAX_SERIES_PANELS]
+
+
+def epoch_panel_series(golden: Trajectory | None, current: Trajectory | None) -> list[str]:
+    """The per-epoch series (``rec.log_epoch``) of either side, drawn on an epoch axis."""
+    names: list[str] = []
+    for traj in (golden, current):
+        if traj is not None:
+            names += [n for n in traj.epoch_series if n not in names]
+    return names[:MAX_SERIES_PANELS]
+
+
+def _draw_epoch_series(axis: Axes, name: str, golden: Trajectory | None, current: Trajectory | None) -> None:
+    """A per-epoch series, golden and current, one point an epoch, on an epoch axis."""
+    _label(axis, f"{name} (per epoch)")
+    axis.set_xlabel("epoch", fontsize=8)
+    axis.xaxis.label.set_horizontalalignment("right")  # where "step" sits on the other panels
+    for traj, role in ((golden, "golden"), (current, "current")):
+        if traj is None or name not in traj.epoch_series:
+            continue
+        values = traj.epoch_series[name]
+        style = dict(GOLDEN_STYLE) if role == "golden" else {"linewidth": CURRENT_WIDTH, "color": "C0"}
+        axis.plot(np.arange(values.shape[0]), values, marker="o", markersize=3, label=role, **style)
+
+
+def _skipped_steps(current: Trajectory | None) -> np.ndarray:
+    """The steps a GradScaler skipped in the current run (its ``skipped`` series), if any."""
+    if current is None or "skipped" not in current:
+        return np.empty(0, dtype=np.int64)
+    return current.steps[np.asarray(current["skipped"]).reshape(-1) > 0]
+
+
+def _mark_skipped(axis: Axes, steps: np.ndarray) -> None:
+    """A thin grey line at each step the scaler skipped: the row is there, the update is not."""
+    axis.vlines(steps, 0, 1, transform=axis.get_xaxis_transform(), color="0.55", linewidth=0.7,
+                linestyle="--", label="skipped step")
 
 
 #: Figures kept for reuse by :func:`write_picture`, by panel count.
