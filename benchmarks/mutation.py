@@ -97,7 +97,8 @@ MODULES: dict[str, list[str]] = {
                                            _C_ + "test_defaults.py"],
     "checks/differential/tolerances.py": [_C_ + "test_resume.py", _C_ + "test_parity.py"],
     # report
-    "report/picture.py": [_RP + "test_report.py", _RP + "test_picture_speed.py", _RP + "test_first_failure_mark.py"],
+    "report/picture.py": [_RP + "test_report.py", _RP + "test_picture_speed.py", _RP + "test_first_failure_mark.py",
+                          _RP + "test_picture_marks.py"],
     "report/plotting.py": [_RP + "test_picture_speed.py", "tests/unit/cli/test_cli.py"],
     "report/index.py": [_RP + "test_report.py"],
     "report/results.py": [_RP + "test_results.py", _RP + "test_report.py", _P + "test_xdist_merge.py"],
