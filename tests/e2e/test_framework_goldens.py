@@ -43,14 +43,15 @@ def test_fit(optcheck):
 
 
 def test_pytorch_lightning_golden_names_its_version(project: pytest.Pytester) -> None:
-    """In a subprocess: a pytorch_lightning Trainer run inside this process left it drawing report
-    pictures a few pixels differently (tests/test_picture_speed.py, in the full suite only). The
-    check of such a golden, passing and failing, is tested in process with `lightning`
-    (tests/test_integrations.py); the series the callback records, in tests/unit/integrations."""
+    """The golden of a pytorch_lightning fit names that distribution's version. (It ran in a
+    subprocess while a picture with notes left its top margin in a reused figure, which made
+    tests/unit/report/test_picture_speed.py fail after any session that drew one; fixed in
+    report/picture.py.) The check of such a golden, passing and failing, is tested with `lightning`
+    (tests/e2e/test_integrations.py); the series the callback records, in tests/unit/integrations."""
     pytest.importorskip("pytorch_lightning")
     version = importlib.metadata.version("pytorch-lightning")
     project.makepyfile(test_pl=TEST.format(lr=0.1))
-    project.runpytest_subprocess("--optcheck", "--snapshot-update").assert_outcomes(passed=1)
+    project.runpytest("--optcheck", "--snapshot-update").assert_outcomes(passed=1)
     (path,) = golden_files(project.path)
     golden = read_golden(project.path / path)
     assert golden["environment"]["libraries"] == {"pytorch_lightning": version}
