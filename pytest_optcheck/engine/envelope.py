@@ -25,7 +25,6 @@ Pure numpy, like the rest of the engine.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -221,14 +220,3 @@ def round_up(values: np.ndarray, digits: int = DIGITS) -> np.ndarray:
 
 def _plain(env: np.ndarray) -> list[Any]:
     return [float(v) if np.ndim(v) == 0 else [float(x) for x in v] for v in np.asarray(env)]
-
-
-def at_step(calibration: Calibration | None, name: str, step: int | None, group: int = 0) -> float | None:
-    """The envelope of ``name`` at ``step`` (for a failure message), or None."""
-    if calibration is None or step is None or name not in calibration.envelope:
-        return None
-    env = as_2d(calibration.envelope[name])
-    if step >= env.shape[0]:
-        return None
-    value = float(env[step, min(group, env.shape[1] - 1)])
-    return value if math.isfinite(value) else None

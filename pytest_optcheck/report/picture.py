@@ -36,7 +36,7 @@ from ..engine.compare import relative_error
 from ..engine.messages import format_number
 from ..engine.outcome import Status
 from ..engine.trajectory import as_2d, use_log_scale
-from .plotting import DPI, log_scale, new_figure, save_figure, thin
+from .plotting import DPI, drawn_points, log_scale, new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -303,7 +303,7 @@ def _draw_series(
                 style["color"] = f"C{g}" if role == "current" else style.get("color", "0.25")
             elif role == "current":
                 style["color"] = "C0"
-            index, shown = thin(values[:, g])
+            index, shown = drawn_points(values[:, g])
             axis.plot(traj.steps[index], shown, label=label, **style)
             if role == "current" and traj.buckets is not None and name in traj.buckets.stats:
                 _draw_buckets(axis, traj, name, g, style.get("color", "C0"))
@@ -339,14 +339,14 @@ def _draw_relative_error(
         if not np.isfinite(shown).any():
             continue  # identical: an error line or an allowed line would only be clutter
         steps = current.steps[: shown.size]  # real step indices, also for a thinned run
-        index, values = thin(shown)
+        index, values = drawn_points(shown)
         axis.plot(steps[index], values, color=color, linewidth=CURRENT_WIDTH, label=name)
         anything = True
         tol = tolerances.get(name)
         if tol is not None and tol.mode == "step":
             allowed = allowed_relative(golden[name], tol, rel.size, _allowance(outcome, name))
             if np.isfinite(allowed).any() and np.nanmax(allowed) > 0:
-                index, values = thin(allowed)
+                index, values = drawn_points(allowed)
                 axis.plot(steps[index], values, color=color, linestyle=":", linewidth=0.9, label=f"{name} allowed")
                 anything = True
     if anything:

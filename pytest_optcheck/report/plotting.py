@@ -5,7 +5,7 @@ picture of a check (:mod:`.picture`), ``optcheck plot``'s overlay of several gol
 What they share lives here once: a figure on its own Agg canvas (:func:`new_figure`: no
 pyplot, no backend switch, no global figure list, so a notebook's backend and open
 figures stay as they were), the log-scale rule of :func:`~..engine.trajectory.use_log_scale`,
-thinning of long curves (:func:`thin`), plain-text log ticks (:func:`log_scale`) and one
+thinning of long curves (:func:`drawn_points`), plain-text log ticks (:func:`log_scale`) and one
 way to write a PNG (:func:`save_figure`: matplotlib's ``savefig`` through Pillow, at
 zlib level 1 — a plot is long runs of one colour, which the fastest level packs nearly
 as small — written atomically).
@@ -70,7 +70,7 @@ def save_figure(figure: Figure, path: str | Path) -> None:
     write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=DPI, pil_kwargs=PNG_OPTIONS))
 
 
-def thin(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def drawn_points(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) to draw: all of them up to MAX_POINTS, else the first and the last
     step and, in between, each slice's minimum and maximum in step order (NaN gaps kept
     where a whole slice is NaN), so a spike or a NaN never disappears from the picture.

@@ -8,12 +8,12 @@ import itertools
 import numpy as np
 import pytest
 
-from pytest_optcheck.report.plotting import MAX_POINTS, thin
+from pytest_optcheck.report.plotting import MAX_POINTS, drawn_points
 
 
 def test_short_curves_are_drawn_whole() -> None:
     values = np.linspace(0, 1, MAX_POINTS)
-    steps, drawn = thin(values)
+    steps, drawn = drawn_points(values)
     np.testing.assert_array_equal(steps, np.arange(MAX_POINTS))
     np.testing.assert_array_equal(drawn, values)
 
@@ -24,7 +24,7 @@ def test_long_curves_keep_their_extremes_ends_and_nan_gaps() -> None:
     values[12_345] = 50.0  # one spike
     values[70_000] = -3.0  # one dip
     values[40_000:41_000] = np.nan  # a gap wider than a slice
-    steps, drawn = thin(values)
+    steps, drawn = drawn_points(values)
     assert len(steps) <= MAX_POINTS + 2 and np.all(np.diff(steps) > 0)
     assert steps[0] == 0 and steps[-1] == values.size - 1
     assert 12_345 in steps and 70_000 in steps
@@ -39,7 +39,7 @@ def test_long_curves_keep_their_extremes_ends_and_nan_gaps() -> None:
 
 
 def _thin_by_loop(values: np.ndarray) -> np.ndarray:
-    """The steps thin() keeps, slice by slice: the reference the vectorised one must match."""
+    """The steps drawn_points() keeps, slice by slice: the reference the vectorised one must match."""
     n = values.size
     edges = np.linspace(0, n, MAX_POINTS // 2 + 1).astype(np.int64)
     steps = [0, n - 1]
@@ -68,7 +68,7 @@ def test_thinning_keeps_each_slices_first_extremes(seed: int) -> None:
         values[start:start + n // 5] = np.nan
     if seed == 11:
         values[:] = np.nan
-    steps, drawn = thin(values)
+    steps, drawn = drawn_points(values)
     np.testing.assert_array_equal(steps, _thin_by_loop(values))
     np.testing.assert_array_equal(drawn, values[steps])
 
@@ -76,7 +76,7 @@ def test_thinning_keeps_each_slices_first_extremes(seed: int) -> None:
 def test_thinning_keeps_infinities() -> None:
     values = np.linspace(1.0, 2.0, 10 * MAX_POINTS)
     values[1234], values[5678] = np.inf, -np.inf
-    steps, _ = thin(values)
+    steps, _ = drawn_points(values)
     assert 1234 in steps and 5678 in steps
 
 

@@ -43,3 +43,22 @@ def test_autocast_around_the_step_is_seen_without_a_model() -> None:
         optimizer.step()
         rec.log(loss=loss)
     assert rec.trajectory.meta["run"]["autocast"] == "bfloat16"
+
+
+def test_the_forward_hook_watches_the_first_forwards_only() -> None:
+    """A module with a forward hook takes torch's slower call path: the watch removes its hook
+    after FORWARDS_WATCHED forwards, having seen autocast there if the loop runs under it."""
+    from pytest_optcheck.run.autocast import FORWARDS_WATCHED
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with LoopRecorder(optimizer, model=model) as rec:
+        for i in range(FORWARDS_WATCHED + 2):
+            assert (rec._autocast._handle is not None) == (i < FORWARDS_WATCHED)  # the hook, removed
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = model(torch.ones(1, 2)).float().sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            rec.log(loss=loss)
+    assert rec.trajectory.meta["run"]["autocast"] == "bfloat16"
