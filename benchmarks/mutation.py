@@ -357,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     parser.add_argument("--changed", metavar="BASE", help="mutate the modules changed since the commit BASE (CI)")
     parser.add_argument("--timeout", type=float, default=None, help="stop mutmut after this many seconds")
+    parser.add_argument("--report-only", action="store_true",
+                        help="print the scores but exit 0 below 90%% (CI, while modules remain below it: "
+                             "docs/mutation-scores.md); an unmapped changed module still fails")
     args = parser.parse_args(argv)
     if args.changed:
         found = changed_modules(args.changed)
@@ -421,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {m}: {status[m]}")
             for line in diffs.get(m, []):
                 print(f"      {line.strip()}")
-    return 0 if worst >= 90.0 else 1
+    return 0 if worst >= 90.0 or args.report_only else 1
 
 
 if __name__ == "__main__":
