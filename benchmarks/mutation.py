@@ -394,7 +394,14 @@ def main(argv: list[str] | None = None) -> int:
         if not finished:
             print(f"\nmutation: stopped after {elapsed:.0f} s (--timeout): the scores below count only the "
                   "mutants tested by then; run it without --timeout for the whole score")
-        lines = mutmut(target, "results", "--all", "true").splitlines()
+        try:
+            lines = mutmut(target, "results", "--all", "true").splitlines()
+        except SystemExit as error:
+            if finished:
+                raise
+            # Stopped mid-write (a mutant's stats file half written): nothing to score this time.
+            print(f"mutation: {error}; stopped by --timeout while mutmut was writing, so no scores this time")
+            return 0 if args.report_only else 1
         status = dict(re.match(r"\s*(\S+): (.+)$", line).groups() for line in lines if ": " in line)
         status.update({m: "killed by hand" for m in KILLED_BY_HAND if m in status})
         survivors = sorted(m for m, s in status.items() if _category(m, s) == "survived")
