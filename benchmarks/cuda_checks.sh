@@ -39,9 +39,10 @@ part() {  # part NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, say how it 
 $PY -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(),
 '|', torch.cuda.get_device_name() if torch.cuda.is_available() else '-')"
 
-part cuda-tests 90 $PY -m pytest -p no:cacheprovider -rs -v tests/test_record_sync.py tests/test_build.py tests/test_calibrate_run.py \
-    tests/test_golden_safety.py tests/test_plugin.py -k "cuda or sync or device"
-part suite 180 $PY -m pytest -n 8 -p no:cacheprovider -q -rfs ${SUITE_ARGS:-}
+# Every test file holding a CUDA-only test (grep -l "cuda.is_available" tests -r), whole and verbose.
+CUDA_TESTS=$(grep -rl "cuda.is_available" tests --include="test_*.py" | sort)
+part cuda-tests 150 $PY -m pytest -n 4 -p no:cacheprovider -p no:randomly -rs -v $CUDA_TESTS
+part suite 180 $PY -m pytest -n 8 -p no:cacheprovider -p no:randomly -q -rfs ${SUITE_ARGS:-}
 part bench 100 $PY benchmarks/bench_overhead.py --device cuda --repeat 11 --load-runs 0
 # The main job on CUDA: record goldens there, then check a re-run against them.
 part record-cuda 200 $PY -m pytest examples -n 8 -p no:cacheprovider -q -rfE --durations=5 --optcheck \

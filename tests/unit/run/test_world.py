@@ -3,6 +3,8 @@ exchanged outside a group, and sharded norms combine as the whole model's."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -49,3 +51,50 @@ def test_the_exchange_deadline_comes_from_the_environment(monkeypatch: pytest.Mo
     monkeypatch.setenv("OPTCHECK_DISTRIBUTED_TIMEOUT", "soon")
     with pytest.raises(OptcheckError, match="OPTCHECK_DISTRIBUTED_TIMEOUT='soon': a number of seconds"):
         timeout()
+
+
+def _cuda_loop() -> tuple[list[float], list[float]]:
+    """3 SGD steps of a linear model on the GPU, DDP-wrapped inside a process group:
+    (losses, grad norms) as recorded."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    generator = torch.Generator().manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(1, 4, generator=generator))
+    model = model.cuda()
+    net = DistributedDataParallel(model, device_ids=[0]) if dist.is_initialized() else model
+    x, y = torch.randn(3, 8, 4, generator=generator).cuda(), torch.randn(3, 8, 1, generator=generator).cuda()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Recorder(optimizer, model=model, record=("loss", "lr", "grad_norm")) as rec:
+        for i in range(3):
+            loss = torch.nn.functional.mse_loss(net(x[i]), y[i])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            rec.log(loss=loss)
+    trajectory = rec.trajectory
+    return trajectory["loss"].tolist(), trajectory["grad_norm"].tolist()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (nccl)")
+def test_under_nccl_the_exchanges_go_through_a_gloo_side_group(tmp_path: Path) -> None:
+    """nccl has no monitored_barrier: the ranks' exchanges go through a gloo side group. A
+    world of one rank (one GPU is enough) records what the same loop records outside any
+    group, and an exchange (the barrier and the gather) goes through that side group."""
+    import torch.distributed as dist
+
+    alone = _cuda_loop()
+    dist.init_process_group("nccl", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1,
+                            device_id=torch.device("cuda:0"))
+    try:
+        world = current()
+        assert world is not None and world.backend == "nccl"
+        grouped = _cuda_loop()
+        assert dist.get_backend(world._group()) == "gloo"
+        assert world._exchange(("an exchange", "this test"), 7) == [(("an exchange", "this test"), 7)]
+    finally:
+        dist.destroy_process_group()
+    assert grouped[0] == alone[0]
+    np.testing.assert_allclose(grouped[1], alone[1], rtol=1e-6)
