@@ -42,6 +42,7 @@ import pytest
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
@@ -105,10 +106,11 @@ def test_a_rank_fails_early(optcheck):
 @pytest.mark.optcheck
 def test_fsdp(optcheck):
     m = model()
+    mesh = init_device_mesh("cpu", (dist.get_world_size(),))  # without it, a CUDA mesh on a GPU machine
     for layer in m:
         if list(layer.parameters()):
-            fully_shard(layer)
-    fully_shard(m)
+            fully_shard(layer, mesh=mesh)
+    fully_shard(m, mesh=mesh)
     trajectory = loop(optcheck, m, m.parameters(), dist.get_rank(), dist.get_world_size())
     optcheck.check(trajectory)
     assert_one_process_run(optcheck, trajectory)

@@ -418,16 +418,23 @@ def _loop(job: dict[str, Any], rank: int, world_size: int, device: str, threads:
 
 def shard_layers(model: nn.Module) -> None:
     """FSDP2: ``fully_shard`` every module that holds parameters of its own, innermost
-    first, then the whole model (torch >= 2.6: ``torch.distributed.fsdp.fully_shard``)."""
+    first, then the whole model (torch >= 2.6: ``torch.distributed.fsdp.fully_shard``), over a
+    mesh of the device the model is on: without one, fully_shard makes a CUDA mesh whenever
+    the machine has a GPU and moves a CPU run's parameters there (seen on a GPU machine)."""
+    import torch.distributed as dist
+
     try:
+        from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
     except ImportError:  # pragma: no cover - torch < 2.6
         raise OptcheckError("optcheck: check_distributed(strategy='fsdp') needs FSDP2 "
                             "(torch.distributed.fsdp.fully_shard, torch >= 2.6).") from None
+    device_type = next(model.parameters()).device.type
+    mesh = init_device_mesh(device_type, (dist.get_world_size(),))
     modules = [m for m in model.modules() if m is not model and any(True for _ in m.parameters(recurse=False))]
     for module in reversed(modules):
-        fully_shard(module)
-    fully_shard(model)
+        fully_shard(module, mesh=mesh)
+    fully_shard(model, mesh=mesh)
 
 
 def rank_run(spec: Spec, rank: int, world_size: int, device: str, threads: int | None,

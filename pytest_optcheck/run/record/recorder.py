@@ -38,9 +38,10 @@ What the series mean:
   step a value belongs to and how several values of one step are combined. Values passed
   to :meth:`Recorder.log_epoch` form per-epoch series (``trajectory.epoch_series``).
 * ``skipped`` (with ``scaler=``): 1 for a step the ``torch.amp.GradScaler`` skipped
-  (inf/NaN gradients: the optimizer's ``step()`` never ran), else 0. That iteration is
-  still a row — its logged values, the LR in effect — so no value moves to a neighbour;
-  its norms read NaN.
+  (inf/NaN gradients: the optimizer's ``step()`` never ran, or, for a fused optimizer that
+  takes the scaler's ``found_inf`` into its own kernel, ran and left the weights alone), else
+  0. That iteration is still a row — its logged values, the LR in effect — so no value moves
+  to a neighbour; its norms read NaN.
 
 What is watched: a ``torch.optim.Optimizer`` itself, else the optimizer a wrapper holds
 (:func:`.watch.watched_optimizer`).
@@ -191,6 +192,10 @@ class Recorder:
         self._batch_starts: list[int] = []  # steps at which the batch count restarts
         self._skipped: list[int] = []  # steps the scaler skipped (rows without an optimizer step)
         self._steps_at_update = 0  # steps counted at the scaler's latest update()
+        # (step, found_inf tensor) for each step of a fused optimizer under the scaler: the
+        # scaler hands it optimizer.found_inf and its step() runs even when it skips. Kept on
+        # the device, read at assembly: reading it per step would synchronise with the GPU.
+        self._found_inf: list[tuple[int, torch.Tensor]] = []
         self._epoch = 0
         self._reducer: Norms | None = None
         self._grad_seen = False  # this step's gradients are taken (by a closure)
@@ -290,6 +295,9 @@ class Recorder:
         if self._autocast is not None:
             self._autocast.note()
         self._new_row()
+        found_inf = getattr(optimizer, "found_inf", None) if self.scaler is not None else None
+        if isinstance(found_inf, torch.Tensor):  # GradScaler.step's contract with a fused optimizer
+            self._found_inf.append((self.steps - 1, found_inf.detach()))
         if not self._norms:
             return None
         closure = None
@@ -466,13 +474,25 @@ class Recorder:
             elif name in self._logged:
                 series[name] = self._logged[name].series(steps)
         if self.scaler is not None:
+            rows = [s for s in self._skipped + self._fused_skips() if s < steps]
             skipped = np.zeros(steps)
-            skipped[[s for s in self._skipped if s < steps]] = 1.0
+            skipped[rows] = 1.0
             series["skipped"] = skipped
+            for name in norms:  # a fused optimizer's skipped steps were hooked like any other
+                if name in series:
+                    series[name] = series[name].copy()
+                    series[name][rows] = math.nan
         for name, column in self._logged.items():
             if name not in series:
                 series[name] = column.series(steps)
         return series
+
+    def _fused_skips(self) -> list[int]:
+        """The steps of a fused optimizer whose ``found_inf`` was set: one transfer for all."""
+        if not self._found_inf:
+            return []
+        found = torch.stack([t.reshape(()).float() for _, t in self._found_inf]).cpu().tolist()
+        return [step for (step, _), inf in zip(self._found_inf, found, strict=True) if inf]
 
     def _epoch_series(self) -> dict[str, np.ndarray]:
         """Each ``log_epoch`` series, one value per epoch 0..the last logged (NaN where none)."""

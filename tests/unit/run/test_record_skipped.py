@@ -15,13 +15,17 @@ from pytest_optcheck.run.record import Recorder
 FORCED = (3, 7)
 
 
-def amp_loop(rec_kwargs: dict, *, log: str = "after", forced=FORCED, iterations: int = 12):
+def sgd(params) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=0.1, momentum=0.9)
+
+
+def amp_loop(rec_kwargs: dict, *, log: str = "after", forced=FORCED, iterations: int = 12, optimizer=sgd):
     """Train a linear model through a GradScaler; return (trajectory, the losses logged)."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = torch.nn.Linear(4, 1)
         x, y = torch.randn(iterations, 8, 4), torch.randn(iterations, 8, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt = optimizer(model.parameters())
     sched = torch.optim.lr_scheduler.StepLR(opt, 1, 0.9)
     scaler = torch.amp.GradScaler("cpu")
     logged = []
@@ -65,6 +69,21 @@ def test_a_re_run_is_identical_and_the_skips_are_part_of_it() -> None:
     assert first == amp_loop({})[0]
     moved, _ = amp_loop({}, forced=(3, 8))
     assert np.flatnonzero(moved["skipped"]).tolist() == [3, 8]
+
+
+def test_a_fused_optimizer_s_skipped_steps_are_marked_too() -> None:
+    """A fused optimizer (AdamW(fused=True), the HF Trainer's default) takes the scaler's
+    ``found_inf`` into its own kernel: its step() runs on a skipped iteration too, leaving
+    the weights alone, so no missing step tells the skip; the ``found_inf`` the scaler hands
+    it does (found on a GPU: the HF Trainer's fp16 run recorded no skipped step)."""
+    record = {"record": ("loss", "lr", "grad_norm")}
+    fused, logged = amp_loop(record, optimizer=lambda p: torch.optim.AdamW(p, lr=0.01, fused=True))
+    plain, _ = amp_loop(record, optimizer=lambda p: torch.optim.AdamW(p, lr=0.01, foreach=False))
+    assert np.flatnonzero(fused["skipped"]).tolist() == list(FORCED) == np.flatnonzero(plain["skipped"]).tolist()
+    assert fused["loss"].tolist() == logged and len(fused) == 12
+    norms = fused["grad_norm"]
+    assert np.isnan(norms[list(FORCED)]).all() and np.isfinite(np.delete(norms, FORCED)).all()
+    np.testing.assert_allclose(fused["loss"], plain["loss"], rtol=1e-5)  # the skipped steps left the weights alone
 
 
 def test_without_a_scaler_there_is_no_skipped_series() -> None:
