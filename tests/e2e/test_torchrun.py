@@ -169,12 +169,16 @@ def torchrun(project: Path, *args: str, **env: str) -> tuple[int, list[str]]:
     code and each rank's stdout."""
     logs = project / f"logs-{len(list(project.glob('logs-*')))}"
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "OPTCHECK_"))}
-    environment.update(PYTHONPATH=str(ROOT), **env)
+    # this checkout first, then whatever the caller's path holds (a --target install on a GPU machine)
+    environment.update(PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **env)
     command = [str(TORCHRUN), "--standalone", "--nproc-per-node=2", "--log-dir", str(logs), "--redirects", "3",
                "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "--optcheck", "-q", *args]
     done = subprocess.run(command, cwd=project, env=environment, capture_output=True, text=True, timeout=300,
                           check=False)
     outputs = [next(logs.rglob(f"attempt_0/{rank}/stdout.log")).read_text() for rank in (0, 1)]
+    if done.returncode:  # what failed before pytest could print (a missing plugin): the ranks' stderr too
+        outputs = [out + next(logs.rglob(f"attempt_0/{rank}/stderr.log")).read_text() + done.stderr
+                   for rank, out in enumerate(outputs)]
     return done.returncode, outputs
 
 
