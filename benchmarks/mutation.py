@@ -226,6 +226,22 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.golden.environment.x__distribution_version__mutmut_12":
         "a module without __file__: '' and 'XXXX' both lack 'site-packages', so both end the lookup",
     "pytest_optcheck.golden.environment.x_torch_minor_key__mutmut_4": _LOCAL_LABEL,
+    # -- engine: messages, outcome, bound, per_epoch (2026-12-04 runs) --
+    # -- end of engine: messages, outcome, bound, per_epoch --
+    # -- engine: stepwise, envelope, trajectory, thinning (2026-12-04 runs) --
+    # -- end of engine: stepwise, envelope, trajectory, thinning --
+    # -- declare: catalog, signatures, problems, build (2026-12-04 runs) --
+    # -- end of declare: catalog, signatures, problems, build --
+    # -- run: train, conventions, describe, replicas, autocast (2026-12-04 runs) --
+    # -- end of run: train, conventions, describe, replicas, autocast --
+    # -- run/record: recorder, series, norms, watch, world, hosts (2026-12-04 runs) --
+    # -- end of run/record: recorder, series, norms, watch, world, hosts --
+    # -- checks: sensitivity, differential/* (2026-12-04 runs) --
+    # -- end of checks: sensitivity, differential/* --
+    # -- report: index, picture, plotting, obtained; cli (2026-12-04 runs) --
+    # -- end of report: index, picture, plotting, obtained; cli --
+    # -- plugin glue, handle, own_loop (2026-12-04 runs) --
+    # -- end of plugin glue, handle, own_loop --
 }
 
 #: Mutants mutmut cannot switch on, checked by hand instead and counted as killed: the
