@@ -59,8 +59,9 @@ MODULES: dict[str, list[str]] = {
     "engine/trajectory.py": [_E + "test_trajectory.py", _G + "test_store.py", _E + "test_compare.py"],
     "engine/bound.py": [_E + "test_bound.py", _E + "test_compare.py"],
     "engine/thinning.py": [_E + "test_thinning.py", _G + "test_long_run_format.py"],
-    "engine/per_epoch.py": [_E + "test_epoch_series.py"],
-    "engine/outcome.py": [_E + "test_envelope.py", _RP + "test_report.py", _C_ + "test_recalibrate_on_update.py"],
+    "engine/per_epoch.py": [_E + "test_epoch_series.py", _E + "test_per_epoch_text.py"],
+    "engine/outcome.py": [_E + "test_outcome.py", _E + "test_envelope.py", _RP + "test_report.py",
+                          _C_ + "test_recalibrate_on_update.py"],
     # declare
     "declare/spec.py": [_D + "test_spec.py", _D + "test_spec_validation.py", _D + "test_spec_units.py"],
     "declare/catalog.py": [_D + "test_catalog.py"],

@@ -22,8 +22,9 @@ def epoch_block(sv: SeriesVerdict, golden: np.ndarray, current: np.ndarray) -> l
         lines.append(f"  first epoch outside tolerance: epoch {sv.first_failure} (golden {g}, current {c})")
     rows = [("epoch", "golden", "current", "abs err", "rel err", "")]
     center = sv.first_failure or 0
-    for e in range(max(0, center - 3), min(len(golden), len(current), center + 4)):
+    end = min(len(golden), len(current), center + 4)
+    outside = outside_tolerance(golden[:end], current[:end], sv.tolerance)  # the epochs shown, judged at once
+    for e in range(max(0, center - 3), end):
         g, c = format_pair(float(golden[e]), float(current[e]))
-        bad = bool(outside_tolerance(golden[e:e + 1], current[e:e + 1], sv.tolerance)[0])
-        rows.append((str(e), g, c, *error_cells(float(golden[e]), float(current[e])), "!" if bad else ""))
+        rows.append((str(e), g, c, *error_cells(float(golden[e]), float(current[e])), "!" if outside[e] else ""))
     return lines + ["  per epoch:", *_align(rows)]
