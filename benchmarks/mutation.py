@@ -58,7 +58,7 @@ MODULES: dict[str, list[str]] = {
     "engine/envelope.py": [_E + "test_envelope.py", _E + "test_compare_calibration.py", _G + "test_calibration_block.py"],
     "engine/trajectory.py": [_E + "test_trajectory.py", _G + "test_store.py", _E + "test_compare.py"],
     "engine/bound.py": [_E + "test_bound.py", _E + "test_compare.py"],
-    "engine/thinning.py": [_E + "test_thinning.py", _G + "test_long_run_format.py"],
+    "engine/thinning.py": [_E + "test_thinning.py", _E + "test_thinning_buckets.py", _G + "test_long_run_format.py"],
     "engine/per_epoch.py": [_E + "test_epoch_series.py", _E + "test_per_epoch_text.py"],
     "engine/outcome.py": [_E + "test_outcome.py", _E + "test_envelope.py", _RP + "test_report.py",
                           _C_ + "test_recalibrate_on_update.py"],
@@ -230,6 +230,12 @@ EQUIVALENT: dict[str, str] = {
     # -- engine: messages, outcome, bound, per_epoch (2026-12-04 runs) --
     # -- end of engine: messages, outcome, bound, per_epoch --
     # -- engine: stepwise, envelope, trajectory, thinning (2026-12-04 runs) --
+    "pytest_optcheck.engine.thinning.x__aggregate__mutmut_3": "a Trajectory's series are float64 already, and so are "
+                                                              "the bucket stats _merge passes",
+    "pytest_optcheck.engine.thinning.x__aggregate__mutmut_5": "a Trajectory's series are float64 already, and so are "
+                                                              "the bucket stats _merge passes",
+    "pytest_optcheck.engine.thinning.x__merge__mutmut_23": "numpy's reshape reads any negative size as the one "
+                                                           "unknown dimension: -2 is -1",
     # -- end of engine: stepwise, envelope, trajectory, thinning --
     # -- declare: catalog, signatures, problems, build (2026-12-04 runs) --
     # -- end of declare: catalog, signatures, problems, build --

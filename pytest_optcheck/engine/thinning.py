@@ -150,7 +150,7 @@ def compare_buckets(name: str, golden: Buckets, current: Buckets, tol: Tolerance
         g = as_2d(golden.stats[name][stat])[:n]
         c = as_2d(current.stats[name][stat])[:n]
         k = min(g.shape[1], c.shape[1])
-        bad = outside_tolerance(g[:, :k], c[:, :k], tol).any(axis=1) if k else np.zeros(n, dtype=bool)
+        bad = outside_tolerance(g[:, :k], c[:, :k], tol).any(axis=1)  # no groups (k == 0): none bad
         bad_any |= bad
         if bad.any():
             b = int(np.argmax(bad))
