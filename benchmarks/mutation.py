@@ -54,7 +54,7 @@ MODULES: dict[str, list[str]] = {
     "engine/tolerance.py": [_E + "test_compare.py", _E + "test_tolerance.py", _E + "test_messages.py",
                             _E + "test_tolerance_layer_order.py"],
     "engine/messages.py": [_E + "test_messages.py", _E + "test_compare.py"],
-    "engine/stepwise.py": [_E + "test_stepwise.py", _E + "test_stepwise_reference.py"],
+    "engine/stepwise.py": [_E + "test_stepwise.py", _E + "test_stepwise_reference.py", _E + "test_stepwise_verdicts.py"],
     "engine/envelope.py": [_E + "test_envelope.py", _E + "test_compare_calibration.py", _G + "test_calibration_block.py"],
     "engine/trajectory.py": [_E + "test_trajectory.py", _G + "test_store.py", _E + "test_compare.py"],
     "engine/bound.py": [_E + "test_bound.py", _E + "test_compare.py"],
@@ -236,6 +236,16 @@ EQUIVALENT: dict[str, str] = {
                                                               "the bucket stats _merge passes",
     "pytest_optcheck.engine.thinning.x__merge__mutmut_23": "numpy's reshape reads any negative size as the one "
                                                            "unknown dimension: -2 is -1",
+    "pytest_optcheck.engine.stepwise.x__outside__mutmut_37": "where a == 0 and b differs, abs_err / |a| is inf already; where both are 0, "
+                                                      "`same` masks it",
+    "pytest_optcheck.engine.stepwise.x_compare_tensors__mutmut_112": "numpy's reshape reads any negative size as the one unknown dimension",
+    "pytest_optcheck.engine.stepwise.x_compare_tensors__mutmut_116": "numpy's reshape reads any negative size as the one unknown dimension",
+    "pytest_optcheck.engine.stepwise.x_compare_tensors__mutmut_84": _NEGATIVE,
+    "pytest_optcheck.engine.stepwise.x_compare_tensors__mutmut_66": "an equal maximum assigns the same value",
+    "pytest_optcheck.engine.stepwise.x_compare_tensors__mutmut_37": "b enters only b - a, a == b, isnan(b) and isfinite(b), where numpy promotes it to a's "
+                                                         "float64",
+    "pytest_optcheck.engine.stepwise.x_compare_tensors__mutmut_39": "b enters only b - a, a == b, isnan(b) and isfinite(b), where numpy promotes it to a's "
+                                                         "float64",
     # -- end of engine: stepwise, envelope, trajectory, thinning --
     # -- declare: catalog, signatures, problems, build (2026-12-04 runs) --
     # -- end of declare: catalog, signatures, problems, build --

@@ -119,15 +119,18 @@ def compare_tensors(
     max_abs = max_rel = 0.0
     worst: str | None = None
     compared = 0
+
+    def ended(first: TensorDifference | None) -> TensorVerdict:
+        """The verdict with what was measured up to here."""
+        return TensorVerdict(first, max_abs, max_rel, worst, compared)
+
     for step, (ref, oth) in enumerate(zip(reference, other)):
         for name in ref:
             if name not in oth:
-                return TensorVerdict(TensorDifference(step, name, "missing"), max_abs, max_rel, worst, compared)
+                return ended(TensorDifference(step, name, "missing"))
             a, b = np.asarray(ref[name], dtype=np.float64), np.asarray(oth[name], dtype=np.float64)
             if a.shape != b.shape:
-                diff = TensorDifference(step, name, "shape", detail=f"{a.shape} | {b.shape}")
-                return TensorVerdict(diff,
-                                     max_abs, max_rel, worst, compared)
+                return ended(TensorDifference(step, name, "shape", detail=f"{a.shape} | {b.shape}"))
             compared += 1
             tol = tolerances[tensor_kind(name)]
             bad, abs_err, rel_err = _outside(a, b, tol)
@@ -136,26 +139,29 @@ def compare_tensors(
             if rel_err.size and float(rel_err.max()) > max_rel:
                 max_rel, worst = float(rel_err.max()), name
             if bad.any():
-                flat = int(np.argmax(np.where(bad, np.nan_to_num(abs_err, nan=np.inf), -1.0)))
-                index = tuple(int(i) for i in np.unravel_index(flat, a.shape)) if a.ndim else ()
-                diff = TensorDifference(step, name, "values", index, float(a.reshape(-1)[flat]),
-                                        float(b.reshape(-1)[flat]), tol)
-                return TensorVerdict(diff, max_abs, max_rel, worst, compared)
+                flat = int(np.argmax(np.where(bad, abs_err, -1.0)))  # the largest error outside tolerance
+                index = tuple(int(i) for i in np.unravel_index(flat, a.shape))
+                return ended(TensorDifference(step, name, "values", index, float(a.reshape(-1)[flat]),
+                                              float(b.reshape(-1)[flat]), tol))
         extra = [n for n in oth if n not in ref]
         if extra:
-            return TensorVerdict(TensorDifference(step, extra[0], "extra"), max_abs, max_rel, worst, compared)
+            return ended(TensorDifference(step, extra[0], "extra"))
     if len(reference) != len(other):
-        step = min(len(reference), len(other))
-        diff = TensorDifference(step, "", "steps", reference=len(reference), other=len(other))
-        return TensorVerdict(diff, max_abs, max_rel, worst, compared)
-    return TensorVerdict(None, max_abs, max_rel, worst, compared)
+        return ended(TensorDifference(min(len(reference), len(other)), "", "steps", reference=len(reference),
+                                      other=len(other)))
+    return ended(None)
 
 
 def _outside(a: np.ndarray, b: np.ndarray, tol: Tolerance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(outside tolerance, abs error, rel error) element-wise; NaN equals NaN, inf equals inf."""
+    """(outside tolerance, abs error, rel error) element-wise; NaN equals NaN, inf equals the
+    same-signed inf, and nothing else non-finite passes."""
     same = (a == b) | (np.isnan(a) & np.isnan(b))
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         abs_err = np.where(same, 0.0, np.abs(b - a))
         rel_err = np.where(same, 0.0, np.where(a == 0, np.inf, abs_err / np.abs(a)))
-        bad = ~same & ~(abs_err <= allowed(tol, a))
-    return bad, np.nan_to_num(abs_err, nan=np.inf), np.nan_to_num(rel_err, nan=np.inf)
+        # a non-finite element passes only when it is the same (an infinite reference allows
+        # an infinite difference: +inf against -inf must still fail)
+        bad = ~same & (~(abs_err <= allowed(tol, a)) | ~np.isfinite(a) | ~np.isfinite(b))
+    # NaN errors (NaN against a number) count as infinite; infinite ones stay infinite
+    # (nan_to_num's default would make them the largest float)
+    return bad, np.where(np.isnan(abs_err), np.inf, abs_err), np.where(np.isnan(rel_err), np.inf, rel_err)
