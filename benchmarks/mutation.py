@@ -55,7 +55,8 @@ MODULES: dict[str, list[str]] = {
                             _E + "test_tolerance_layer_order.py"],
     "engine/messages.py": [_E + "test_messages.py", _E + "test_compare.py"],
     "engine/stepwise.py": [_E + "test_stepwise.py", _E + "test_stepwise_reference.py", _E + "test_stepwise_verdicts.py"],
-    "engine/envelope.py": [_E + "test_envelope.py", _E + "test_compare_calibration.py", _G + "test_calibration_block.py"],
+    "engine/envelope.py": [_E + "test_envelope.py", _E + "test_envelope_facts.py", _E + "test_compare_calibration.py",
+                           _G + "test_calibration_block.py"],
     "engine/trajectory.py": [_E + "test_trajectory.py", _G + "test_store.py", _E + "test_compare.py"],
     "engine/bound.py": [_E + "test_bound.py", _E + "test_compare.py"],
     "engine/thinning.py": [_E + "test_thinning.py", _E + "test_thinning_buckets.py", _G + "test_long_run_format.py"],
@@ -246,6 +247,11 @@ EQUIVALENT: dict[str, str] = {
                                                          "float64",
     "pytest_optcheck.engine.stepwise.x_compare_tensors__mutmut_39": "b enters only b - a, a == b, isnan(b) and isfinite(b), where numpy promotes it to a's "
                                                          "float64",
+    "pytest_optcheck.engine.envelope.x_round_up__mutmut_31": "the values are rounded to 3 significant digits "
+                                                             "already: 2 more digits in the format strip the same "
+                                                             "float noise",
+    "pytest_optcheck.engine.envelope.x_running_max__mutmut_13": "deviations are >= 0: a zero padding never wins a "
+                                                                "maximum over edge copies",
     # -- end of engine: stepwise, envelope, trajectory, thinning --
     # -- declare: catalog, signatures, problems, build (2026-12-04 runs) --
     # -- end of declare: catalog, signatures, problems, build --

@@ -174,7 +174,9 @@ def started_apart(reference: Trajectory, replicas: Sequence[Trajectory], series:
     step = int(finite[0])
     rel = []
     for replica in replicas:
-        values = as_2d(replica[series])[:, 0] if series in replica else np.empty(0)
+        if series not in replica:
+            continue
+        values = as_2d(replica[series])[:, 0]
         if step < values.size and np.isfinite(values[step]):
             rel.append(abs(float(values[step]) - float(ref[step])) / abs(float(ref[step])))
     if not rel:
