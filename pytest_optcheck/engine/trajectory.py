@@ -51,7 +51,7 @@ class Buckets:
                 raise ValueError(f"buckets of series {name!r} lack {', '.join(missing)}")
             fixed[name] = {}
             for stat in STATS:
-                arr = np.asarray(stats[stat], dtype=np.float64)
+                arr = np.array(stats[stat], dtype=np.float64)  # a copy: the caller's array stays writable
                 if arr.ndim not in (1, 2) or arr.shape[0] != count:
                     raise ValueError(f"buckets of series {name!r}: {stat} has shape {arr.shape}, but "
                                      f"{self.total} steps in buckets of {self.every} make {count} buckets")
@@ -109,7 +109,7 @@ class Trajectory:
         converted: dict[str, np.ndarray] = {}
         rows: int | None = None
         for name, values in series.items():
-            arr = np.asarray(values, dtype=np.float64)
+            arr = np.array(values, dtype=np.float64)  # a copy: the caller's array stays writable, ours stays put
             if arr.ndim == 0 or arr.ndim > 2:
                 raise ValueError(
                     f"series {name!r} must be 1-D (steps,) or 2-D (steps, groups); "
@@ -142,7 +142,7 @@ class Trajectory:
         for name, values in (epoch_series or {}).items():
             if name in converted:
                 raise ValueError(f"series {name!r} is both a per-step and a per-epoch series")
-            arr = np.asarray(values, dtype=np.float64)
+            arr = np.array(values, dtype=np.float64)
             if arr.ndim != 1:
                 raise ValueError(f"per-epoch series {name!r} must be 1-D (epochs,); got shape {arr.shape}")
             arr.setflags(write=False)
@@ -338,9 +338,9 @@ def json_ready(value: Any) -> Any:
 
 def _index_array(values: Any, steps: int, what: str, fill: Any = None) -> np.ndarray:
     if values is None:
-        arr = np.zeros(steps, dtype=np.int64) if fill is None else np.asarray(fill, dtype=np.int64)
+        arr = np.zeros(steps, dtype=np.int64) if fill is None else np.array(fill, dtype=np.int64)
     else:
-        arr = np.asarray(values, dtype=np.int64)
+        arr = np.array(values, dtype=np.int64)  # a copy, made read-only below
     if arr.shape != (steps,):
         raise ValueError(f"{what} must have one entry per step ({steps}); got shape {arr.shape}")
     arr.setflags(write=False)
