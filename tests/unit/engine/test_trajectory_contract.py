@@ -73,8 +73,8 @@ def test_a_thinned_trajectory_takes_its_steps_from_its_buckets() -> None:
 
 @pytest.mark.parametrize(("build", "message"), [
     (lambda: Trajectory({"loss": 1.0}), "series 'loss' must be 1-D (steps,) or 2-D (steps, groups); got shape ()"),
-    (lambda: Trajectory({"lr": np.zeros((2, 2, 2))}), "series 'lr' must be 1-D (steps,) or 2-D (steps, groups); "
-                                                     "got shape (2, 2, 2)"),
+    (lambda: Trajectory({"lr": np.zeros((2, 2, 2))}),
+     "series 'lr' must be 1-D (steps,) or 2-D (steps, groups); got shape (2, 2, 2)"),
     (lambda: Trajectory({"loss": [1.0, 2.0], "lr": [[0.1, 0.2, 0.3]]}),
      "series 'lr' has 1 steps but the others have 2: every series needs one row per step"),
     (lambda: Trajectory({"loss": [1.0, 2.0]}, epoch=[0]), "epoch must have one entry per step (2); got shape (1,)"),
