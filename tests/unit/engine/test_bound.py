@@ -41,3 +41,13 @@ def test_summary_modes_report_the_widened_bound() -> None:
     assert plain.summary is not None and plain.summary["allowed"] == float(allowed(final, 1.0))
     widened = compare_series("loss", golden, current, final, allowance=np.full(4, 0.6), factor=1.0)
     assert widened.summary is not None and widened.summary["allowed"] == 0.6 and widened.passed
+
+
+def test_non_finite_and_huge_goldens_give_a_bound_without_a_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 0 * inf (invalid), 10 * 1e308 (overflow): the callers judge them
+        exact = allowed(Tolerance(rtol=0.0, atol=0.0), np.array([np.inf]))
+        huge = allowed(Tolerance(rtol=10.0, atol=0.0), np.array([1e308]))
+    assert np.isnan(exact[0]) and huge[0] == np.inf
