@@ -53,7 +53,7 @@ MODULES: dict[str, list[str]] = {
                           _E + "test_messages.py", _E + "test_budget_rounding.py"],
     "engine/tolerance.py": [_E + "test_compare.py", _E + "test_tolerance.py", _E + "test_messages.py",
                             _E + "test_tolerance_layer_order.py"],
-    "engine/messages.py": [_E + "test_messages.py", _E + "test_compare.py"],
+    "engine/messages.py": [_E + "test_messages.py", _E + "test_messages_whole.py", _E + "test_compare.py"],
     "engine/stepwise.py": [_E + "test_stepwise.py", _E + "test_stepwise_reference.py", _E + "test_stepwise_verdicts.py"],
     "engine/envelope.py": [_E + "test_envelope.py", _E + "test_envelope_facts.py", _E + "test_compare_calibration.py",
                            _G + "test_calibration_block.py"],
