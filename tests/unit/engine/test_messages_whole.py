@@ -282,3 +282,195 @@ loss: 20 of 40 steps (50.0%) outside tolerance
       21      2      1  0.569230769  0.579230769     0.01   0.0176  !
       22      2      2  0.548717949  0.558717949     0.01   0.0182  !
       23      2      3  0.528205128  0.538205128     0.01   0.0189  !"""
+
+
+def ones_at(*steps: int) -> np.ndarray:
+    out = np.zeros(N)
+    out[list(steps)] = 1.0
+    return out
+
+
+def last_lr_doubled() -> np.ndarray:
+    lr = np.stack([np.full(N, 0.1), np.full(N, 0.01)], 1)
+    lr[-1, 1] = 0.02
+    return lr
+
+
+def with_infs() -> np.ndarray:
+    loss = LOSS.copy()
+    loss[10], loss[12] = math.inf, -math.inf
+    return loss
+
+
+def shifted_from_50() -> np.ndarray:
+    loss = np.linspace(1.0, 0.2, 100)
+    loss[50:] *= 1.01
+    return loss
+
+
+def test_skipped() -> None:
+    assert render(traj(skipped=ones_at(3, 7)), traj(skipped=ones_at(3, 8))) == """\
+optcheck: 1 of 3 series differ from the golden (skipped)
+
+skipped: 2 of 40 steps (5.0%) outside tolerance
+  tolerance: rtol=0, atol=0, step by step
+  rule: a step fails when |current - golden| > atol + rtol*|golden|
+  largest abs error 1 at step 7; largest rel error inf at step 8
+  first step outside tolerance: 7 (epoch 0, batch 7)
+  the GradScaler skipped other steps than when the golden was recorded (1: skipped, for inf/NaN gradients)
+  skipped around step 7:
+    step  epoch  batch  golden  current  abs err  rel err
+       4      0      4       0        0        0        0
+       5      0      5       0        0        0        0
+       6      0      6       0        0        0        0
+       7      0      7       1        0        1        1  !
+       8      0      8       0        1        1      inf  !
+       9      0      9       0        0        0        0
+      10      1      0       0        0        0        0"""
+
+
+def test_final_group() -> None:
+    assert render(traj(), traj(lr=last_lr_doubled()), {"lr": Tolerance(rtol=0.01, mode="final", last=1)}) == """\
+optcheck: 1 of 2 series differ from the golden (lr)
+
+lr: final value differs: golden 0.01, current 0.02 (group 1)
+  tolerance: rtol=0.01, atol=0, final value
+  rule: fails when |current - golden| > atol + rtol*|golden| on the summary
+  final value (group 1): golden 0.01, current 0.02, abs diff 0.01, rel diff 1, allowed 0.0001
+  1 of 40 steps (2.5%) outside tolerance (per step, for information)
+  largest abs error 0.01 at step 39, group 1; largest rel error 1 at step 39, group 1
+  first step outside tolerance: 39 (epoch 3, batch 9), group 1
+  lr[group 1] around step 39:
+    step  epoch  batch  golden  current  abs err  rel err
+      36      3      6    0.01     0.01        0        0
+      37      3      7    0.01     0.01        0        0
+      38      3      8    0.01     0.01        0        0
+      39      3      9    0.01     0.02     0.01        1  !"""
+
+
+def test_reach_higher() -> None:
+    assert render(traj(acc=np.linspace(0.1, 0.9, N)), traj(acc=np.linspace(0.1, 0.7, N)),
+                  {"acc": Tolerance(rtol=0.1, mode="reach", target=0.8, direction="higher")}) == """\
+optcheck: 1 of 3 series differ from the golden (acc)
+
+acc: first step reaching 0.8 differs: golden 35, current never
+  tolerance: rtol=0.1, atol=0, first step with value >= 0.8, reaching the target earlier is never a regression
+  rule: step_current - step_golden > atol + rtol*step_golden (never reaching it fails)
+  first step with value >= 0.8: golden step 35, current never reached it, allowed difference 3.5 steps
+  36 of 40 steps (90.0%) outside tolerance (per step, for information)
+  largest abs error 0.2 at step 39; largest rel error 0.222 at step 39
+  first step outside tolerance: 4 (epoch 0, batch 4)
+  acc around step 4:
+    step  epoch  batch       golden      current  abs err  rel err
+       1      0      1  0.120512821  0.115384615  0.00513   0.0426
+       2      0      2  0.141025641  0.130769231   0.0103   0.0727
+       3      0      3  0.161538462  0.146153846   0.0154   0.0952
+       4      0      4  0.182051282  0.161538462   0.0205    0.113  !
+       5      0      5  0.202564103  0.176923077   0.0256    0.127  !
+       6      0      6  0.223076923  0.192307692   0.0308    0.138  !
+       7      0      7  0.243589744  0.207692308   0.0359    0.147  !"""
+
+
+def test_infs() -> None:
+    assert render(traj(), traj(loss=with_infs())) == """\
+optcheck: 1 of 2 series differ from the golden (loss)
+
+loss: inf first appeared at step 10 (epoch 1, batch 0) where the golden is finite
+  tolerance: rtol=0.0001, atol=1e-07, step by step
+  rule: a step fails when |current - golden| > atol + rtol*|golden|
+  2 of 40 steps (5.0%) outside tolerance
+  first step outside tolerance: 10 (epoch 1, batch 0)
+  inf first appeared at step 10 (epoch 1, batch 0); the golden is finite there
+  loss around step 10:
+    step  epoch  batch       golden      current  abs err  rel err
+       7      0      7  0.856410256  0.856410256        0        0
+       8      0      8  0.835897436  0.835897436        0        0
+       9      0      9  0.815384615  0.815384615        0        0
+      10      1      0  0.794871795          inf        -        -  !
+      11      1      1  0.774358974  0.774358974        0        0
+      12      1      2  0.753846154         -inf        -        -  !
+      13      1      3  0.733333333  0.733333333        0        0"""
+
+
+def test_footer_epoch() -> None:
+    lr = np.full((N, 2), 0.1)
+    golden = Trajectory({"loss": LOSS, "lr": lr}, np.arange(N) // 10, np.arange(N) % 10,
+                        epoch_series={"val": [0.5, 0.4, 0.3, 0.2]})
+    current = Trajectory({"loss": LOSS * 1.01, "lr": lr}, np.arange(N) // 10, np.arange(N) % 10,
+                         epoch_series={"val": [0.5, 0.4, 0.35, 0.2]})
+    assert render_verdict(compare(golden, current), golden, current, header=["optcheck: the golden was recorded with torch 2.12"],
+                          golden_path="golden/t.json", update_command="pytest --snapshot-update",
+                          picture="report/t.png") == """\
+optcheck: the golden was recorded with torch 2.12
+optcheck: 2 of 3 series differ from the golden (loss, val)
+
+loss: 40 of 40 steps (100.0%) outside tolerance
+  tolerance: rtol=0.0001, atol=1e-07, step by step
+  rule: a step fails when |current - golden| > atol + rtol*|golden|
+  largest abs error 0.01 at step 0; largest rel error 0.01 at step 33
+  first step outside tolerance: 0 (epoch 0, batch 0)
+  loss around step 0:
+    step  epoch  batch       golden      current  abs err  rel err
+       0      0      0            1         1.01     0.01     0.01  !
+       1      0      1  0.979487179  0.989282051  0.00979     0.01  !
+       2      0      2  0.958974359  0.968564103  0.00959     0.01  !
+       3      0      3  0.938461538  0.947846154  0.00938     0.01  !
+
+val (per epoch): 1 of 4 epochs outside tolerance
+  tolerance: rtol=1e-05, atol=1e-08, epoch by epoch
+  first epoch outside tolerance: epoch 2 (golden 0.3, current 0.35)
+  per epoch:
+    epoch  golden  current  abs err  rel err
+        0     0.5      0.5        0        0
+        1     0.4      0.4        0        0
+        2     0.3     0.35     0.05    0.167  !
+        3     0.2      0.2        0        0
+
+golden: golden/t.json
+update with: pytest --snapshot-update
+picture: report/t.png"""
+
+
+def test_thinned_steps() -> None:
+    assert render(thin(traj(n=100), 10), thin(traj(n=100, loss=shifted_from_50()), 10)) == """\
+optcheck: 1 of 2 series differ from the golden (loss)
+
+loss: 5 of 10 kept steps (one in 10, 50.0%) outside tolerance
+  tolerance: rtol=0.0001, atol=1e-07, step by step
+  rule: a step fails when |current - golden| > atol + rtol*|golden|
+  largest abs error 0.00596 at step 50; largest rel error 0.01 at step 70
+  5 of 10 buckets of 10 steps (50.0%) outside tolerance
+  first bucket outside tolerance: steps 50-59, min: golden 0.523232323, current 0.528464646 (a bucket's min, max and mean cover every step in it, kept or not)
+  first step outside tolerance: 50 (epoch 5, batch 0)
+  loss around step 50:
+    step  epoch  batch       golden      current  abs err  rel err
+      20      2      0  0.838383838  0.838383838        0        0
+      30      3      0  0.757575758  0.757575758        0        0
+      40      4      0  0.676767677  0.676767677        0        0
+      50      5      0  0.595959596  0.601919192  0.00596     0.01  !
+      60      6      0  0.515151515   0.52030303  0.00515     0.01  !
+      70      7      0  0.434343434  0.438686869  0.00434     0.01  !
+      80      8      0  0.353535354  0.357070707  0.00354     0.01  !"""
+
+
+def test_cal_tol_wins() -> None:
+    assert render(traj(), traj(loss=shifted()), {"loss": Tolerance(rtol=0.001, atol=0.0)},
+                  calibration=Calibration(8, {"loss": np.full(N, 1e-3), "lr": np.zeros((N, 2))})) == """\
+optcheck: 1 of 2 series differ from the golden (loss)
+
+loss: 20 of 40 steps (50.0%) outside tolerance
+  tolerance: rtol=0.001, atol=0, step by step
+  rule: a step fails when |current - golden| > atol + rtol*|golden|
+  calibrated: a step may also differ by up to 4 x the noise envelope of 8 ulp-perturbed replicas, when that is larger
+  outside 4 x noise envelope (0.001) at step 20
+  largest abs error 0.01 at step 20; largest rel error 0.05 at step 39
+  first step outside tolerance: 20 (epoch 2, batch 0)
+  loss around step 20:
+    step  epoch  batch       golden      current  abs err  rel err
+      17      1      7  0.651282051  0.651282051        0        0
+      18      1      8  0.630769231  0.630769231        0        0
+      19      1      9   0.61025641   0.61025641        0        0
+      20      2      0   0.58974359   0.59974359     0.01    0.017  !
+      21      2      1  0.569230769  0.579230769     0.01   0.0176  !
+      22      2      2  0.548717949  0.558717949     0.01   0.0182  !
+      23      2      3  0.528205128  0.538205128     0.01   0.0189  !"""
