@@ -50,7 +50,8 @@ _E, _G, _D, _R, _C_, _P, _RP = (f"tests/unit/{layer}/" for layer in
 MODULES: dict[str, list[str]] = {
     # engine: pure numpy
     "engine/compare.py": [_E + "test_compare.py", _E + "test_compare_edges.py", _E + "test_compare_calibration.py",
-                          _E + "test_messages.py", _E + "test_budget_rounding.py"],
+                          _E + "test_messages.py", _E + "test_budget_rounding.py", _E + "test_thinning.py",
+                          _E + "test_thinning_buckets.py", _E + "test_epoch_series.py", _E + "test_outcome.py"],
     "engine/tolerance.py": [_E + "test_compare.py", _E + "test_tolerance.py", _E + "test_messages.py",
                             _E + "test_tolerance_layer_order.py"],
     "engine/messages.py": [_E + "test_messages.py", _E + "test_messages_whole.py", _E + "test_compare.py"],
