@@ -88,7 +88,7 @@ MODULES: dict[str, list[str]] = {
     "run/record/recorder.py": [_R + "test_record.py", _R + "test_record_sync.py"],
     "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py"],
     "run/record/norms.py": [_R + "test_record.py"],
-    "run/record/watch.py": [_R + "test_record_wrappers.py", _R + "test_record_skipped.py"],
+    "run/record/watch.py": [_R + "test_record_watch.py", _R + "test_record_wrappers.py", _R + "test_record_skipped.py"],
     "run/record/world.py": [_R + "test_world.py"],
     "run/autocast.py": [_R + "test_autocast_described.py"],
     "run/record/hosts.py": [_R + "test_record_sync.py", _R + "test_record.py"],
