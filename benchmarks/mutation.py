@@ -89,7 +89,7 @@ MODULES: dict[str, list[str]] = {
     "run/record/recorder.py": [_R + "test_record.py", _R + "test_record_sync.py"],
     "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py"],
     "run/record/norms.py": [_R + "test_record.py"],
-    "run/record/watch.py": [_R + "test_record_wrappers.py", _R + "test_record_skipped.py"],
+    "run/record/watch.py": [_R + "test_record_watch.py", _R + "test_record_wrappers.py", _R + "test_record_skipped.py"],
     "run/record/world.py": [_R + "test_world.py"],
     "run/autocast.py": [_R + "test_autocast_described.py"],
     "run/record/hosts.py": [_R + "test_record_sync.py", _R + "test_record.py"],
@@ -266,6 +266,21 @@ EQUIVALENT: dict[str, str] = {
     # -- run: train, conventions, describe, replicas, autocast (2026-12-04 runs) --
     # -- end of run: train, conventions, describe, replicas, autocast --
     # -- run/record: recorder, series, norms, watch, world, hosts (2026-12-04 runs) --
+    "pytest_optcheck.run.record.hosts.x_host_values__mutmut_14": "CUDA-only branch: tests/unit/run/test_record_sync.py::"
+                                      "test_values_of_two_devices_are_read_per_device_in_their_places covers it on a GPU",
+    "pytest_optcheck.run.record.hosts.x_host_values__mutmut_25": "torch.stack of one 0-d tensor is the same 1-element tensor as reshape(1)",
+    "pytest_optcheck.run.record.hosts.x_host_values__mutmut_27": "torch.stack of one 0-d tensor is the same 1-element tensor as reshape(1)",
+    "pytest_optcheck.run.record.hosts.x_host_values__mutmut_3": "np.empty's default dtype is float64",
+    "pytest_optcheck.run.record.hosts.x_host_values__mutmut_5": "np.empty's default dtype is float64",
+    "pytest_optcheck.run.record.hosts.x_scalars_to_host__mutmut_8": "torch.cat of one 1-d tensor is that tensor: the same values, one transfer",
+    "pytest_optcheck.run.record.hosts.x_scalars_to_host__mutmut_10": "torch.cat of one 1-d tensor is that tensor: the same values, one transfer",
+    "pytest_optcheck.run.record.hosts.x_stack_scalars__mutmut_4": "a failing reshape falls to the next try, which stacks the same values as 0-d tensors",
+    "pytest_optcheck.run.record.hosts.x_stack_scalars__mutmut_5": "reshape(-2) fails; the next try stacks the same values as 0-d tensors",
+    "pytest_optcheck.run.record.hosts.x_to_numpy__mutmut_7": "astype(None) is astype(float64)",
+    "pytest_optcheck.run.record.hosts.x_to_numpy__mutmut_8": "copy=None is falsy, like False; every caller copies the result anyway",
+    "pytest_optcheck.run.record.hosts.x_to_numpy__mutmut_10": "every caller copies the result (out[slots] = ..., np.concatenate): a copy here is invisible",
+    "pytest_optcheck.run.record.hosts.x_to_numpy__mutmut_11": "every caller copies the result (out[slots] = ..., np.concatenate): a copy here is invisible",
+    "pytest_optcheck.run.record.hosts.x_to_numpy__mutmut_13": "numpy 2 takes any negative size in reshape as the one unknown dimension, like -1",
     # -- end of run/record: recorder, series, norms, watch, world, hosts --
     # -- checks: sensitivity, differential/* (2026-12-04 runs) --
     # -- end of checks: sensitivity, differential/* --

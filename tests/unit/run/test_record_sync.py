@@ -13,14 +13,17 @@ hook), so the counts prove the path an accelerator's tensors take, run on the CP
 
 from __future__ import annotations
 
+import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
 from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.run.record import HostFloat, Recorder
+from pytest_optcheck.run.record.hosts import host_values, scalars_to_host, stack_scalars, to_numpy
 from pytest_optcheck.run.train import train
 
 ALL = ("loss", "lr", "momentum", "grad_norm", "param_norm", "update_norm", "sparsity")
@@ -162,10 +165,59 @@ def test_reference_loop_converts_only_for_a_plateau_scheduler(scheduler, interva
 
 def test_host_float_is_the_exact_epoch_mean() -> None:
     values = [torch.tensor(v, dtype=torch.float32) for v in (0.1, 0.2, 0.7)]
-    import math
-
     assert float(HostFloat.mean(values)) == math.fsum(float(v) for v in values) / 3
     assert f"{HostFloat(values[0]):.3f}" == "0.100"
+
+
+# -- hosts.py: the transfers themselves ----------------------------------------------------
+
+
+def test_host_values_keeps_every_value_in_its_place_as_float64() -> None:
+    values = [0.5, torch.tensor(0.1, dtype=torch.float64), 3, torch.tensor([2.0]), HostFloat(torch.tensor(-1.0))]
+    counter = HostConversions()
+    with counter:
+        out = host_values(values)
+    assert out.dtype == np.float64
+    assert out.tolist() == [0.5, 0.1, 3.0, 2.0, -1.0]  # 0.1 exactly: a float64 tensor is not narrowed
+    assert counter.count == 1  # the three tensors of the CPU: one transfer
+    assert host_values([torch.tensor(1.0), torch.tensor([2.0])]).tolist() == [1.0, 2.0]
+
+
+def test_to_numpy_reads_half_precision_and_booleans_as_flat_float64() -> None:
+    assert to_numpy(torch.tensor([1.5, -2.0], dtype=torch.bfloat16)).tolist() == [1.5, -2.0]
+    assert to_numpy(torch.tensor([0.25], dtype=torch.float16)).tolist() == [0.25]
+    assert to_numpy(torch.tensor([True, False])).tolist() == [1.0, 0.0]
+    got = to_numpy(torch.tensor(0.5))
+    assert got.shape == (1,) and got.dtype == np.float64
+
+
+def test_stack_scalars_mixes_shapes_and_keeps_devices_apart() -> None:
+    assert stack_scalars([]) is None
+    mixed = stack_scalars([torch.tensor(1.0), torch.tensor([2.0]), torch.tensor([[3.0]])])
+    assert mixed.shape == (3,) and mixed.tolist() == [1.0, 2.0, 3.0]
+    apart = stack_scalars([torch.tensor(1.0), torch.empty((), device="meta")])
+    assert isinstance(apart, list) and [t.shape for t in apart] == [(1,), (1,)]
+    assert [t.device.type for t in apart] == ["cpu", "meta"] and apart[0].tolist() == [1.0]
+
+
+def test_scalars_to_host_reads_blocks_in_order_with_one_transfer() -> None:
+    blocks = [stack_scalars([torch.tensor(1.0), torch.tensor(2.0)]), [torch.tensor([3.0]), torch.tensor([4.0])],
+              stack_scalars([torch.tensor([5.0])])]
+    counter = HostConversions()
+    with counter:
+        out = scalars_to_host(blocks)
+    assert out.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert counter.count == 1
+    counter = HostConversions()
+    with counter:
+        out = scalars_to_host([torch.tensor([1.0, 2.0]), torch.tensor([3.0])])
+    assert out.tolist() == [1.0, 2.0, 3.0] and counter.count == 1
+
+
+def test_host_float_of_no_values_and_its_repr() -> None:
+    assert math.isnan(float(HostFloat.mean([])))
+    assert repr(HostFloat(torch.tensor(0.5))) == "HostFloat(0.5)"
+    assert repr(HostFloat.mean([1, torch.tensor(2.0)])) == "HostFloat(1.5)"
 
 
 # -- CUDA: the real thing -------------------------------------------------------------------
@@ -204,3 +256,12 @@ def test_reference_loop_on_cuda_synchronises_per_epoch_at_most() -> None:
             torch.cuda.set_sync_debug_mode("default")
         caught[epochs] = sum("synchroniz" in str(w.message) for w in seen)
     assert caught[4] - caught[2] <= 2  # one per epoch at most; 10 steps an epoch would be 20
+
+
+@cuda
+def test_values_of_two_devices_are_read_per_device_in_their_places() -> None:
+    cuda_, cpu = (lambda v: torch.tensor(v, device="cuda")), torch.tensor
+    assert host_values([cuda_(1.0), cpu(2.0), 3.0, cuda_(4.0), cpu(5.0)]).tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    apart = stack_scalars([cuda_(1.0), cpu(2.0)])
+    assert isinstance(apart, list)
+    assert scalars_to_host([apart, stack_scalars([cuda_(3.0), cuda_(4.0)])]).tolist() == [1.0, 2.0, 3.0, 4.0]
