@@ -52,7 +52,7 @@ MODULES: dict[str, list[str]] = {
     "engine/compare.py": [_E + "test_compare.py", _E + "test_compare_edges.py", _E + "test_compare_calibration.py",
                           _E + "test_messages.py", _E + "test_budget_rounding.py", _E + "test_compare_verdict_dict.py",
                           _E + "test_thinning.py", _E + "test_thinning_buckets.py", _E + "test_epoch_series.py",
-                          _E + "test_per_epoch_text.py"],
+                          _E + "test_per_epoch_text.py", _E + "test_compare_thinned_budget.py"],
     "engine/tolerance.py": [_E + "test_compare.py", _E + "test_tolerance.py", _E + "test_messages.py",
                             _E + "test_tolerance_layer_order.py"],
     "engine/messages.py": [_E + "test_messages.py", _E + "test_messages_whole.py", _E + "test_compare.py"],
