@@ -50,8 +50,9 @@ _E, _G, _D, _R, _C_, _P, _RP = (f"tests/unit/{layer}/" for layer in
 MODULES: dict[str, list[str]] = {
     # engine: pure numpy
     "engine/compare.py": [_E + "test_compare.py", _E + "test_compare_edges.py", _E + "test_compare_calibration.py",
-                          _E + "test_messages.py", _E + "test_budget_rounding.py", _E + "test_thinning.py",
-                          _E + "test_thinning_buckets.py", _E + "test_epoch_series.py", _E + "test_outcome.py"],
+                          _E + "test_messages.py", _E + "test_budget_rounding.py", _E + "test_compare_verdict_dict.py",
+                          _E + "test_thinning.py", _E + "test_thinning_buckets.py", _E + "test_epoch_series.py",
+                          _E + "test_per_epoch_text.py", _E + "test_compare_thinned_budget.py", _E + "test_outcome.py"],
     "engine/tolerance.py": [_E + "test_compare.py", _E + "test_tolerance.py", _E + "test_messages.py",
                             _E + "test_tolerance_layer_order.py"],
     "engine/messages.py": [_E + "test_messages.py", _E + "test_messages_whole.py", _E + "test_compare.py"],
@@ -237,6 +238,9 @@ EQUIVALENT: dict[str, str] = {
         "a module without __file__: '' and 'XXXX' both lack 'site-packages', so both end the lookup",
     "pytest_optcheck.golden.environment.x_torch_minor_key__mutmut_4": _LOCAL_LABEL,
     # -- engine: messages, outcome, bound, per_epoch (2026-12-04 runs) --
+    "pytest_optcheck.engine.compare.x__reach_bad__mutmut_33": "where current never reached the target and the golden "
+                                                              "did, c - g is +inf: above any allowance already "
+                                                              "(Tolerance refuses an infinite rtol/atol)",
     # -- end of engine: messages, outcome, bound, per_epoch --
     # -- engine: stepwise, envelope, trajectory, thinning (2026-12-04 runs) --
     "pytest_optcheck.engine.thinning.x__aggregate__mutmut_3": "a Trajectory's series are float64 already, and so are "
