@@ -106,6 +106,10 @@ MODULES: dict[str, list[str]] = {
     "report/results.py": [_RP + "test_results.py", _RP + "test_report.py", _P + "test_xdist_merge.py"],
     # plugin glue: the parts with unit tests
     "plugin/xdist.py": [_P + "test_xdist_merge.py", _P + "test_xdist_node_down.py"],
+    "plugin/options.py": [_P + "test_options.py"],
+    # pytester sessions in process, torch-free: they run in mutmut's forked workers (~0.2 s a mutant)
+    "plugin/gating.py": ["tests/e2e/test_gating.py"],
+    "plugin/failures.py": ["tests/e2e/test_clean_failures.py"],
 }
 #: Modules not mutated, and why. Their tests are end-to-end pytest sessions (tests/e2e): mutmut
 #: forks one worker per mutant from a process that has run the tests once, and pytester's
@@ -119,9 +123,6 @@ NOT_MUTATED: dict[str, str] = {
     "cli.py": "the command line, tested through main() in tests/unit/cli (subprocesses for --help): not yet mapped",
     "plugin/__init__.py": _E2E,
     "plugin/checking.py": _E2E,
-    "plugin/failures.py": _E2E,
-    "plugin/gating.py": _E2E,
-    "plugin/options.py": _E2E,
     "plugin/pruning.py": _E2E,
     "plugin/snapshot.py": _E2E,
     "plugin/ranks.py": "rank-0 judging under a process group: tests/unit/plugin/test_ranks.py and torchrun sessions",
@@ -264,6 +265,17 @@ EQUIVALENT: dict[str, str] = {
     # -- report: index, picture, plotting, obtained; cli (2026-12-04 runs) --
     # -- end of report: index, picture, plotting, obtained; cli --
     # -- plugin glue, handle, own_loop (2026-12-04 runs) --
+    "pytest_optcheck.plugin.options.x_add_options__mutmut_30": "pytest derives dest from the flag as Option.dest does (--optcheck-device -> "
+                                        "optcheck_device) for every flag; test_options pins the parsed names",
+    "pytest_optcheck.plugin.options.x_add_options__mutmut_35": "pytest derives dest from the flag as Option.dest does, for every flag",
+    "pytest_optcheck.plugin.options.x_build_settings__mutmut_12": "a flagless option's dest is '', a key no config.option has: get('') is None",
+    "pytest_optcheck.plugin.options.x_build_settings__mutmut_16": "an ini-less option's ini is None, a key no ini mapping has: get(None) is None",
+    "pytest_optcheck.plugin.options.x_build_settings__mutmut_24": "the tolerances (the only two-layer option) have a flag: `or ''` is never taken",
+    "pytest_optcheck.plugin.options.x_build_settings__mutmut_38": "a given value implies a flag: `or ''` is never taken in that branch",
+    "pytest_optcheck.plugin.options.x_build_settings__mutmut_47": "the last branch parses an unset value (None/False), which no parser refuses: "
+                                          "`where` is never read there",
+    "pytest_optcheck.plugin.options.x_build_settings__mutmut_50": "the last branch parses an unset value, which no parser refuses: `where` unread",
+    "pytest_optcheck.plugin.options.x_build_settings__mutmut_51": "the last branch parses an unset value, which no parser refuses: `where` unread",
     # -- end of plugin glue, handle, own_loop --
 }
 
