@@ -110,6 +110,7 @@ MODULES: dict[str, list[str]] = {
     # pytester sessions in process, torch-free: they run in mutmut's forked workers (~0.2 s a mutant)
     "plugin/gating.py": ["tests/e2e/test_gating.py"],
     "plugin/failures.py": ["tests/e2e/test_clean_failures.py"],
+    "plugin/pruning.py": ["tests/e2e/test_pruning_sessions.py"],
 }
 #: Modules not mutated, and why. Their tests are end-to-end pytest sessions (tests/e2e): mutmut
 #: forks one worker per mutant from a process that has run the tests once, and pytester's
@@ -123,7 +124,6 @@ NOT_MUTATED: dict[str, str] = {
     "cli.py": "the command line, tested through main() in tests/unit/cli (subprocesses for --help): not yet mapped",
     "plugin/__init__.py": _E2E,
     "plugin/checking.py": _E2E,
-    "plugin/pruning.py": _E2E,
     "plugin/snapshot.py": _E2E,
     "plugin/ranks.py": "rank-0 judging under a process group: tests/unit/plugin/test_ranks.py and torchrun sessions",
     "report/obtained.py": "the results kept beside a report and optcheck accept: tests/e2e/test_accept.py",
@@ -276,6 +276,12 @@ EQUIVALENT: dict[str, str] = {
                                           "`where` is never read there",
     "pytest_optcheck.plugin.options.x_build_settings__mutmut_50": "the last branch parses an unset value, which no parser refuses: `where` unread",
     "pytest_optcheck.plugin.options.x_build_settings__mutmut_51": "the last branch parses an unset value, which no parser refuses: `where` unread",
+    "pytest_optcheck.plugin.failures.x_clean_failure__mutmut_25": "format_list's entries end in their source "
+        "line and one newline: rstrip() and rstrip('\\n') cut the same",
+    "pytest_optcheck.plugin.gating.x_is_marked__mutmut_14": "a parametrize mark without argvalues fails in pytest's "
+        "own parametrize first (Gating is trylast): the default is never read",
+    "pytest_optcheck.plugin.gating.x_is_marked__mutmut_16": "a parametrize mark without argvalues fails in pytest's "
+        "own parametrize first (Gating is trylast): the default is never read",
     # -- end of plugin glue, handle, own_loop --
 }
 
@@ -289,7 +295,12 @@ KILLED_BY_HAND: set[str] = {_S + f"x__choice__mutmut_{i}" for i in range(1, 11)}
     # tests/unit/golden/test_files.py::test_goldens_are_utf_8_whatever_the_locale, which runs
     # under an ASCII locale in a subprocess, where mutmut cannot switch a mutant on; applied by
     # hand (sed on files.py, then that test) each one fails it (2026-12-04).
-    _FI + "x_read_text__mutmut_1", _FI + "x_write_atomic__mutmut_24", _FI + "x_write_atomic__mutmut_28"}
+    _FI + "x_read_text__mutmut_1", _FI + "x_write_atomic__mutmut_24", _FI + "x_write_atomic__mutmut_28"} | {
+    # plugin/gating.py: skipping the *unmarked* tests skips the outer session's own tests too (it
+    # runs the mutated plugin), and mutmut counts a skip as a pass; the marked guard test
+    # tests/e2e/test_gating.py::test_this_marked_test_runs_only_with_the_flag then runs and fails
+    # (applied by hand: 1 failed, 7 skipped; 2026-12-04). mutmut never picks it: it calls no hook.
+    "pytest_optcheck.plugin.gating.xǁGatingǁpytest_collection_modifyitems__mutmut_4"}
 
 #: mutmut's exit-code statuses that count as killed.
 KILLED = {"killed", "timeout", "caught by type check", "segfault", "killed by hand"}

@@ -34,6 +34,18 @@ def test_the_message_the_tests_line_and_the_users_frames(request: pytest.Fixture
     body = "\n".join(lines[3:-1])
     assert body.count("test_clean_failures.py") == 2 and "in _users_code" in body
     assert 'raise ValueError("shapes (3,) and (4,) differ")' in body
+    assert "" not in lines  # each frame's text without its own trailing newline
+
+
+def test_a_frames_source_line_is_shown_whole(request: pytest.FixtureRequest) -> None:
+    X = ValueError("v")  # the user's line below ends in X
+    with pytest.raises(OptcheckError) as excinfo:
+        try:
+            raise X
+        except ValueError as exc:
+            raise OptcheckError("optcheck: raised") from exc
+    lines = clean_failure(excinfo.value, excinfo.traceback, request.node).split("\n")
+    assert lines[-2:] == ["    raise X", "ValueError: v"]
 
 
 def test_only_the_last_four_frames_of_the_cause(request: pytest.FixtureRequest) -> None:

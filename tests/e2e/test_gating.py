@@ -74,10 +74,25 @@ def test_param_keywords(_optcheck_device, n):
 def test_other_mark(_optcheck_device, n):
     pass
 
+@pytest.mark.parametrize("n", argvalues=(pytest.param(5, marks=pytest.mark.optcheck),))
+def test_param_values_keyword(_optcheck_device, n):
+    pass
+
+@pytest.mark.lookalike("n", [pytest.param(6, marks=pytest.mark.optcheck)])
+def test_lookalike(_optcheck_device):
+    pass
+
 @pytest.mark.optcheck
 def test_no_device():
     pass
 """
+
+
+@pytest.mark.optcheck
+def test_this_marked_test_runs_only_with_the_flag(request: pytest.FixtureRequest) -> None:
+    """The session running this file is a real one too: its marked tests skip without --optcheck."""
+    if not request.config.getoption("optcheck"):
+        pytest.fail("a marked test ran although --optcheck is off")
 
 
 def _ids(result: pytest.RunResult) -> dict[str, str]:
@@ -95,9 +110,10 @@ def test_marked_tests_skip_without_the_flag_with_the_reason(pytester: pytest.Pyt
     result = _run(pytester, "-v", "-rs", "-W", "ignore::pytest.PytestUnknownMarkWarning")
     assert _ids(result) == {"test_marked[cpu]": "SKIPPED", "test_plain": "PASSED", "test_param[1-cpu]": "PASSED",
                             "test_param[2-cpu]": "SKIPPED", "test_param_keywords[3-cpu]": "SKIPPED",
-                            "test_other_mark[4]": "PASSED", "test_no_device": "SKIPPED"}
+                            "test_other_mark[4]": "PASSED", "test_param_values_keyword[5-cpu]": "SKIPPED",
+                            "test_lookalike": "PASSED", "test_no_device": "SKIPPED"}
     skipped = [line for line in result.outlines if line.startswith("SKIPPED [1] ")]
-    assert skipped == [f"SKIPPED [1] test_gated.py:{n}: {SKIP_REASON}" for n in (3, 10, 14, 22)]
+    assert skipped == [f"SKIPPED [1] test_gated.py:{n}: {SKIP_REASON}" for n in (3, 10, 14, 22, 30)]
     assert SKIP_REASON == ("optcheck test: run it with `pytest --optcheck` "
                            "(or set `optcheck = true` in the ini file)")
 
@@ -110,7 +126,8 @@ def test_with_the_flag_each_marked_test_runs_once_per_device(pytester: pytest.Py
         "test_marked[cpu]": "PASSED", "test_marked[mps]": "PASSED", "test_plain": "PASSED",
         "test_param[1-cpu]": "PASSED", "test_param[2-cpu]": "PASSED", "test_param[1-mps]": "PASSED",
         "test_param[2-mps]": "PASSED", "test_param_keywords[3-cpu]": "PASSED", "test_param_keywords[3-mps]": "PASSED",
-        "test_other_mark[4]": "PASSED", "test_no_device": "PASSED"}
+        "test_other_mark[4]": "PASSED", "test_param_values_keyword[5-cpu]": "PASSED",
+        "test_param_values_keyword[5-mps]": "PASSED", "test_lookalike": "PASSED", "test_no_device": "PASSED"}
 
 
 def _items(pytester: pytest.Pytester, source: str) -> list[pytest.Item]:
