@@ -111,6 +111,7 @@ MODULES: dict[str, list[str]] = {
     "plugin/gating.py": ["tests/e2e/test_gating.py"],
     "plugin/failures.py": ["tests/e2e/test_clean_failures.py"],
     "plugin/pruning.py": ["tests/e2e/test_pruning_sessions.py"],
+    "plugin/snapshot.py": ["tests/e2e/test_snapshot_sessions.py"],
 }
 #: Modules not mutated, and why. Their tests are end-to-end pytest sessions (tests/e2e): mutmut
 #: forks one worker per mutant from a process that has run the tests once, and pytester's
@@ -124,7 +125,6 @@ NOT_MUTATED: dict[str, str] = {
     "cli.py": "the command line, tested through main() in tests/unit/cli (subprocesses for --help): not yet mapped",
     "plugin/__init__.py": _E2E,
     "plugin/checking.py": _E2E,
-    "plugin/snapshot.py": _E2E,
     "plugin/ranks.py": "rank-0 judging under a process group: tests/unit/plugin/test_ranks.py and torchrun sessions",
     "report/obtained.py": "the results kept beside a report and optcheck accept: tests/e2e/test_accept.py",
     "run/own_loop.py": _E2E,
@@ -282,6 +282,16 @@ EQUIVALENT: dict[str, str] = {
         "own parametrize first (Gating is trylast): the default is never read",
     "pytest_optcheck.plugin.gating.x_is_marked__mutmut_16": "a parametrize mark without argvalues fails in pytest's "
         "own parametrize first (Gating is trylast): the default is never read",
+    "pytest_optcheck.plugin.pruning.x_is_full_run__mutmut_26": "False or None as the default of an option whose plugin is off "
+        "(-p no:cacheprovider / no:stepwise): both falsy",
+    "pytest_optcheck.plugin.pruning.x_is_full_run__mutmut_35": "False or None as the default of an option whose plugin is off "
+        "(-p no:cacheprovider / no:stepwise): both falsy",
+    "pytest_optcheck.plugin.pruning.x_is_full_run__mutmut_44": "False or None as the default of an option whose plugin is off "
+        "(-p no:cacheprovider / no:stepwise): both falsy",
+    "pytest_optcheck.plugin.pruning.xǁPruningǁfinish__mutmut_43": "missing_ok only matters when another process deletes the orphan "
+        "between listing and unlinking; within one session every listed file exists",
+    "pytest_optcheck.plugin.pruning.xǁPruningǁfinish__mutmut_44": "missing_ok only matters when another process deletes the orphan "
+        "between listing and unlinking; within one session every listed file exists",
     # -- end of plugin glue, handle, own_loop --
 }
 

@@ -22,7 +22,8 @@ PLAIN = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:xdist")
 GOLDEN = '{"optcheck_golden": 1}\n'
 KEPT = ["golden/test_a/test_marked.json", "golden/test_a/test_fixture.json", "golden/test_a/test_snap.json",
         "golden/test_a/test_cuda_only[cuda].json", "golden/test_a/notes.json", "golden/elsewhere/test_x.json"]
-ORPHANS = ["golden/test_a/test_plain.json", "golden/test_gone/test_x.json"]
+ORPHANS = ["golden/test_a/test_plain.json", "golden/test_a/test_slow.json", "golden/test_a/test_old[cpu].json",
+           "golden/test_gone/test_x.json"]
 
 TESTS = """
 import pytest
@@ -40,6 +41,10 @@ def test_snap(trajectory_snapshot):
     pass
 
 def test_plain():
+    pass
+
+@pytest.mark.slow  # another marker: no golden of its own
+def test_slow():
     pass
 """
 
@@ -67,24 +72,25 @@ def _left(project: pytest.Pytester) -> list[str]:
 
 def test_a_full_run_lists_the_orphans_and_removes_none(project: pytest.Pytester) -> None:
     summary = _run(project, "--optcheck")
-    assert "orphaned goldens (no test owns them; remove with --optcheck-prune) (2):" in summary
+    assert "orphaned goldens (no test owns them; remove with --optcheck-prune) (4):" in summary
     for orphan in ORPHANS:
         assert orphan in summary
     assert "removed" not in summary and _left(project) == sorted(KEPT + ORPHANS)
     # Run on test_a.py alone, the goldens of a deleted test file elsewhere are not judged.
     only_a = _run(project, "--optcheck", "test_a.py")
-    assert "remove with --optcheck-prune) (1):\n  golden/test_a/test_plain.json\n" in only_a
+    assert ("remove with --optcheck-prune) (3):\n  golden/test_a/test_old[cpu].json\n  golden/test_a/test_plain.json\n"
+            "  golden/test_a/test_slow.json\n") in only_a
 
 
 def test_a_full_green_run_with_prune_removes_them(project: pytest.Pytester) -> None:
     summary = _run(project, "--optcheck", "--optcheck-prune")
-    assert "orphaned goldens removed (2):" in summary and "no test owns them" not in summary
+    assert "orphaned goldens removed (4):" in summary and "no test owns them" not in summary
     assert _left(project) == sorted(KEPT)
 
 
 def test_prune_without_optcheck_removes_nothing_and_says_why(project: pytest.Pytester) -> None:
     summary = _run(project, "--optcheck-prune")
-    assert "orphaned goldens (no test owns them; remove with --optcheck-prune) (2):" in summary
+    assert "orphaned goldens (no test owns them; remove with --optcheck-prune) (4):" in summary
     assert "--optcheck-prune removed nothing: optcheck tests did not run (add --optcheck)" in summary
     assert _left(project) == sorted(KEPT + ORPHANS)
 
@@ -98,17 +104,37 @@ def test_prune_after_a_failure_removes_nothing(project: pytest.Pytester) -> None
 
 def test_prune_on_a_run_stopped_early_removes_nothing(project: pytest.Pytester) -> None:
     project.makeconftest("""
-def pytest_runtest_logfinish(nodeid):
-    import pytest
-    pytest.stop_here = True
+STARTED = []
 
 def pytest_runtest_protocol(item, nextitem):
-    if getattr(__import__("pytest"), "stop_here", False):
+    if STARTED:
         item.session.shouldstop = "stopped by a plugin"
+    STARTED.append(item)
 """)
     summary = _run(project, "--optcheck", "--optcheck-prune")
     assert "--optcheck-prune removed nothing: the run had failures or stopped early" in summary
     assert _left(project) == sorted(KEPT + ORPHANS)
+
+
+def test_items_that_are_not_python_functions_own_nothing(project: pytest.Pytester) -> None:
+    project.makeconftest("""
+import pytest
+
+class Check(pytest.Item):
+    def runtest(self):
+        pass
+
+class Checks(pytest.File):
+    def collect(self):
+        yield Check.from_parent(self, name="check")
+
+def pytest_collect_file(file_path, parent):
+    if file_path.suffix == ".chk":
+        return Checks.from_parent(parent, path=file_path)
+""")
+    (project.path / "test_c.chk").write_text("", encoding="utf-8")
+    summary = _run(project, "--optcheck", "--optcheck-prune")
+    assert "orphaned goldens removed (4):" in summary and _left(project) == sorted(KEPT)
 
 
 def test_a_partial_run_neither_lists_nor_removes(project: pytest.Pytester) -> None:
@@ -123,7 +149,7 @@ def test_a_run_without_optcheck_tests_judges_nothing(project: pytest.Pytester) -
     project.makepyfile(test_c="def test_plain():\n    pass\n")
     assert "orphaned" not in _run(project, "--optcheck")
     summary = _run(project, "--optcheck", "--optcheck-prune")  # asked to prune: judged all the same
-    assert "orphaned goldens removed (5):" in summary  # test_a.py is gone: its goldens too
+    assert "orphaned goldens removed (7):" in summary  # test_a.py is gone: its goldens too
     assert "golden/test_a/test_marked.json" in summary and "golden/test_gone/test_x.json" in summary
 
 
