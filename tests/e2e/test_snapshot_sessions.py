@@ -50,6 +50,10 @@ def test_repr(trajectory_snapshot):
         "optcheck.train(), optcheck.lr_schedule(n) or optcheck.record(...).")
     with pytest.raises(TypeError, match="unhashable"):
         hash(trajectory_snapshot)
+
+
+def test_wrong_type(trajectory_snapshot):
+    assert [1.0, 0.5] == trajectory_snapshot
 """
 
 
@@ -60,14 +64,19 @@ def _goldens(root: Path) -> list[str]:
 def test_named_and_unnamed_snapshots_write_and_check_their_goldens(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
     pytester.makepyfile(test_s=TESTS.format(loss=0.5))
-    pytester.runpytest_inprocess(*PLAIN, "--optcheck", "--snapshot-update").assert_outcomes(passed=2)
+    written = pytester.runpytest_inprocess(*PLAIN, "--optcheck", "--snapshot-update")
+    written.assert_outcomes(passed=2, failed=1)
+    text = written.stdout.str()  # the wrong type fails at the user's line, not inside the plugin
+    assert ">       assert [1.0, 0.5] == trajectory_snapshot" in text and "snapshot.py" not in text
     assert _goldens(pytester.path) == ["golden/test_s/test_snap--1.json", "golden/test_s/test_snap--short.json",
                                        "golden/test_s/test_snap.json"]
-    assert '"loss"' in (pytester.path / "golden/test_s/test_snap--short.json").read_text(encoding="utf-8")
-    pytester.runpytest_inprocess(*PLAIN, "--optcheck").assert_outcomes(passed=2)
+    golden = (pytester.path / "golden/test_s/test_snap--short.json").read_text(encoding="utf-8")
+    assert '"name": "short"' in golden and '"spec": null' in golden  # a recorded check: no spec of its own
+    assert '"loss": [1.0, 0.25]' in golden
+    pytester.runpytest_inprocess(*PLAIN, "--optcheck").assert_outcomes(passed=2, failed=1)
     pytester.makepyfile(test_s=TESTS.format(loss=0.75))
     failed = pytester.runpytest_inprocess(*PLAIN, "--optcheck")
-    failed.assert_outcomes(passed=1, failed=1)
+    failed.assert_outcomes(passed=1, failed=2)
     text = failed.stdout.str()
     assert "golden/test_s/test_snap.json" in text and "loss" in text
     assert "test_snap--short" not in text.split("short test summary")[0].split("FAILURES")[1]
