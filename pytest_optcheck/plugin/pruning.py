@@ -31,22 +31,17 @@ class Pruning:
         #: (golden folder, file stem) of every collected test that can own goldens.
         self.owners: set[tuple[str, str]] = set()
         self.collected_files: set[str] = set()
-        self.failed = False
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         """Every collected test owns its goldens, even one a (sub-folder) conftest deselects
         before ``pytest_collection_modifyitems``: never judged an orphan."""
         self.collected_files.add(str(item.path))
-        if item.get_closest_marker(MARKER) is not None or any(
+        if item.get_closest_marker(MARKER) is not None or any(  # a non-Python item has no fixturenames
                 f in getattr(item, "fixturenames", ()) for f in USES_GOLDENS):
             from ..golden.layout import GoldenLayout
 
             plain = GoldenLayout(self.settings.golden_root, self.settings.rootdir)
             self.owners.add(plain.owner(item.path, item.nodeid))
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed:
-            self.failed = True
 
     def payload(self) -> dict[str, Any]:
         return {"owners": sorted(self.owners), "collected_files": sorted(self.collected_files)}
@@ -72,9 +67,9 @@ class Pruning:
         devices = set(settings.devices)
         orphans = find_orphans(self.checking.layout, collected, lambda d: d in devices and device_available(d))
         shown = [relative_to_cwd(p) for p in orphans]
-        stopped = bool(getattr(session, "shouldstop", False) or getattr(session, "shouldfail", False))
-        green = (not self.failed and not stopped and session.testsfailed == 0
-                 and int(getattr(session, "exitstatus", 0) or 0) == 0)
+        # A failure or error counts in testsfailed (under xdist on the controller too); a run
+        # stopped early (-x, --maxfail, Ctrl-C, a plugin's shouldstop) ends with a nonzero status.
+        green = session.testsfailed == 0 and session.exitstatus == 0
         if settings.prune and settings.enabled and green:
             for path in orphans:
                 path.unlink(missing_ok=True)
@@ -92,16 +87,19 @@ def is_full_run(config: pytest.Config) -> tuple[bool, str]:
     option = config.option
     if any("::" in str(arg) for arg in config.args):
         return False, "node ids were given"
-    for attr, flag in (("keyword", "-k"), ("markexpr", "-m")):
-        if getattr(option, attr, ""):
-            return False, f"{flag} was given"
-    if getattr(option, "deselect", None):
+    # -k, -m, --deselect, --ignore(-glob) and --co belong to pytest's core (always there);
+    # --lf/--ff (cacheprovider) and --sw (stepwise) are gone with -p no:cacheprovider / no:stepwise.
+    if option.keyword:
+        return False, "-k was given"
+    if option.markexpr:
+        return False, "-m was given"
+    if option.deselect:
         return False, "--deselect was given"
-    if getattr(option, "ignore", None) or getattr(option, "ignore_glob", None):
+    if option.ignore or option.ignore_glob:
         return False, "--ignore was given"
     if getattr(option, "lf", False) or getattr(option, "failedfirst", False) or getattr(option, "stepwise", False):
         return False, "--lf/--ff/--sw selection was given"
-    if getattr(option, "collectonly", False):
+    if option.collectonly:
         return False, "--collect-only was given"
     return True, ""
 
