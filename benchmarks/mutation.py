@@ -62,7 +62,8 @@ MODULES: dict[str, list[str]] = {
     "engine/trajectory.py": [_E + "test_trajectory.py", _E + "test_trajectory_contract.py", _G + "test_store.py",
                              _E + "test_compare.py",
                              _E + "test_epoch_series.py", _E + "test_thinning.py", _E + "test_thinning_buckets.py",
-                             _G + "test_long_run_format.py", _G + "test_text.py", _E + "test_compare_edges.py"],
+                             _G + "test_long_run_format.py", _G + "test_text.py", _E + "test_compare_edges.py",
+                             _E + "test_trajectory_types.py"],
     "engine/bound.py": [_E + "test_bound.py", _E + "test_compare.py"],
     "engine/thinning.py": [_E + "test_thinning.py", _E + "test_thinning_buckets.py", _G + "test_long_run_format.py"],
     "engine/per_epoch.py": [_E + "test_epoch_series.py", _E + "test_per_epoch_text.py"],
@@ -271,6 +272,42 @@ EQUIVALENT: dict[str, str] = {
                                                              "float noise",
     "pytest_optcheck.engine.envelope.x_running_max__mutmut_13": "deviations are >= 0: a zero padding never wins a "
                                                                 "maximum over edge copies",
+    "pytest_optcheck.engine.trajectory.x__encode_float__mutmut_11":
+        "x is +-inf here (finite and NaN returned before): >= 0 splits them as > 0 does",
+    "pytest_optcheck.engine.trajectory.x__encode_float__mutmut_12":
+        "x is +-inf here (finite and NaN returned before): > 1 splits them as > 0 does",
+    "pytest_optcheck.engine.trajectory.x__index_array__mutmut_11":
+        "fill is always np.arange(rows), int64 already",
+    "pytest_optcheck.engine.trajectory.x__index_array__mutmut_13":
+        "fill is always np.arange(rows), int64 already",
+    "pytest_optcheck.engine.trajectory.x_as_2d__mutmut_14":
+        "numpy's reshape reads any negative size as the one unknown dimension: -2 is -1",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_23":
+        "numpy's reshape reads any negative size as the one unknown dimension: -2 is -1",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_34":
+        "numpy's reshape reads any negative size as the one unknown dimension: -2 is -1",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_9":
+        "only picks the fast or the per-element path; both give the same float64 array (ragged rows: a numpy ValueError either way)",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_11":
+        "only picks the fast or the per-element path; both give the same float64 array",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_12":
+        "only picks the fast or the per-element path; both give the same float64 array (ragged rows: a numpy ValueError either way)",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_13":
+        "only picks the fast or the per-element path; both give the same float64 array (ragged rows: a numpy ValueError either way)",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_40":
+        "only picks the fast or the per-element path; both give the same float64 array",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_29":
+        "dec() returns Python floats only: numpy makes them float64 without being told",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_31":
+        "dec() returns Python floats only: numpy makes them float64 without being told",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_46":
+        "dec() returns Python floats only: numpy makes them float64 without being told",
+    "pytest_optcheck.engine.trajectory.x_decode_floats__mutmut_48":
+        "dec() returns Python floats only: numpy makes them float64 without being told",
+    "pytest_optcheck.engine.trajectory.xǁTrajectoryǁto_numpy__mutmut_13":
+        "two Python ints: numpy makes them int64 without being told (Linux/macOS)",
+    "pytest_optcheck.engine.trajectory.xǁTrajectoryǁto_numpy__mutmut_15":
+        "two Python ints: numpy makes them int64 without being told (Linux/macOS)",
     # -- end of engine: stepwise, envelope, trajectory, thinning --
     # -- declare: catalog, signatures, problems, build (2026-12-04 runs) --
     # -- end of declare: catalog, signatures, problems, build --

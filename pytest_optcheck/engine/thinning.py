@@ -48,8 +48,9 @@ def thin(trajectory: Trajectory, every: int) -> Trajectory:
             stats[name] = _merge(trajectory.buckets.stats[name], m, have, total)
     buckets = Buckets(every, total, stats)
     series = {n: trajectory[n][::m] for n in trajectory.names}
+    # no steps=: Trajectory derives a thinned run's steps from its buckets (0, every, 2*every, ...)
     return Trajectory(series, trajectory.epoch[::m], trajectory.batch[::m], trajectory.meta,
-                      steps=trajectory.steps[::m], buckets=buckets, epoch_series=trajectory.epoch_series)
+                      buckets=buckets, epoch_series=trajectory.epoch_series)
 
 
 def _aggregate(values: np.ndarray, k: int) -> dict[str, np.ndarray]:

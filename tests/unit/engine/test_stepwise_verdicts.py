@@ -124,3 +124,14 @@ def test_equal_zeros_have_no_error_and_nothing_warns() -> None:
     assert verdict.first.index == (1,) and verdict.max_abs == math.inf  # +inf against -inf fails
     assert compare_tensors(steps({"w": [0.0, 0.0]}), steps({"w": [0.0, 0.0]}), TOLS) == \
         TensorVerdict(None, 0.0, 0.0, None, 1)
+
+
+def test_a_half_precision_reference_gets_the_same_float64_bound() -> None:
+    # rtol=1e-3 of 1.0 allows 0.001; in float16 that bound would round up to 0.0010004 and let
+    # a difference of 0.0010002 pass
+    tols = {"params": Tolerance(rtol=1e-3), "state": Tolerance(rtol=1e-3)}
+    other = [{"w": np.array([1.0 + 1.0002e-3])}]
+    for dtype in (np.float16, np.float32, np.float64):
+        verdict = compare_tensors([{"w": np.array([1.0], dtype=dtype)}], other, tols)
+        assert verdict.first is not None and (verdict.first.name, verdict.first.index) == ("w", (0,))
+        assert (verdict.first.reference, verdict.first.other) == (1.0, 1.0 + 1.0002e-3)

@@ -78,3 +78,15 @@ def test_thinning_keeps_meta_steps_and_per_epoch_series() -> None:
 def test_record_every_must_be_a_whole_number_of_steps(every) -> None:
     with pytest.raises(ValueError, match=r"must be a whole number of steps >= 1"):
         thin(run(), every)
+
+
+def test_buckets_compare_the_param_groups_both_runs_have() -> None:
+    # a golden with two param groups against a run with one: the shared group 0 is compared
+    golden = thin(Trajectory({"lr": np.stack([np.full(10, 0.1), np.full(10, 0.01)], axis=1)}), 5).buckets
+    same = thin(Trajectory({"lr": np.full((10, 1), 0.1)}), 5).buckets
+    moved = thin(Trajectory({"lr": np.full((10, 1), 0.2)}), 5).buckets
+    assert compare_buckets("lr", golden, same, Tolerance()).to_dict() == \
+        {"every": 5, "n_checked": 2, "n_failed": 0, "first": None}
+    assert compare_buckets("lr", golden, moved, Tolerance()).to_dict() == {"every": 5, "n_checked": 2, "n_failed": 2,
+        "first": {"bucket": 0, "first_step": 0, "last_step": 4, "stat": "min", "group": 0,
+                  "golden": 0.1, "current": 0.2}}
