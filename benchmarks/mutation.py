@@ -108,6 +108,7 @@ MODULES: dict[str, list[str]] = {
                           _RP + "test_picture_marks.py"],
     "report/plotting.py": [_RP + "test_picture_speed.py", "tests/unit/cli/test_cli.py"],
     "report/index.py": [_RP + "test_report.py"],
+    "report/obtained.py": [_RP + "test_obtained.py"],
     "report/results.py": [_RP + "test_results.py", _RP + "test_report.py", _P + "test_xdist_merge.py"],
     # plugin glue: the parts with unit tests
     "plugin/xdist.py": [_P + "test_xdist_merge.py", _P + "test_xdist_node_down.py"],
@@ -132,7 +133,6 @@ NOT_MUTATED: dict[str, str] = {
     "plugin/pruning.py": _E2E,
     "plugin/snapshot.py": _E2E,
     "plugin/ranks.py": "rank-0 judging under a process group: tests/unit/plugin/test_ranks.py and torchrun sessions",
-    "report/obtained.py": "the results kept beside a report and optcheck accept: tests/e2e/test_accept.py",
     "run/own_loop.py": _E2E,
     "run/devices.py": "device discovery: CUDA/MPS branches this CPU machine cannot take",
     "checks/differential/distributed.py": "spawns processes (gloo): a mutant per minute; tests/unit/checks/test_distributed.py",
@@ -269,6 +269,8 @@ EQUIVALENT: dict[str, str] = {
     # -- checks: sensitivity, differential/* (2026-12-04 runs) --
     # -- end of checks: sensitivity, differential/* --
     # -- report: index, picture, plotting, obtained; cli (2026-12-04 runs) --
+    "pytest_optcheck.report.obtained.x_accept__mutmut_81": _CODEC,
+    "pytest_optcheck.report.obtained.x_results_of__mutmut_10": _CODEC,
     # -- end of report: index, picture, plotting, obtained; cli --
     # -- plugin glue, handle, own_loop (2026-12-04 runs) --
     # -- end of plugin glue, handle, own_loop --
