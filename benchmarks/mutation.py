@@ -107,7 +107,7 @@ MODULES: dict[str, list[str]] = {
     "report/picture.py": [_RP + "test_report.py", _RP + "test_picture_speed.py", _RP + "test_first_failure_mark.py",
                           _RP + "test_picture_marks.py"],
     "report/plotting.py": [_RP + "test_picture_speed.py", "tests/unit/cli/test_cli.py"],
-    "report/index.py": [_RP + "test_report.py"],
+    "report/index.py": [_RP + "test_report.py", _RP + "test_index_page.py"],
     "report/obtained.py": [_RP + "test_obtained.py"],
     "report/results.py": [_RP + "test_results.py", _RP + "test_report.py", _P + "test_xdist_merge.py"],
     # plugin glue: the parts with unit tests
@@ -159,6 +159,8 @@ _POSIX_NL = ("newline=None writes '\\n' as os.linesep, which is '\\n' on POSIX, 
              "tests/unit/golden/test_store.py's LF-only test would catch it)")
 _FLOAT64 = "its inputs are float64 arrays already (as_2d); for integers the rule gives the same booleans"
 _NEGATIVE = "any negative fill works: it is only compared with 0 / with differences >= 0"
+_NAN = ("summary_data passes everything through json_ready, which writes non-finite floats as strings: no NaN "
+        "or inf reaches json.dumps, so allow_nan is never consulted (tests/unit/report/test_index_page.py)")
 _CODEC = "codec names are case-insensitive: 'UTF-8' is 'utf-8'"
 _HANDLER = "slices at token boundaries are valid UTF-8: no error handler is ever consulted"
 EQUIVALENT: dict[str, str] = {
@@ -271,6 +273,13 @@ EQUIVALENT: dict[str, str] = {
     # -- report: index, picture, plotting, obtained; cli (2026-12-04 runs) --
     "pytest_optcheck.report.obtained.x_accept__mutmut_81": _CODEC,
     "pytest_optcheck.report.obtained.x_results_of__mutmut_10": _CODEC,
+    "pytest_optcheck.report.index.x__e__mutmut_4": "quote=True is html.escape's default",
+    "pytest_optcheck.report.index.x__url__mutmut_5": "letters are always safe in urllib.parse.quote: 'XX' added to safe changes nothing",
+    "pytest_optcheck.report.index.x_render_index__mutmut_38": "_list_section only tests the note's truth: None and '' both print no note",
+    "pytest_optcheck.report.index.x_render_index__mutmut_48": "_list_section only tests the note's truth: None and '' both print no note",
+    "pytest_optcheck.report.index.x_write_index__mutmut_8": _NAN,
+    "pytest_optcheck.report.index.x_write_index__mutmut_12": _NAN,
+    "pytest_optcheck.report.index.x_write_index__mutmut_16": _NAN,
     # -- end of report: index, picture, plotting, obtained; cli --
     # -- plugin glue, handle, own_loop (2026-12-04 runs) --
     # -- end of plugin glue, handle, own_loop --
