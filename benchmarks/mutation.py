@@ -105,7 +105,7 @@ MODULES: dict[str, list[str]] = {
     "checks/differential/tolerances.py": [_C_ + "test_resume.py", _C_ + "test_parity.py"],
     # report
     "report/picture.py": [_RP + "test_report.py", _RP + "test_picture_speed.py", _RP + "test_first_failure_mark.py",
-                          _RP + "test_picture_marks.py"],
+                          _RP + "test_picture_marks.py", _RP + "test_picture_parts.py"],
     "report/plotting.py": [_RP + "test_picture_speed.py", "tests/unit/cli/test_cli.py"],
     "report/index.py": [_RP + "test_report.py", _RP + "test_index_page.py"],
     "report/obtained.py": [_RP + "test_obtained.py"],
