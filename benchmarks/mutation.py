@@ -108,9 +108,10 @@ MODULES: dict[str, list[str]] = {
     "checks/differential/tolerances.py": [_C_ + "test_resume.py", _C_ + "test_parity.py"],
     # report
     "report/picture.py": [_RP + "test_report.py", _RP + "test_picture_speed.py", _RP + "test_first_failure_mark.py",
-                          _RP + "test_picture_marks.py"],
+                          _RP + "test_picture_marks.py", _RP + "test_picture_parts.py"],
     "report/plotting.py": [_RP + "test_picture_speed.py", "tests/unit/cli/test_cli.py"],
-    "report/index.py": [_RP + "test_report.py"],
+    "report/index.py": [_RP + "test_report.py", _RP + "test_index_page.py"],
+    "report/obtained.py": [_RP + "test_obtained.py"],
     "report/results.py": [_RP + "test_results.py", _RP + "test_report.py", _P + "test_xdist_merge.py"],
     # plugin glue: the parts with unit tests
     "plugin/xdist.py": [_P + "test_xdist_merge.py", _P + "test_xdist_node_down.py"],
@@ -141,7 +142,6 @@ NOT_MUTATED: dict[str, str] = {
                            "and picture paths train a model (39 of the first 81 mutants had no fast test)",
     "plugin/ranks.py": "35.9% with tests/unit/plugin/test_ranks.py (78 mutants, 28 killed; 2026-12-04): rank-0 "
                         "judging under a process group needs >= 2 gloo processes (torchrun sessions), minutes a mutant",
-    "report/obtained.py": "the results kept beside a report and optcheck accept: tests/e2e/test_accept.py",
     "run/own_loop.py": "its one function is a @property, which mutmut 3 leaves unmutated (0 mutants, measured "
                         "2026-12-04); tests/unit/run/test_own_loop.py pins what it describes",
     "run/devices.py": "device discovery: CUDA/MPS branches this CPU machine cannot take",
@@ -169,6 +169,8 @@ _POSIX_NL = ("newline=None writes '\\n' as os.linesep, which is '\\n' on POSIX, 
              "tests/unit/golden/test_store.py's LF-only test would catch it)")
 _FLOAT64 = "its inputs are float64 arrays already (as_2d); for integers the rule gives the same booleans"
 _NEGATIVE = "any negative fill works: it is only compared with 0 / with differences >= 0"
+_NAN = ("summary_data passes everything through json_ready, which writes non-finite floats as strings: no NaN "
+        "or inf reaches json.dumps, so allow_nan is never consulted (tests/unit/report/test_index_page.py)")
 _CODEC = "codec names are case-insensitive: 'UTF-8' is 'utf-8'"
 _HANDLER = "slices at token boundaries are valid UTF-8: no error handler is ever consulted"
 EQUIVALENT: dict[str, str] = {
@@ -333,6 +335,15 @@ EQUIVALENT: dict[str, str] = {
     # -- checks: sensitivity, differential/* (2026-12-04 runs) --
     # -- end of checks: sensitivity, differential/* --
     # -- report: index, picture, plotting, obtained; cli (2026-12-04 runs) --
+    "pytest_optcheck.report.obtained.x_accept__mutmut_81": _CODEC,
+    "pytest_optcheck.report.obtained.x_results_of__mutmut_10": _CODEC,
+    "pytest_optcheck.report.index.x__e__mutmut_4": "quote=True is html.escape's default",
+    "pytest_optcheck.report.index.x__url__mutmut_5": "letters are always safe in urllib.parse.quote: 'XX' added to safe changes nothing",
+    "pytest_optcheck.report.index.x_render_index__mutmut_38": "_list_section only tests the note's truth: None and '' both print no note",
+    "pytest_optcheck.report.index.x_render_index__mutmut_48": "_list_section only tests the note's truth: None and '' both print no note",
+    "pytest_optcheck.report.index.x_write_index__mutmut_8": _NAN,
+    "pytest_optcheck.report.index.x_write_index__mutmut_12": _NAN,
+    "pytest_optcheck.report.index.x_write_index__mutmut_16": _NAN,
     # -- end of report: index, picture, plotting, obtained; cli --
     # -- plugin glue, handle, own_loop (2026-12-04 runs) --
     "pytest_optcheck.plugin.options.x_add_options__mutmut_30": "pytest derives dest from the flag as Option.dest does (--optcheck-device -> "

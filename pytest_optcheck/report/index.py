@@ -115,7 +115,7 @@ def _table(records: Sequence[Mapping[str, Any]], report_dir: Path | None) -> str
     return f"<table>{cols}\n<thead>" + head + "</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
 
 
-def _row(record: Mapping[str, Any], report_dir: Path | None, open_message: bool = False) -> str:
+def _row(record: Mapping[str, Any], report_dir: Path | None, open_message: bool) -> str:
     status = str(record.get("status"))
     bad = status not in GOOD_STATUSES
     cells = [
@@ -148,7 +148,7 @@ def _message_row(message: str, klass: str, open_message: bool) -> str:
     return f'<tr class="{klass} message"><td></td><td colspan="4">{details}</td></tr>'
 
 
-def _worst_cell(worst: Any, status: str = "") -> str:
+def _worst_cell(worst: Any, status: str) -> str:
     if not isinstance(worst, Mapping) or not worst.get("series"):
         text = "numbers not compared" if status == "config-changed" else "-"
         return f'<span class="muted">{text}</span>'

@@ -110,7 +110,7 @@ def accept(report_dir: str | os.PathLike[str], root: str | os.PathLike[str] = ".
         try:
             text = source.read_text(encoding="utf-8")
             loads(text, source)
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):  # no such file (a summary without "file": the folder)
             done.refused.append(f"{golden_rel}: the result {source} is missing from the report")
             continue
         except (OptcheckError, UnicodeDecodeError) as exc:
