@@ -269,6 +269,10 @@ EQUIVALENT: dict[str, str] = {
     # -- run/record: recorder, series, norms, watch, world, hosts (2026-12-04 runs) --
     # -- end of run/record: recorder, series, norms, watch, world, hosts --
     # -- checks: sensitivity, differential/* (2026-12-04 runs) --
+    "pytest_optcheck.checks.differential.states.x_record_run__mutmut_15":
+        "train() reads `device` only to build when `built` is None, and record_run always passes `built`",
+    "pytest_optcheck.checks.differential.states.x_record_run__mutmut_19":
+        "train() reads `device` only to build when `built` is None, and record_run always passes `built`",
     # -- end of checks: sensitivity, differential/* --
     # -- report: index, picture, plotting, obtained; cli (2026-12-04 runs) --
     # -- end of report: index, picture, plotting, obtained; cli --

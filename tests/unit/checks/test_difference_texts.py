@@ -87,3 +87,11 @@ def test_the_first_difference_is_the_earliest_of_series_and_tensors() -> None:
     assert first_difference_step(RunComparison(same, TensorVerdict(None))) is None
     assert from_step_text(RunComparison(series, TensorVerdict(None)), REF) == " from step 1 (epoch 0, batch 1) on"
     assert from_step_text(RunComparison(same, TensorVerdict(None)), REF) == ""
+
+
+def test_a_series_with_other_param_groups_says_so_without_a_step() -> None:
+    two = Trajectory({"lr": [[0.1, 0.2]] * 2})
+    one = Trajectory({"lr": [[0.1]] * 2})
+    [sv] = compare(two, one, {"lr": Tolerance()}).failed
+    assert series_difference_text(sv, two, one, LABELS) == (
+        "lr: current has 1 param groups, the golden 2: the optimizer's param groups changed")

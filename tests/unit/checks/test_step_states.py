@@ -3,10 +3,15 @@ thinks of them, copied (not views), widened from half precision, hook removed on
 
 from __future__ import annotations
 
+import functools
+from typing import Any, ClassVar
+
 import numpy as np
 import torch
 
-from pytest_optcheck.checks.differential.states import StepStates, as_array, parameter_names, snapshot
+from pytest_optcheck.checks.differential.states import StepStates, as_array, parameter_names, record_run, snapshot
+from pytest_optcheck.declare.spec import Spec
+from pytest_optcheck.run.train import train
 
 
 def _model() -> torch.nn.Module:
@@ -79,3 +84,39 @@ def test_step_states_records_after_every_step_until_the_block_ends() -> None:
     np.testing.assert_allclose(states.steps[1]["0.bias"], states.steps[0]["0.bias"] - 0.1, rtol=1e-6)
     assert states._handle is None
     states.__exit__(None, None, None)  # a second exit is harmless
+
+
+class ThreadsSeen(torch.optim.Optimizer):
+    """Plain SGD that notes the intra-op threads each step runs with (written out: a
+    subclass calling ``super().step()`` would pass torch's step hooks twice)."""
+
+    seen: ClassVar[list[int]] = []
+
+    def __init__(self, params: Any, lr: float = 0.05) -> None:
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        ThreadsSeen.seen.append(torch.get_num_threads())
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-group["lr"])
+
+
+def test_record_run_records_every_step_of_the_reference_loop_on_its_threads() -> None:
+    spec = Spec(epochs=1, batch_size=500, optimizer=functools.partial(ThreadsSeen, lr=0.05))
+    ThreadsSeen.seen = []
+    before = torch.get_num_threads()
+    run = record_run(spec, threads=3)  # the default device: the CPU
+    assert ThreadsSeen.seen == [3] * len(run.trajectory) and torch.get_num_threads() == before
+    assert len(run.tensors) == len(run.trajectory) > 1
+    assert list(run.tensors[0]) == ["hidden.weight", "hidden.bias", "predict.weight", "predict.bias"]
+    assert run.trajectory["loss"].tolist() == train(spec)["loss"].tolist()
+    assert run.trajectory.meta["device"] == "cpu"
+    assert record_run(spec, "cpu:0").trajectory.meta["device"] == "cpu:0"  # built on the device asked for
+
+
+def test_leaving_a_block_never_entered_is_harmless() -> None:
+    model = _model()
+    StepStates(model, torch.optim.SGD(model.parameters(), lr=0.1)).__exit__(None, None, None)
