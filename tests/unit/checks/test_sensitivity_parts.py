@@ -3,13 +3,17 @@ a scaled-LR factory for the measurements, and when the probe has nothing to say.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from typing import Any
 
+import numpy as np
 import torch
 
 from pytest_optcheck.checks.sensitivity import STEP_SCALE, probe, scale_steps, scaled_lr, twin_spec
 from pytest_optcheck.declare.catalog import resolve_optimizer
 from pytest_optcheck.declare.spec import Spec
+from pytest_optcheck.engine.envelope import Calibration
 from pytest_optcheck.engine.outcome import Outcome, Status
 from pytest_optcheck.engine.tolerance import Tolerance
 from pytest_optcheck.engine.trajectory import Trajectory
@@ -65,3 +69,29 @@ def test_a_tolerance_that_catches_the_twin_is_not_vacuous() -> None:
     assert text is not None and text.startswith("every step x1.01 stays within tolerance (largest relative change ")
     assert " in 'loss'; tolerances loss: rtol=0.5, atol=0, step by step)" in text
     assert "lr:" not in text  # the LR is not a behaviour series: its tolerance is not listed
+
+
+@dataclasses.dataclass(frozen=True)
+class Kept:
+    """A golden or a run as an Outcome keeps it (engine.outcome.Recorded)."""
+
+    trajectory: Trajectory
+    spec: Any = None
+    calibration: Calibration | None = None
+
+
+def test_a_calibrated_checks_allowance_counts_from_the_golden_else_from_the_run() -> None:
+    from pytest_optcheck.run.train import train
+
+    spec = Spec(epochs=1, batch_size=500, optimizer="SGD(lr=0.05)")
+    current = train(spec)
+    wide = Calibration(replicas=2, envelope={"loss": np.ones(len(current))}, factor=1.0)
+    exact = {"loss": Tolerance(rtol=0.0, atol=0.0)}
+
+    def outcome(golden: Kept | None, run: Kept | None) -> Outcome:
+        return Outcome(Status.PASSED, "", golden=golden, current=run, tolerances=exact)
+
+    assert probe(spec, "cpu", current, outcome(None, None)) is None
+    assert probe(spec, "cpu", current, outcome(Kept(current, calibration=wide), Kept(current))) is not None
+    assert probe(spec, "cpu", current, outcome(None, Kept(current, calibration=wide))) is not None
+    assert probe(spec, "cpu", current, outcome(Kept(current), Kept(current, calibration=wide))) is None
