@@ -4,8 +4,10 @@ halves stitched into one run, and the sentences."""
 
 from __future__ import annotations
 
+import functools
 import math
 import pickle
+from typing import Any
 
 import pytest
 import torch
@@ -13,16 +15,21 @@ import torch
 from pytest_optcheck.checks.differential import checkpoint as c
 from pytest_optcheck.checks.differential.checkpoint import Lost, differences
 from pytest_optcheck.checks.differential.resume import (
+    check_resume,
     lost_value_text,
     resume_failed_text,
     resume_passed_text,
     resume_step,
 )
+from pytest_optcheck.declare.build import build
+from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.engine.compare import compare
+from pytest_optcheck.engine.outcome import Status
 from pytest_optcheck.engine.stepwise import RunComparison, TensorDifference, TensorVerdict
 from pytest_optcheck.engine.tolerance import Tolerance
 from pytest_optcheck.engine.trajectory import Trajectory
 from pytest_optcheck.errors import OptcheckError
+from pytest_optcheck.run.train import train_until
 
 
 def test_values_are_shown_short() -> None:
@@ -143,3 +150,38 @@ def test_the_resume_sentences() -> None:
     assert resume_failed_text(1, 2, comparison, straight, resumed, []).split("\n") == [
         head, *body, ("everything state_dict() holds came back identical: what differs lives elsewhere (a global, a "
         "cache rebuilt on first use, an attribute of an object not checkpointed)")]
+
+
+class UnpicklableStepLR(torch.optim.lr_scheduler.StepLR):
+    """A scheduler whose state_dict() holds a local function: torch.save cannot pickle it."""
+
+    def state_dict(self) -> dict[str, Any]:
+        def local() -> None: ...
+
+        return {**super().state_dict(), "hook": local}
+
+
+def test_a_checkpoint_torch_save_refuses_is_a_checkpoint_error_with_its_reason() -> None:
+    spec = Spec(epochs=1, batch_size=500, scheduler=functools.partial(UnpicklableStepLR, step_size=2),
+                interval="step")
+    built = build(spec)
+    _, loop = train_until(spec, 1, built=built)
+    with pytest.raises(c.CheckpointError, match=r"^torch\.save failed: (AttributeError|PicklingError|TypeError): "):
+        c.save_checkpoint(built, loop)
+    outcome = check_resume(spec, at=1)
+    assert outcome.status is Status.FAILED
+    assert outcome.message.startswith(
+        "optcheck: the checkpoint taken after 1 steps does not round-trip: torch.save failed: ")
+
+
+def test_a_checkpoint_round_trips_into_fresh_objects() -> None:
+    spec = Spec(epochs=1, batch_size=500, scheduler="StepLR(step_size=1, gamma=0.5)", interval="step")
+    built = build(spec)
+    _, loop = train_until(spec, 1, built=built)
+    fresh = build(spec)
+    restored = c.load_checkpoint(c.save_checkpoint(built, loop), fresh)
+    assert restored.state_dict().keys() == loop.state_dict().keys()
+    assert c.differences(c.captured_state(built), c.captured_state(fresh)) == []
+    assert fresh.scheduler is not None and fresh.scheduler.last_epoch == built.scheduler.last_epoch == 1
+    names = list(c.captured_state(fresh)["optimizer"]["state"])
+    assert names == [] or names[0] == "hidden.weight"
