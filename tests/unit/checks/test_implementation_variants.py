@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import pytest
 import torch
 
 from pytest_optcheck.checks.differential.implementations import (
@@ -17,6 +18,7 @@ from pytest_optcheck.checks.differential.implementations import (
     with_flags,
 )
 from pytest_optcheck.declare.spec import Spec
+from pytest_optcheck.errors import SpecError
 
 
 class NoFusedKernel(torch.optim.SGD):
@@ -73,3 +75,37 @@ def test_only_the_implementations_the_signature_offers() -> None:
     assert implementation_variants(Spec(optimizer="LBFGS(lr=0.1)")) == ({}, {})
     variants, _ = implementation_variants(Spec(optimizer="Adam(lr=0.01, fused=True)"))
     assert set(variants) == {"for-loop", "foreach"}
+
+
+class Float64Kernel(torch.optim.SGD):
+    """SGD whose fused kernel exists for float64 parameters only: the probe must use the spec's dtype."""
+
+    def __init__(self, params: Any, lr: float = 0.1, foreach: bool | None = None, fused: bool | None = None) -> None:
+        params = list(params)
+        if fused and any(p.dtype != torch.float64 for p in params):
+            raise RuntimeError("fused kernel for float64 only")
+        super().__init__(params, lr=lr, foreach=foreach)
+
+
+def test_the_probe_is_a_parameter_of_the_specs_dtype() -> None:
+    assert "fused" in implementation_variants(Spec(optimizer=Float64Kernel, dtype="float64"))[0]
+    assert implementation_variants(Spec(optimizer=Float64Kernel))[1] == {
+        "fused": "not available on cpu (float32): fused kernel for float64 only"}
+
+
+def unsigned(params: Any, foreach: bool | None = None) -> torch.optim.Optimizer:
+    """An optimizer factory whose signature cannot be read: it offers no implementation."""
+    return torch.optim.SGD(params, lr=0.1, foreach=foreach)
+
+
+unsigned.__signature__ = "not a signature"  # type: ignore[attr-defined]
+
+
+def test_an_unreadable_signature_offers_nothing() -> None:
+    assert _keywords(unsigned) == (set(), {})
+    assert implementation_variants(Spec(optimizer=unsigned)) == ({}, {})
+
+
+def test_a_broken_call_string_is_named_as_the_optimizer() -> None:
+    with pytest.raises(SpecError, match=r"^optcheck: optimizer='Adam\(lr=' is not valid call syntax"):
+        with_flags("Adam(lr=", {"foreach": True}, {"foreach"})

@@ -3,7 +3,11 @@ on hand-made comparisons; the runs themselves: tests/unit/checks/test_parity.py.
 
 from __future__ import annotations
 
+import functools
+from typing import Any, ClassVar
+
 import pytest
+import torch
 
 from pytest_optcheck.checks.differential import parity as p
 from pytest_optcheck.declare.spec import Spec
@@ -70,3 +74,66 @@ def test_given_variants_are_spec_overrides_named_by_strings() -> None:
     found, _ = p.variant_specs(Spec(optimizer="Adamax(lr=0.01)"), None, "cpu")
     assert found == {"for-loop": spec.replace(optimizer="Adamax(foreach=False, lr=0.01)"),
                      "foreach": spec.replace(optimizer="Adamax(foreach=True, lr=0.01)")}
+
+
+class FusedOnly(torch.optim.Optimizer):
+    """Plain SGD offering only ``fused``, whose kernel does not exist here."""
+
+    seen: ClassVar[list[int]] = []
+
+    def __init__(self, params: Any, lr: float = 0.05, fused: bool | None = None) -> None:
+        if fused:
+            raise RuntimeError("no fused kernel here")
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        FusedOnly.seen.append(torch.get_num_threads())
+        for group in self.param_groups:
+            for q in group["params"]:
+                if q.grad is not None:
+                    q.add_(q.grad, alpha=-group["lr"])
+
+
+TINY = {"epochs": 1, "batch_size": 500}
+
+
+def test_no_variant_left_names_the_optimizer_and_each_skip() -> None:
+    spec = Spec(**TINY, optimizer=FusedOnly)
+    assert not p.has_variants(spec)
+    with pytest.raises(OptcheckError) as excinfo:
+        p.check_parity(spec)
+    assert str(excinfo.value) == (
+        f"optcheck: optimizer={p._optimizer(spec)} has no other implementation to compare on this device (fused: "
+        "skipped, not available on cpu (float32): no fused kernel here); pass variants={name: {spec overrides}} to "
+        "compare your own")
+
+
+def test_has_variants_on_the_default_device() -> None:
+    assert p.has_variants(Spec(optimizer="Adam(lr=0.01)"))
+    assert p.has_variants(Spec(optimizer="Adam(lr=0.01)"), "cpu")
+
+
+def test_the_outcome_carries_the_tolerances_the_verdict_and_the_other_variants() -> None:
+    spec = Spec(**TINY, optimizer=FusedOnly)
+    FusedOnly.seen = []
+    passed = p.check_parity(spec, variants={"again": {}}, threads=3)
+    assert FusedOnly.seen and set(FusedOnly.seen) == {3}  # both runs on the threads asked for
+    assert passed.passed and passed.notes == ()
+    assert passed.message.startswith("optcheck: 1 implementation(s) agree with the reference step by step\n"
+                                     "  again: within tolerance (largest rel diff 0)")
+    assert passed.tolerances is not None and passed.tolerances["params"] == Tolerance(rtol=1e-4, atol=1e-6)
+    assert passed.tolerances["state"] == Tolerance(rtol=1e-4, atol=1e-6)
+    failed = p.check_parity(spec, variants={"a": {}, "b": {}, "faster": {"optimizer": functools.partial(FusedOnly, lr=0.1)}})
+    assert not failed.passed and failed.verdict is not None and not failed.verdict.passed
+    assert failed.tolerances == passed.tolerances and failed.notes == ()
+    lines = failed.message.split("\n")
+    assert lines[0].startswith("optcheck: implementation 'faster' (optimizer=") and (
+        f"differs from the reference (optimizer={p._optimizer(spec)}) from step 0" in lines[0])
+    assert lines[-1] == ("other implementations: a: within tolerance (largest rel diff 0); "
+                         "b: within tolerance (largest rel diff 0)")
+
+
+def test_a_bad_tolerance_is_named_as_check_paritys() -> None:
+    with pytest.raises(OptcheckError, match=r"^optcheck: check_parity\(\) for series 'bogus': "):
+        p.check_parity(Spec(**TINY), variants={"again": {}}, bogus=1)
