@@ -273,6 +273,10 @@ EQUIVALENT: dict[str, str] = {
         "train() reads `device` only to build when `built` is None, and record_run always passes `built`",
     "pytest_optcheck.checks.differential.states.x_record_run__mutmut_19":
         "train() reads `device` only to build when `built` is None, and record_run always passes `built`",
+    "pytest_optcheck.checks.sensitivity.x_probe__mutmut_15":
+        "train() reads `device` only to build when `built` is None, and probe always passes `built`",
+    "pytest_optcheck.checks.sensitivity.x_probe__mutmut_19":
+        "train() reads `device` only to build when `built` is None, and probe always passes `built`",
     # -- end of checks: sensitivity, differential/* --
     # -- report: index, picture, plotting, obtained; cli (2026-12-04 runs) --
     # -- end of report: index, picture, plotting, obtained; cli --
