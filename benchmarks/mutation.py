@@ -98,14 +98,17 @@ MODULES: dict[str, list[str]] = {
     # checks
     "checks/golden_check.py": [_C_ + "test_golden_check.py", _C_ + "test_recalibrate_on_update.py", _RP + "test_report.py",
                                _E + "test_envelope.py"],
-    "checks/sensitivity.py": [_C_ + "test_sensitivity.py"],
-    "checks/differential/checkpoint.py": [_C_ + "test_resume.py", _C_ + "test_resume_lost_state.py"],
-    "checks/differential/resume.py": [_C_ + "test_resume.py", _C_ + "test_resume_lost_state.py"],
-    "checks/differential/parity.py": [_C_ + "test_parity.py"],
-    "checks/differential/implementations.py": [_C_ + "test_parity.py"],
-    "checks/differential/differences.py": [_C_ + "test_resume_lost_state.py", _C_ + "test_parity.py",
-                                           _C_ + "test_defaults.py"],
+    "checks/sensitivity.py": [_C_ + "test_sensitivity_parts.py", _C_ + "test_sensitivity.py"],
+    "checks/differential/checkpoint.py": [_C_ + "test_checkpoint_parts.py", _C_ + "test_resume.py",
+                                          _C_ + "test_resume_lost_state.py"],
+    "checks/differential/resume.py": [_C_ + "test_checkpoint_parts.py", _C_ + "test_resume.py",
+                                      _C_ + "test_resume_lost_state.py"],
+    "checks/differential/parity.py": [_C_ + "test_parity_texts.py", _C_ + "test_parity.py"],
+    "checks/differential/implementations.py": [_C_ + "test_implementation_variants.py", _C_ + "test_parity.py"],
+    "checks/differential/differences.py": [_C_ + "test_difference_texts.py", _C_ + "test_resume_lost_state.py",
+                                           _C_ + "test_parity.py", _C_ + "test_defaults.py"],
     "checks/differential/tolerances.py": [_C_ + "test_resume.py", _C_ + "test_parity.py"],
+    "checks/differential/states.py": [_C_ + "test_step_states.py", _C_ + "test_resume_lost_state.py"],
     # report
     "report/picture.py": [_RP + "test_report.py", _RP + "test_picture_speed.py", _RP + "test_first_failure_mark.py",
                           _RP + "test_picture_marks.py", _RP + "test_picture_parts.py"],
@@ -147,7 +150,6 @@ NOT_MUTATED: dict[str, str] = {
     "run/devices.py": "device discovery: CUDA/MPS branches this CPU machine cannot take",
     "checks/differential/distributed.py": "spawns processes (gloo): a mutant per minute; tests/unit/checks/test_distributed.py",
     "checks/differential/processes.py": "spawns processes (gloo): a mutant per minute; tests/unit/checks/test_distributed.py",
-    "checks/differential/states.py": "tensor snapshots, exercised by every resume and parity test",
     "integrations/base.py": "the callbacks' base: tests drive real Lightning / HF trainers (seconds a mutant)",
     "integrations/lightning.py": "tests drive a real Lightning trainer (seconds a mutant)",
     "integrations/hf.py": "tests drive a real Hugging Face trainer (seconds a mutant)",
@@ -333,6 +335,14 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.run.record.hosts.x_to_numpy__mutmut_13": "numpy 2 takes any negative size in reshape as the one unknown dimension, like -1",
     # -- end of run/record: recorder, series, norms, watch, world, hosts --
     # -- checks: sensitivity, differential/* (2026-12-04 runs) --
+    "pytest_optcheck.checks.differential.states.x_record_run__mutmut_15":
+        "train() reads `device` only to build when `built` is None, and record_run always passes `built`",
+    "pytest_optcheck.checks.differential.states.x_record_run__mutmut_19":
+        "train() reads `device` only to build when `built` is None, and record_run always passes `built`",
+    "pytest_optcheck.checks.sensitivity.x_probe__mutmut_15":
+        "train() reads `device` only to build when `built` is None, and probe always passes `built`",
+    "pytest_optcheck.checks.sensitivity.x_probe__mutmut_19":
+        "train() reads `device` only to build when `built` is None, and probe always passes `built`",
     # -- end of checks: sensitivity, differential/* --
     # -- report: index, picture, plotting, obtained; cli (2026-12-04 runs) --
     "pytest_optcheck.report.obtained.x_accept__mutmut_81": _CODEC,

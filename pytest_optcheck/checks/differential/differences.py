@@ -25,7 +25,7 @@ from ...engine.trajectory import Trajectory, as_2d
 def tensor_difference_text(diff: TensorDifference, where: Trajectory, labels: tuple[str, str]) -> str:
     """One line: the first tensor outside tolerance (or what is structurally different)."""
     ref, oth = labels
-    step = step_where(diff.step, where) if diff.step < len(where) else str(diff.step)
+    step = step_where(diff.step, where)  # a step past the run's rows: its number alone (row_of is None)
     if diff.reason == "missing":
         return f"{diff.name}: in the {ref} run after step {step}, absent in the {oth} run"
     if diff.reason == "extra":
