@@ -70,7 +70,7 @@ MODULES: dict[str, list[str]] = {
     "declare/spec.py": [_D + "test_spec.py", _D + "test_spec_validation.py", _D + "test_spec_units.py"],
     "declare/catalog.py": [_D + "test_catalog.py"],
     "declare/signatures.py": [_D + "test_catalog.py", _D + "test_argument_hint.py", _D + "test_signatures.py"],
-    "declare/problems.py": [_D + "test_build.py"],
+    "declare/problems.py": [_D + "test_build.py", _D + "test_problems.py"],
     "declare/build.py": [_D + "test_build.py", _D + "test_build_wiring.py"],
     # the package's own errors
     "errors.py": ["tests/unit/test_errors.py"],
