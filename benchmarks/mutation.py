@@ -261,6 +261,11 @@ EQUIVALENT: dict[str, str] = {
                                                                 "maximum over edge copies",
     # -- end of engine: stepwise, envelope, trajectory, thinning --
     # -- declare: catalog, signatures, problems, build (2026-12-04 runs) --
+    **{f"pytest_optcheck.declare.build.x__same_call__mutmut_{i}":
+       "key= only names the key in a SpecError, and neither call can fail: spec.model was parsed when the Spec "
+       "was made, SEED_MODEL is valid" for i in (3, 6, 7, 11, 14, 15)},
+    "pytest_optcheck.declare.build.x_derive_seed__mutmut_8": "a 9th little-endian byte lands in bits 64-71, "
+                                                             "which the & (2**63 - 1) mask clears",
     # -- end of declare: catalog, signatures, problems, build --
     # -- run: train, conventions, describe, replicas, autocast (2026-12-04 runs) --
     # -- end of run: train, conventions, describe, replicas, autocast --

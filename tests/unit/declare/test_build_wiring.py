@@ -4,6 +4,7 @@ refusals, and the seed stream's exact value. Tiny problems (8 samples): each bui
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from pytest_optcheck.declare.build import (
     resolve_device,
     torch_dtype,
 )
+from pytest_optcheck.declare.problems import Problem
 from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.errors import OptcheckError, SpecError
 
@@ -154,3 +156,69 @@ def test_cuda_unavailable_says_what_to_do() -> None:
     assert str(info.value) == (
         f"optcheck: device 'cuda:1' was requested but CUDA is not available here (torch {torch.__version__}, "
         f"CUDA build: {torch.version.cuda or 'none'}). Run with --optcheck-device=cpu, or on a machine with a GPU.")
+
+
+def test_model_data_and_loss_go_to_the_device() -> None:
+    # torch's "meta" device stands for any other device: tensors there have shapes, no data.
+    loss = functools.partial(nn.CrossEntropyLoss, weight=torch.ones(3))
+    built = build(Spec(problem="blobs(n_samples=6)", loss=loss), "meta")
+    assert built.device == torch.device("meta")
+    assert built.problem.inputs.is_meta and built.problem.targets.is_meta
+    assert all(p.is_meta for p in built.model.parameters()) and built.loss_fn.weight.is_meta
+
+
+def test_the_problem_gets_the_data_generator_and_the_dtype_and_its_data_is_cast() -> None:
+    seen: list[tuple[torch.Generator, torch.dtype]] = []
+
+    def own(generator: torch.Generator, dtype: torch.dtype) -> Problem:
+        seen.append((generator, dtype))
+        x = torch.rand(4, 1, generator=generator)  # float32, whatever dtype says
+        return Problem("own", x, 2 * x)
+
+    built = build(Spec(problem=own, seed=3, dtype="float64"))
+    (generator, dtype), = seen
+    assert isinstance(generator, torch.Generator) and generator.initial_seed() == data_seed(3)
+    assert dtype is torch.float64
+    assert built.problem.inputs.dtype == built.problem.targets.dtype == torch.float64
+
+
+def test_run_size_names_take_the_run_s_sizes() -> None:
+    # 8 samples in batches of 3: 3 steps an epoch, 2 epochs.
+    built = build(Spec(problem=SMALL, batch_size=3, epochs=2, optimizer="LBFGS(lr=0.1, max_iter=steps_per_epoch)",
+                       scheduler="MultiStepLR(milestones=[total_steps], gamma=0.5)"))
+    assert built.optimizer.param_groups[0]["max_iter"] == 3
+    assert list(built.scheduler.milestones) == [6]
+
+
+def test_a_bad_scheduler_fails_before_any_data_is_made() -> None:
+    made: list[int] = []
+
+    def own() -> tuple[torch.Tensor, torch.Tensor]:
+        made.append(1)
+        return torch.zeros(2, 1), torch.zeros(2, 1)
+
+    with pytest.raises(SpecError, match="unknown scheduler 'StepLRR'"):
+        build(Spec(problem=own, scheduler="StepLRR(step_size=1)"))
+    assert made == []
+
+
+@pytest.fixture
+def two_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA's answers on a 2-GPU machine whose current device is 1 (resolve_device only asks)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+
+
+@pytest.mark.usefixtures("two_gpus")
+def test_cuda_without_an_index_is_the_current_device() -> None:
+    assert resolve_device("cuda") == torch.device("cuda", 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    assert resolve_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
+
+
+@pytest.mark.usefixtures("two_gpus")
+def test_a_cuda_index_past_the_visible_devices_is_refused() -> None:
+    with pytest.raises(OptcheckError) as info:
+        resolve_device("cuda:2")
+    assert str(info.value) == "optcheck: device 'cuda:2' does not exist: 2 CUDA device(s) visible."
