@@ -68,7 +68,7 @@ MODULES: dict[str, list[str]] = {
                           _C_ + "test_recalibrate_on_update.py"],
     # declare
     "declare/spec.py": [_D + "test_spec.py", _D + "test_spec_validation.py", _D + "test_spec_units.py"],
-    "declare/catalog.py": [_D + "test_catalog.py"],
+    "declare/catalog.py": [_D + "test_catalog.py", _D + "test_catalog_messages.py"],
     "declare/signatures.py": [_D + "test_catalog.py", _D + "test_argument_hint.py", _D + "test_signatures.py"],
     "declare/problems.py": [_D + "test_build.py", _D + "test_problems.py"],
     "declare/build.py": [_D + "test_build.py", _D + "test_build_wiring.py"],
@@ -266,6 +266,11 @@ EQUIVALENT: dict[str, str] = {
        "was made, SEED_MODEL is valid" for i in (3, 6, 7, 11, 14, 15)},
     "pytest_optcheck.declare.build.x_derive_seed__mutmut_8": "a 9th little-endian byte lands in bits 64-71, "
                                                              "which the & (2**63 - 1) mask clears",
+    "pytest_optcheck.declare.problems.x_blobs__mutmut_59": "labels come from torch.arange of ints: int64 already",
+    "pytest_optcheck.declare.problems.x_sparse_linear__mutmut_44": "torch.randint(2, ...) is torch.randint(0, 2, ...): "
+                                                                   "low defaults to 0, the same draws",
+    "pytest_optcheck.declare.problems.x_sparse_linear__mutmut_77": "loss='mse' is Problem's default loss",
+    "pytest_optcheck.declare.problems.x_sine__mutmut_41": "loss='mse' is Problem's default loss",
     # -- end of declare: catalog, signatures, problems, build --
     # -- run: train, conventions, describe, replicas, autocast (2026-12-04 runs) --
     # -- end of run: train, conventions, describe, replicas, autocast --

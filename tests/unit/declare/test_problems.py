@@ -144,3 +144,61 @@ def test_the_tables_the_catalog_registers() -> None:
         "cross_entropy": nn.CrossEntropyLoss, "nll": nn.NLLLoss, "bce_with_logits": nn.BCEWithLogitsLoss,
         "value": problems.value}
     assert set(problems.ACTIVATIONS) == {"relu", "tanh", "sigmoid", "gelu", "silu", "elu", "leaky_relu", "softplus"}
+
+
+def test_the_classes_own_defaults() -> None:
+    assert problems.MLP(1, 2).activation == "relu"
+    assert (problems.Point().x.item(), problems.Point().y.item()) == (-1.5, 2.0)
+
+
+def test_rosenbrock_minimum_is_a_and_a_squared() -> None:
+    assert problems.rosenbrock(3.0, generator=_gen(), dtype=torch.float32).info == {"minimum": (3.0, 9.0)}
+
+
+def test_every_problem_draws_in_float32_whatever_torch_s_default_dtype() -> None:
+    """The module's promise: a float64 run sees the float32 run's data points, cast."""
+    factories = [problems.quadratic, problems.rosenbrock, problems.sine,
+                 lambda **kw: problems.sparse_linear(6, 5, 2, **kw), lambda **kw: problems.blobs(6, **kw)]
+    expected = [f(generator=_gen(), dtype=torch.float64) for f in factories]
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        got = [f(generator=_gen(), dtype=torch.float64) for f in factories]
+    finally:
+        torch.set_default_dtype(previous)
+    for a, b in zip(expected, got, strict=True):
+        assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets), a.name
+        assert a.inputs.dtype == b.inputs.dtype == torch.float64
+        assert a.targets.dtype == b.targets.dtype, a.name
+    assert got[3].info["true_weights"].dtype == torch.float32
+
+
+def test_blobs_draws_centers_then_the_shuffle_then_the_spread() -> None:
+    g = _gen()
+    centers = 4.0 * torch.randn(3, 2, generator=g)
+    labels = (torch.arange(6) % 3)[torch.randperm(6, generator=g)]
+    noise = torch.randn(6, 2, generator=g)
+    prob = problems.blobs(6, 3, 2, 0.5, generator=_gen(), dtype=torch.float32)
+    assert torch.equal(prob.info["centers"], centers) and torch.equal(prob.targets, labels)
+    assert torch.equal(prob.inputs, centers[labels] + 0.5 * noise)
+    default = problems.blobs(6, 3, 2, generator=_gen(), dtype=torch.float32)
+    assert torch.equal(default.inputs, centers[labels] + noise)
+
+
+def test_sine_and_sparse_linear_add_their_noise() -> None:
+    noise = torch.randn(5, 1, generator=_gen())
+    sine = problems.sine(5, 2.0, 0.5, generator=_gen(), dtype=torch.float64)
+    x = torch.linspace(-1, 1, 5).unsqueeze(1)
+    assert torch.equal(sine.targets, (torch.sin(2.0 * x) + 0.5 * noise).double())
+    assert sine.inputs.dtype == sine.targets.dtype == torch.float64
+    g = _gen()
+    x = torch.randn(4, 6, generator=g)
+    torch.randperm(6, generator=g), torch.rand(2, generator=g), torch.randint(0, 2, (2,), generator=g)
+    noise = torch.randn(4, generator=g)
+    sparse = problems.sparse_linear(4, 6, 2, 0.5, generator=_gen(), dtype=torch.float32)
+    assert torch.equal(sparse.targets[:, 0], x @ sparse.info["true_weights"] + 0.5 * noise)
+
+
+def test_quadratic_casts_both_tensors() -> None:
+    prob = problems.quadratic(4, generator=_gen(), dtype=torch.float64)
+    assert prob.inputs.dtype == prob.targets.dtype == torch.float64
