@@ -271,6 +271,14 @@ EQUIVALENT: dict[str, str] = {
                                                                    "low defaults to 0, the same draws",
     "pytest_optcheck.declare.problems.x_sparse_linear__mutmut_77": "loss='mse' is Problem's default loss",
     "pytest_optcheck.declare.problems.x_sine__mutmut_41": "loss='mse' is Problem's default loss",
+    "pytest_optcheck.declare.problems.x_quadratic__mutmut_30": "torch.normal(mean, std=1.0) draws what a std of "
+                                                               "ones_like(mean) draws (the seed-formula test pins them)",
+    "pytest_optcheck.declare.problems.x_quadratic__mutmut_42": "loss='mse' is Problem's default loss",
+    "pytest_optcheck.declare.problems.x_quadratic__mutmut_43": "model=SEED_MODEL is Problem's default model",
+    **{f"pytest_optcheck.declare.problems.x_rosenbrock__mutmut_{i}":
+       "a, b and 0 are the same numbers in any float dtype, and cast() gives the problem's dtype" for i in (11, 13, 20, 23)},
+    "pytest_optcheck.declare.problems.x_sparse_linear__mutmut_39": "an int64 sign * 2 - 1 times float32 magnitudes "
+                                                                   "is the same float32 product",
     # -- end of declare: catalog, signatures, problems, build --
     # -- run: train, conventions, describe, replicas, autocast (2026-12-04 runs) --
     # -- end of run: train, conventions, describe, replicas, autocast --

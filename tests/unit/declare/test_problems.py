@@ -202,3 +202,9 @@ def test_sine_and_sparse_linear_add_their_noise() -> None:
 def test_quadratic_casts_both_tensors() -> None:
     prob = problems.quadratic(4, generator=_gen(), dtype=torch.float64)
     assert prob.inputs.dtype == prob.targets.dtype == torch.float64
+
+
+def test_a_problem_moves_both_tensors_to_the_device() -> None:
+    prob = problems.Problem("p", torch.zeros(3, 2), torch.zeros(3, 1)).to("meta", torch.float64)
+    assert prob.inputs.is_meta and prob.targets.is_meta
+    assert prob.inputs.dtype == prob.targets.dtype == torch.float64
