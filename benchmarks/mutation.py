@@ -71,10 +71,10 @@ MODULES: dict[str, list[str]] = {
                           _C_ + "test_recalibrate_on_update.py"],
     # declare
     "declare/spec.py": [_D + "test_spec.py", _D + "test_spec_validation.py", _D + "test_spec_units.py"],
-    "declare/catalog.py": [_D + "test_catalog.py"],
-    "declare/signatures.py": [_D + "test_catalog.py", _D + "test_argument_hint.py"],
-    "declare/problems.py": [_D + "test_build.py"],
-    "declare/build.py": [_D + "test_build.py"],
+    "declare/catalog.py": [_D + "test_catalog.py", _D + "test_catalog_messages.py"],
+    "declare/signatures.py": [_D + "test_catalog.py", _D + "test_argument_hint.py", _D + "test_signatures.py"],
+    "declare/problems.py": [_D + "test_build.py", _D + "test_problems.py"],
+    "declare/build.py": [_D + "test_build.py", _D + "test_build_wiring.py"],
     # the package's own errors
     "errors.py": ["tests/unit/test_errors.py"],
     # golden store
@@ -314,6 +314,24 @@ EQUIVALENT: dict[str, str] = {
         "two Python ints: numpy makes them int64 without being told (Linux/macOS)",
     # -- end of engine: stepwise, envelope, trajectory, thinning --
     # -- declare: catalog, signatures, problems, build (2026-12-04 runs) --
+    **{f"pytest_optcheck.declare.build.x__same_call__mutmut_{i}":
+       "key= only names the key in a SpecError, and neither call can fail: spec.model was parsed when the Spec "
+       "was made, SEED_MODEL is valid" for i in (3, 6, 7, 11, 14, 15)},
+    "pytest_optcheck.declare.build.x_derive_seed__mutmut_8": "a 9th little-endian byte lands in bits 64-71, "
+                                                             "which the & (2**63 - 1) mask clears",
+    "pytest_optcheck.declare.problems.x_blobs__mutmut_59": "labels come from torch.arange of ints: int64 already",
+    "pytest_optcheck.declare.problems.x_sparse_linear__mutmut_44": "torch.randint(2, ...) is torch.randint(0, 2, ...): "
+                                                                   "low defaults to 0, the same draws",
+    "pytest_optcheck.declare.problems.x_sparse_linear__mutmut_77": "loss='mse' is Problem's default loss",
+    "pytest_optcheck.declare.problems.x_sine__mutmut_41": "loss='mse' is Problem's default loss",
+    "pytest_optcheck.declare.problems.x_quadratic__mutmut_30": "torch.normal(mean, std=1.0) draws what a std of "
+                                                               "ones_like(mean) draws (the seed-formula test pins them)",
+    "pytest_optcheck.declare.problems.x_quadratic__mutmut_42": "loss='mse' is Problem's default loss",
+    "pytest_optcheck.declare.problems.x_quadratic__mutmut_43": "model=SEED_MODEL is Problem's default model",
+    **{f"pytest_optcheck.declare.problems.x_rosenbrock__mutmut_{i}":
+       "a, b and 0 are the same numbers in any float dtype, and cast() gives the problem's dtype" for i in (11, 13, 20, 23)},
+    "pytest_optcheck.declare.problems.x_sparse_linear__mutmut_39": "an int64 sign * 2 - 1 times float32 magnitudes "
+                                                                   "is the same float32 product",
     # -- end of declare: catalog, signatures, problems, build --
     # -- run: train, conventions, describe, replicas, autocast (2026-12-04 runs) --
     # -- end of run: train, conventions, describe, replicas, autocast --

@@ -182,7 +182,7 @@ def _lookup(kind: str, name: str, text: str) -> Factory:
         return _import_dotted(kind, name, text)
     raise SpecError(
         f"optcheck: unknown {kind} {name!r} in {kind}={text!r}.{suggest(name, _names(kind))} "
-        f"Known {kind}s: {_known(kind)}; or give a dotted path ('package.module.Name') "
+        f"Known {'losses' if kind == 'loss' else kind + 's'}: {_known(kind)}; or give a dotted path ('package.module.Name') "
         f"or a callable."
     )
 

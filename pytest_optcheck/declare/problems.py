@@ -198,7 +198,9 @@ def quadratic(n: int = 1000, noise: float = 0.1, *, generator: torch.Generator, 
     """
     _check_positive(n=n)
     x = torch.unsqueeze(torch.linspace(-1, 1, n, dtype=_GEN_DTYPE), dim=1)
-    y = x.pow(2) + noise * torch.normal(torch.zeros(*x.size()), torch.ones(*x.size()), generator=generator)
+    # zeros_like/ones_like: float32 like x, whatever torch's default dtype (the seed's zeros(*x.size()) under the
+    # default float32): the same numbers as the seed's script
+    y = x.pow(2) + noise * torch.normal(torch.zeros_like(x), torch.ones_like(x), generator=generator)
     return Problem("quadratic", cast(x, dtype), cast(y, dtype), loss="mse", model=SEED_MODEL)
 
 

@@ -48,7 +48,7 @@ def argument_hint(target: Any, kwargs: Mapping[str, Any]) -> str | None:
     for name, value in kwargs.items():
         parameter = sig.parameters.get(name)
         default = parameter.default if parameter is not None else inspect.Parameter.empty
-        if default is inspect.Parameter.empty or default is None or value is None:
+        if value is None:  # no default (empty), a None default: neither is a sequence or a number, skipped below
             continue
         sequence = (tuple, list)
         if isinstance(default, sequence) and not isinstance(value, sequence):
