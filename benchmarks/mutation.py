@@ -84,7 +84,7 @@ MODULES: dict[str, list[str]] = {
     # run: the reference loop and the recorder
     "run/train.py": [_R + "test_train.py", _R + "test_record.py"],
     "run/conventions.py": [_R + "test_train.py", _R + "test_real_setups.py"],
-    "run/describe.py": [_R + "test_describe.py"],
+    "run/describe.py": [_R + "test_describe.py", _R + "test_describe_wrappers.py"],
     "run/replicas.py": [_R + "test_replicas.py"],
     "run/record/recorder.py": [_R + "test_record.py", _R + "test_record_sync.py"],
     "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py"],
