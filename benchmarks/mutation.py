@@ -264,6 +264,8 @@ EQUIVALENT: dict[str, str] = {
     # -- declare: catalog, signatures, problems, build (2026-12-04 runs) --
     # -- end of declare: catalog, signatures, problems, build --
     # -- run: train, conventions, describe, replicas, autocast (2026-12-04 runs) --
+    "pytest_optcheck.run.autocast.xǁAutocastSeenǁ__init____mutmut_2": "_device_type starts as '' instead of None: "
+    "note() reads it as `self._device_type or ...`, and both are falsy",
     # -- end of run: train, conventions, describe, replicas, autocast --
     # -- run/record: recorder, series, norms, watch, world, hosts (2026-12-04 runs) --
     # -- end of run/record: recorder, series, norms, watch, world, hosts --
