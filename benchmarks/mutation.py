@@ -83,7 +83,7 @@ MODULES: dict[str, list[str]] = {
     "golden/environment.py": [_G + "test_environment.py", _G + "test_store.py"],
     # run: the reference loop and the recorder
     "run/train.py": [_R + "test_train.py", _R + "test_record.py"],
-    "run/conventions.py": [_R + "test_train.py", _R + "test_real_setups.py", _R + "test_conventions.py"],
+    "run/conventions.py": [_R + "test_train.py", _R + "test_conventions.py"],
     "run/describe.py": [_R + "test_describe.py", _R + "test_describe_wrappers.py"],
     "run/replicas.py": [_R + "test_replicas.py"],
     "run/record/recorder.py": [_R + "test_record.py", _R + "test_record_sync.py"],

@@ -146,3 +146,58 @@ def test_a_failing_call_names_the_call_and_where_and_keeps_the_cause() -> None:
     timm.step_update = None
     with pytest.raises(RunError, match=r"while calling scheduler.step_update\(num_updates=2\) after step 1$"):
         cv.schedule_step(cv.Conventions(cv.Closure.NONE, False, cv.Schedule.TIMM), timm, "step", 1, 0.0)
+
+
+class Broken:
+    """A scheduler or optimizer whose every call fails."""
+
+    def __getattr__(self, name):
+        def fails(*args, **kwargs):
+            raise ValueError(name)
+        return fails
+
+
+def _text(call) -> str:
+    with pytest.raises(RunError) as caught:
+        call()
+    return str(caught.value)
+
+
+def test_every_call_of_the_loop_is_named_when_it_fails() -> None:
+    torch_, plateau, timm = (cv.Conventions(cv.Closure.NONE, True, s)
+                             for s in (cv.Schedule.TORCH, cv.Schedule.PLATEAU, cv.Schedule.TIMM))
+    assert _text(lambda: cv.after_step(torch_, Broken(), "step", 1, 0.0, "step 0 of epoch 0")) == (
+        "optcheck: ValueError: step\n  while calling scheduler.step() after step 0 of epoch 0")
+    assert _text(lambda: cv.end_of_epoch(plateau, Broken(), "epoch", 2, 0.0)) == (
+        "optcheck: ValueError: step\n  while calling scheduler.step(metric) at the end of epoch 2")
+    assert _text(lambda: cv.end_of_epoch(timm, Broken(), "step", 2, 0.0)) == (
+        "optcheck: ValueError: step\n  while calling scheduler.step(3) at the end of epoch 2")
+    assert _text(lambda: cv.after_step(timm, Broken(), "step", 4, 0.0, "step 3 of epoch 0")) == (
+        "optcheck: ValueError: step_update\n  while calling scheduler.step_update(num_updates=4) after step 3 of epoch 0")
+    assert _text(lambda: cv.prepare(torch_, Broken())) == (
+        "optcheck: ValueError: train\n  while calling optimizer.train() before training")
+    assert _text(lambda: cv.optimizer_step(torch_, Broken(), lambda: torch.zeros(()), [], "at step 0")) == (
+        "optcheck: ValueError: step\n  while calling optimizer.step() at step 0")
+    ready = cv.Conventions(cv.Closure.READY, False, cv.Schedule.NONE)
+    assert _text(lambda: cv.optimizer_step(ready, Broken(), lambda: torch.zeros(()), [], "at step 0")) == (
+        "optcheck: ValueError: step\n  while calling optimizer.step(closure) at step 0")
+    only = cv.Conventions(cv.Closure.ONLY, False, cv.Schedule.NONE)
+    assert _text(lambda: cv.optimizer_step(only, Broken(), lambda: torch.zeros(()), [], "at step 0")) == (
+        "optcheck: ValueError: step\n  while calling optimizer.step(closure) at step 0")
+
+
+def test_a_convention_needs_all_of_its_signs() -> None:
+    param = [torch.zeros(1)]
+
+    class TrainOnly(torch.optim.SGD):
+        def train(self):
+            pass
+
+    class StepUpdateTorch(torch.optim.lr_scheduler.StepLR):
+        def step_update(self, num_updates):
+            pass
+
+    assert cv.detect(TrainOnly(param, lr=0.1), None).modes is False  # no eval(): not schedule-free
+    sgd = torch.optim.SGD(param, lr=0.1)
+    assert cv.detect(sgd, StepUpdateTorch(sgd, 2)).schedule is cv.Schedule.TORCH  # a torch scheduler stays one
+    assert cv.detect(Broken(), None).closure is cv.Closure.NONE  # a step whose signature cannot be read
