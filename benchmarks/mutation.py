@@ -85,8 +85,8 @@ MODULES: dict[str, list[str]] = {
     "golden/environment.py": [_G + "test_environment.py", _G + "test_store.py"],
     # run: the reference loop and the recorder
     "run/train.py": [_R + "test_train.py", _R + "test_record.py"],
-    "run/conventions.py": [_R + "test_train.py", _R + "test_real_setups.py"],
-    "run/describe.py": [_R + "test_describe.py"],
+    "run/conventions.py": [_R + "test_train.py", _R + "test_conventions.py"],
+    "run/describe.py": [_R + "test_describe.py", _R + "test_describe_wrappers.py"],
     "run/replicas.py": [_R + "test_replicas.py"],
     "run/record/recorder.py": [_R + "test_record.py", _R + "test_record_sync.py"],
     "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py"],
@@ -334,6 +334,8 @@ EQUIVALENT: dict[str, str] = {
                                                                    "is the same float32 product",
     # -- end of declare: catalog, signatures, problems, build --
     # -- run: train, conventions, describe, replicas, autocast (2026-12-04 runs) --
+    "pytest_optcheck.run.autocast.xǁAutocastSeenǁ__init____mutmut_2": "_device_type starts as '' instead of None: "
+    "note() reads it as `self._device_type or ...`, and both are falsy",
     # -- end of run: train, conventions, describe, replicas, autocast --
     # -- run/record: recorder, series, norms, watch, world, hosts (2026-12-04 runs) --
     "pytest_optcheck.run.record.hosts.x_host_values__mutmut_14": "CUDA-only branch: tests/unit/run/test_record_sync.py::"

@@ -50,11 +50,7 @@ class AutocastSeen:
             return
         import torch
 
-        try:
-            dtype = torch.get_autocast_dtype(device_type)
-        except (AttributeError, TypeError):
-            dtype = torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
-        name = str(dtype).removeprefix("torch.")
+        name = str(torch.get_autocast_dtype(device_type)).removeprefix("torch.")
         if name not in self.dtypes:
             self.dtypes.append(name)
 
@@ -78,12 +74,8 @@ class AutocastSeen:
 
 
 def _enabled_check(device_type: str) -> Callable[[], bool]:
-    """``torch.is_autocast_enabled(device_type)`` bound once; on torch < 2.4, which takes no
-    device type, the old per-device function."""
+    """``torch.is_autocast_enabled(device_type)`` bound once (the device-type form, like
+    ``get_autocast_dtype(device_type)``, exists in every torch the package supports: >= 2.11)."""
     import torch
 
-    try:
-        torch.is_autocast_enabled(device_type)
-    except TypeError:
-        return torch.is_autocast_cpu_enabled if device_type == "cpu" else torch.is_autocast_enabled
     return functools.partial(torch.is_autocast_enabled, device_type)

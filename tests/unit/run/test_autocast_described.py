@@ -62,3 +62,19 @@ def test_the_forward_hook_watches_the_first_forwards_only() -> None:
             optimizer.step()
             rec.log(loss=loss)
     assert rec.trajectory.meta["run"]["autocast"] == "bfloat16"
+
+
+def test_autocast_is_asked_about_the_parameters_device_type() -> None:
+    """The device type is the first parameter's, in whichever group holds one; an optimizer
+    without parameters (or param groups) is asked about on the CPU; a model without forward
+    hooks is watched at steps and logs only."""
+    from pytest_optcheck.run.autocast import AutocastSeen
+
+    groups = type("Groups", (), {})()  # an optimizer-like object: a group without params first
+    groups.param_groups = [{}, {"params": [torch.empty(1, device="meta")]}]
+    seen = AutocastSeen(groups, model=object())
+    assert seen._find_device_type() == "meta" and seen._handle is None
+    bare = AutocastSeen(object())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bare.note()
+    assert (bare._device_type, bare.value) == ("cpu", "bfloat16")
