@@ -465,6 +465,10 @@ def mutmut(target: Path, *args: str, capture: bool = True, timeout: float | None
     """mutmut's output (captured), or "" when not captured; with ``timeout``, "" if it ran
     out of time (it is stopped; what it measured so far stays on disk for ``results``)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # mutmut puts mutants/ first itself
+    # One intra-op thread: torch's CPU thread pool can deadlock in mutmut's forked workers, and
+    # mutmut counts the hang as a "timeout" kill (2026-12-04: with it, 17 survivors of
+    # run/autocast.py hid behind ~93 s timeouts; without it, none and the run took 77 s).
+    env["OMP_NUM_THREADS"] = "1"
     command = [sys.executable, "-m", "mutmut", *args]
     if timeout is not None:  # its own process group: mutmut's forked workers stop with it
         process = subprocess.Popen(command, cwd=target, env=env, start_new_session=True)
