@@ -444,6 +444,9 @@ def scratch_copy(target: Path, modules: list[str]) -> None:
         shutil.copy2(REPO / test, target / test)
     for folder in [target / "tests", *(d for d in (target / "tests").rglob("*") if d.is_dir())]:
         (folder / "__init__.py").touch()  # tests/ is a package (tests/unit/<layer>/, tests/e2e/)
+        shared = REPO / folder.relative_to(target) / "conftest.py"
+        if folder.relative_to(target).parts[:2] == ("tests", "unit") and shared.is_file():
+            shutil.copy2(shared, folder / "conftest.py")  # a layer's fixtures (tests/unit/declare/conftest.py)
     # Not the suite's conftest: its torch warm-up starts thread pools that hang in the
     # processes mutmut forks, and these unit tests need neither it nor pytester.
     (target / "tests" / "conftest.py").write_text('"""Mutation runs: no torch warm-up."""\n', encoding="utf-8")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +64,6 @@ SCHEDULER_ARGS = {
     "CyclicLR": "CyclicLR(base_lr=0.01, max_lr=0.1)",
     "OneCycleLR": "OneCycleLR(max_lr=0.1, total_steps=10)",
 }
-
-
-@pytest.fixture(autouse=True)
-def _restore_registries() -> Iterator[None]:
-    """Registrations made by a test must not leak into the next one."""
-    saved = {kind: dict(entries) for kind, entries in catalog._REGISTRIES.items()}
-    yield
-    for kind, entries in saved.items():
-        catalog._REGISTRIES[kind].clear()
-        catalog._REGISTRIES[kind].update(entries)
 
 
 def _params() -> list[nn.Parameter]:

@@ -32,15 +32,6 @@ from pytest_optcheck.declare.spec import Spec
 from pytest_optcheck.errors import SpecError
 
 
-@pytest.fixture(autouse=True)
-def _restore_registries() -> Iterator[None]:
-    saved = {kind: dict(entries) for kind, entries in catalog._REGISTRIES.items()}
-    yield
-    for kind, entries in saved.items():
-        catalog._REGISTRIES[kind].clear()
-        catalog._REGISTRIES[kind].update(entries)
-
-
 def _params() -> list[nn.Parameter]:
     return [nn.Parameter(torch.ones(1))]
 
