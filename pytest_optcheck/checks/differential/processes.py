@@ -314,7 +314,10 @@ def _wait(processes: list[tuple[int, int, Any]], timeout: float, out: Path) -> N
                 f"not finish within {timeout:g} s and were stopped. A rank that hangs usually waits in a "
                 f"collective (all_reduce) its peers never reach: a rank that takes fewer steps, or skips "
                 f"backward. Raise timeout= for a long run.")
-        next(p for _, _, p in processes if p.exitcode is None).join(0.05)
+        # read again: a rank that ended since `codes` was read leaves nothing to wait for here
+        waiting = [p for _, _, p in processes if p.exitcode is None]
+        if waiting:
+            waiting[0].join(0.05)
 
 
 def _failure_text(failed: list[tuple[int, int, int]], out: Path) -> str:

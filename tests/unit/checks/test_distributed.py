@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -88,3 +89,25 @@ def test_a_hanging_rank_ends_in_a_timeout_and_no_process_is_left() -> None:
     assert "did not finish within 4 s and were stopped" in message and "Raise timeout=" in message
     assert "1" in message.split("rank(s)")[1].split("of")[0]
     assert not [p for p in multiprocessing.active_children() if p.name.startswith("optcheck-rank")]
+
+
+def test_waiting_survives_a_rank_that_ends_between_two_looks() -> None:
+    """Seen in CI: every rank ended between reading the exit codes and picking one to join,
+    and the wait raised StopIteration instead of returning."""
+    from pytest_optcheck.checks.differential.processes import _wait
+
+    class EndsAfterFirstLook:
+        def __init__(self) -> None:
+            self.looks = 0
+
+        @property
+        def exitcode(self) -> int | None:
+            self.looks += 1
+            return None if self.looks == 1 else 0
+
+        def join(self, timeout: float) -> None:
+            raise AssertionError("nothing is left to join")
+
+    rank = EndsAfterFirstLook()
+    _wait([(1, 0, rank)], timeout=5, out=Path("."))
+    assert rank.looks >= 3
