@@ -180,3 +180,18 @@ def test_the_checks_leave_the_global_rng_alone() -> None:
     before = torch.get_rng_state()
     check_resume(Spec(**SMALL, optimizer="Adam(lr=0.01)"), at=AT)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_outcomes_carry_the_exact_tolerances_the_verdict_and_the_whole_passed_text() -> None:
+    passed = check_resume(Spec(**SMALL, optimizer="SGD(lr=0.1)"))  # at=0.5 by default: half of 12 steps
+    assert passed.message == "optcheck: resuming from a checkpoint taken after 6 of 12 steps gives the same run"
+    assert passed.verdict is None and passed.tolerances is not None
+    assert {(t.rtol, t.atol) for t in passed.tolerances.values()} == {(0.0, 0.0)}  # exact on the CPU
+    failed = check_resume(Spec(**SMALL, optimizer=CountingSGD), at=AT)
+    assert failed.verdict is not None and not failed.verdict.passed
+    assert {(t.rtol, t.atol) for t in failed.tolerances.values()} == {(0.0, 0.0)}
+
+
+def test_a_bad_tolerance_names_check_resume() -> None:
+    with pytest.raises(OptcheckError, match=r"check_resume\(\)"):
+        check_resume(Spec(**SMALL), rtol="tight")
