@@ -185,3 +185,29 @@ def test_a_checkpoint_round_trips_into_fresh_objects() -> None:
     assert fresh.scheduler is not None and fresh.scheduler.last_epoch == built.scheduler.last_epoch == 1
     names = list(c.captured_state(fresh)["optimizer"]["state"])
     assert names == [] or names[0] == "hidden.weight"
+
+
+def test_the_captured_state_names_optimizer_state_by_parameter_and_keeps_plain_attributes() -> None:
+    from pytest_optcheck.checks.differential.checkpoint import captured_state
+    from pytest_optcheck.declare.build import build
+    from pytest_optcheck.declare.spec import Spec
+
+    built = build(Spec(epochs=1, batch_size=250, optimizer="Adam(lr=0.01)", scheduler="StepLR(step_size=1)"), "cpu")
+    extra = torch.nn.Parameter(torch.zeros(1))  # a parameter the model does not hold: named by its index
+    built.optimizer.add_param_group({"params": [extra]})
+    for p in built.model.parameters():
+        p.grad = torch.ones_like(p)
+    extra.grad = torch.ones(1)
+    built.optimizer.step()
+    built.scheduler.step()
+    state = captured_state(built)
+    names = [name for name, _ in built.model.named_parameters()]
+    assert list(state) == ["model", "optimizer", "scheduler", "optimizer attribute", "scheduler attribute"]
+    assert list(state["model"]) == names
+    assert list(state["optimizer"]["state"]) == [*names, str(len(names))]
+    assert set(state["optimizer"]) == {"state", "param_groups"}
+    assert state["scheduler"]["last_epoch"] == 1 and state["scheduler attribute"] == {}
+    assert "state" not in state["optimizer attribute"] and "param_groups" not in state["optimizer attribute"]
+    assert "defaults" not in state["optimizer attribute"]
+    no_scheduler = build(Spec(epochs=1, batch_size=250, optimizer="SGD(lr=0.1)"), "cpu")
+    assert captured_state(no_scheduler)["scheduler"] == {} and captured_state(no_scheduler)["scheduler attribute"] == {}
