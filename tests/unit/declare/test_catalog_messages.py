@@ -231,3 +231,22 @@ def test_validate_names_checks_every_key() -> None:
 def test_resolve_loss_without_a_problem_is_a_programming_error() -> None:
     assert _message(lambda: resolve_loss(None), TypeError) == (
         "resolve_loss(None) needs the problem whose default loss to use")
+
+
+def test_a_module_that_fails_to_import_is_named_with_its_error(tmp_path, monkeypatch) -> None:
+    (tmp_path / "optcheck_broken_mod.py").write_text("raise RuntimeError('boom at import')\n")
+    (tmp_path / "optcheck_needs_dep.py").write_text("import optcheck_absent_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SpecError) as broken:
+        resolve_optimizer("optcheck_broken_mod.Opt(lr=0.1)")
+    assert str(broken.value) == ("optcheck: cannot import 'optcheck_broken_mod.Opt' for "
+                                 "optimizer='optcheck_broken_mod.Opt(lr=0.1)': importing 'optcheck_broken_mod' "
+                                 "raised RuntimeError: boom at import")
+    with pytest.raises(SpecError) as missing:
+        resolve_optimizer("optcheck_needs_dep.Opt")
+    assert str(missing.value) == ("optcheck: cannot import 'optcheck_needs_dep.Opt' for optimizer='optcheck_needs_dep.Opt': "
+                                  "importing 'optcheck_needs_dep' raised ModuleNotFoundError: No module named "
+                                  "'optcheck_absent_dependency'")
+    with pytest.raises(SpecError, match=r"cannot find 'Adamm' in 'torch.optim' for optimizer='torch.optim.Adamm'\. "
+                                        r"Did you mean: Adam"):
+        resolve_optimizer("torch.optim.Adamm")
