@@ -474,14 +474,14 @@ class Recorder:
             elif name in self._logged:
                 series[name] = self._logged[name].series(steps)
         if self.scaler is not None:
-            rows = [s for s in self._skipped + self._fused_skips() if s < steps]
+            fused = [s for s in self._fused_skips() if s < steps]
             skipped = np.zeros(steps)
-            skipped[rows] = 1.0
+            skipped[[s for s in self._skipped if s < steps] + fused] = 1.0
             series["skipped"] = skipped
-            for name in norms:  # a fused optimizer's skipped steps were hooked like any other
+            for name in norms if fused else ():  # a fused optimizer's skipped steps were hooked like any other
                 if name in series:
                     series[name] = series[name].copy()
-                    series[name][rows] = math.nan
+                    series[name][fused] = math.nan
         for name, column in self._logged.items():
             if name not in series:
                 series[name] = column.series(steps)
