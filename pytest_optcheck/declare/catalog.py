@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -434,7 +435,7 @@ def library_modules(spec: Any) -> list[str]:
         if not callable(target):
             continue
         top = (getattr(target, "__module__", None) or "").split(".")[0]
-        if top and top not in ("torch", "builtins", "functools", "pytest_optcheck") and top not in modules:
+        if top and top not in ("torch", "pytest_optcheck") and top not in sys.stdlib_module_names and top not in modules:
             modules.append(top)
     return sorted(modules)
 
