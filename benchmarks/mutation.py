@@ -71,12 +71,13 @@ MODULES: dict[str, list[str]] = {
                           _C_ + "test_recalibrate_on_update.py"],
     # declare
     "declare/spec.py": [_D + "test_spec.py", _D + "test_spec_validation.py", _D + "test_spec_units.py"],
-    "declare/catalog.py": [_D + "test_catalog.py", _D + "test_catalog_messages.py"],
+    "declare/catalog.py": [_D + "test_catalog.py", _D + "test_catalog_messages.py", _D + "test_catalog_builders.py"],
     "declare/signatures.py": [_D + "test_catalog.py", _D + "test_argument_hint.py", _D + "test_signatures.py"],
     "declare/problems.py": [_D + "test_build.py", _D + "test_problems.py"],
     "declare/build.py": [_D + "test_build.py", _D + "test_build_wiring.py"],
-    # the package's own errors
+    # the package's own errors, and the `optcheck` fixture's object
     "errors.py": ["tests/unit/test_errors.py"],
+    "handle.py": ["tests/unit/test_handle.py"],
     # golden store
     "golden/format.py": [_G + "test_store.py", _G + "test_text.py", _G + "test_calibration_block.py"],
     "golden/layout.py": [_G + "test_store.py", _G + "test_orphans_prefix.py", _G + "test_layout_names.py"],
@@ -137,7 +138,6 @@ NOT_MUTATED: dict[str, str] = {
                    "names are resolved already, so no mutant of it is ever reached (tried 2026-12-04: 13 of 13 "
                    "'survived' unreached)",
     "__main__.py": "one line: python -m pytest_optcheck runs cli.main",
-    "handle.py": _E2E,
     "cli.py": "the command line, tested through main() in tests/unit/cli (subprocesses for --help): not yet mapped",
     "plugin/__init__.py": _E2E,
     "plugin/checking.py": "352 mutants at ~7 s each in its in-process sessions (tests/e2e/test_checking_sessions.py, "
@@ -332,6 +332,22 @@ EQUIVALENT: dict[str, str] = {
        "a, b and 0 are the same numbers in any float dtype, and cast() gives the problem's dtype" for i in (11, 13, 20, 23)},
     "pytest_optcheck.declare.problems.x_sparse_linear__mutmut_39": "an int64 sign * 2 - 1 times float32 magnitudes "
                                                                    "is the same float32 product",
+    "pytest_optcheck.declare.catalog.x__import_dotted__mutmut_14": "importing a longer dotted name imports each parent "
+        "package first and binds every submodule to its parent: walking attributes from a shorter prefix reaches "
+        "the same object",
+    **{f"pytest_optcheck.declare.catalog.x_resolve_problem__mutmut_{i}":
+       "key= only names the key in a SpecError, and _split parsed the same value already: this parse cannot fail"
+       for i in (28, 31, 32, 67, 70, 71)},
+    "pytest_optcheck.declare.catalog.x_resolve_optimizer__mutmut_11": "with_sizes(None) is a copy with the same "
+        "fields and no sizes: the builder it replaces",
+    "pytest_optcheck.declare.catalog.x_resolve_scheduler__mutmut_12": "with_sizes(None) is a copy with the same "
+        "fields and no sizes: the builder it replaces",
+    "pytest_optcheck.declare.catalog.xǁBuilderǁ_fill__mutmut_2": "nested builders come from _nest without sizes: "
+        "with_sizes(None) is a copy of the same builder",
+    "pytest_optcheck.declare.catalog.xǁBuilderǁ__call____mutmut_16": "a builder is called with at most one lead "
+        "value (the optimizer, or the parameters): lead[1:] and lead[2:] are both empty",
+    "pytest_optcheck.declare.catalog.x_library_modules__mutmut_36": "a callable here is a function, a class or an "
+        "instance: each has __module__ (on itself or on its type), so getattr's default is never used",
     # -- end of declare: catalog, signatures, problems, build --
     # -- run: train, conventions, describe, replicas, autocast (2026-12-04 runs) --
     "pytest_optcheck.run.autocast.xǁAutocastSeenǁ__init____mutmut_2": "_device_type starts as '' instead of None: "
