@@ -78,6 +78,8 @@ MODULES: dict[str, list[str]] = {
     # the package's own errors, and the `optcheck` fixture's object
     "errors.py": ["tests/unit/test_errors.py"],
     "handle.py": ["tests/unit/test_handle.py"],
+    # the lazy public names: __getattr__ called directly (a forked worker has them resolved already)
+    "__init__.py": ["tests/unit/test_public_names.py"],
     # golden store
     "golden/format.py": [_G + "test_store.py", _G + "test_text.py", _G + "test_calibration_block.py"],
     "golden/layout.py": [_G + "test_store.py", _G + "test_orphans_prefix.py", _G + "test_layout_names.py"],
@@ -125,21 +127,15 @@ MODULES: dict[str, list[str]] = {
     "plugin/failures.py": ["tests/e2e/test_clean_failures.py"],
     "plugin/pruning.py": ["tests/e2e/test_pruning_sessions.py"],
     "plugin/snapshot.py": ["tests/e2e/test_snapshot_sessions.py"],
+    "plugin/__init__.py": ["tests/e2e/test_plugin_sessions.py"],
 }
 #: Modules not mutated, and why. pytester's in-process sessions do run in mutmut's forked workers
 #: (plugin/gating.py, failures, pruning, snapshot above: 0.2-1 s a mutant) when the test module
 #: imports numpy (and torch with one thread, matplotlib) before its first inner session and trains
 #: nothing; the suite's torch warm-up (tests/e2e/conftest.py: training runs) is what hangs in a fork.
-_E2E = ("tested end to end (tests/e2e) through training runs: not yet mapped to fast sessions "
-        "(see plugin/gating.py for how)")
 NOT_MUTATED: dict[str, str] = {
-    "__init__.py": "the lazy public names (tests/unit/test_public_names.py, tests/unit/test_errors.py): its module "
-                   "__getattr__ runs once per name and process, and mutmut forks its workers from a process whose "
-                   "names are resolved already, so no mutant of it is ever reached (tried 2026-12-04: 13 of 13 "
-                   "'survived' unreached)",
     "__main__.py": "one line: python -m pytest_optcheck runs cli.main",
     "cli.py": "the command line, tested through main() in tests/unit/cli (subprocesses for --help): not yet mapped",
-    "plugin/__init__.py": _E2E,
     "plugin/checking.py": "352 mutants at ~7 s each in its in-process sessions (tests/e2e/test_checking_sessions.py, "
                            "2026-12-04, shared machine): ~40 min a run; and the --optcheck-sensitivity/-resume/-parity "
                            "and picture paths train a model (39 of the first 81 mutants had no fast test)",

@@ -71,6 +71,19 @@ def test_build_returns_the_model_optimizer_and_scheduler_of_the_overridden_spec(
     assert handle.build()[2] is None
 
 
+def test_build_and_lr_schedule_use_the_handles_device(monkeypatch) -> None:
+    from pytest_optcheck.declare import build as build_module
+
+    seen: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(build_module, "build", lambda *args: seen.append(args))
+    monkeypatch.setattr(train_module, "lr_schedule", lambda *args, **kwargs: seen.append((*args, kwargs)))
+    handle = OptcheckHandle(SPEC, device="meta")
+    with pytest.raises(AttributeError):  # the captured build returns nothing to unpack
+        handle.build()
+    handle.lr_schedule(4, metrics=[1.0])
+    assert seen == [(SPEC, "meta"), (SPEC, 4, "meta", {"metrics": [1.0]})]
+
+
 # -- runs -----------------------------------------------------------------------------------------
 
 
@@ -125,6 +138,36 @@ def test_check_refuses_what_is_not_a_trajectory_showing_it_cut_short() -> None:
     assert f"got a str: '{'x' * 56}...." in str(long.value)
     with pytest.raises(OptcheckError, match=r"got a str: 'x{58}'\. Make one"):
         handle.check("x" * 58)  # a repr of exactly 60 characters is shown whole
+    with pytest.raises(OptcheckError, match=r"got a str: 'x{56}\.\.\.\. Make one"):
+        handle.check("x" * 59)  # one more, and it is cut to 57 and an ellipsis
+
+
+def test_check_names_itself_in_a_bad_tolerance_and_a_bad_run() -> None:
+    handle = OptcheckHandle(SPEC, checker=Checker())
+    with pytest.raises(OptcheckError) as tolerance:
+        handle.check(Trajectory({"loss": [1.0]}), tolerance={"loss": "rtol=abc"})
+    assert str(tolerance.value) == (
+        "optcheck: check() tolerance for 'loss': rtol='abc' is not usable: give a number >= 0, e.g. rtol=1e-5.")
+
+    def my_run(perturb: Any) -> int:
+        return 3
+
+    with pytest.raises(OptcheckError) as run:
+        handle.check(run=my_run)
+    assert str(run.value) == ("optcheck: check(run='my_run') returned int; run(perturb) must return the "
+                              "Trajectory it recorded (rec.trajectory).")
+
+
+def test_a_failing_check_shows_the_users_line_not_the_handles_frames(captured: Captured) -> None:
+    """pytest hides frames that set __tracebackhide__: the failure points at the test's line."""
+    captured.answer = FAILED
+    handle = OptcheckHandle(SPEC, checker=Checker(FAILED))
+    for call in (lambda: handle.check(Trajectory({"loss": [1.0]})), handle.check_resume, handle.check_parity,
+                 handle.check_distributed):
+        with pytest.raises(AssertionError) as info:
+            call()
+        shown = info.traceback.filter(info)
+        assert not [entry for entry in shown if entry.path.name == "handle.py"], call
 
 
 def test_a_declarative_check_trains_the_spec_and_can_replicate_it(monkeypatch) -> None:
@@ -191,6 +234,10 @@ def test_record_takes_the_markers_series_and_every_unless_given() -> None:
     mine = handle.record(wrapper, model=model, record=["loss"], record_every=3, optimizer_attr="inner")
     assert (mine.record, mine.record_every, mine.optimizer_attr) == (("loss",), 3, "inner")
     assert mine.given is wrapper and mine.optimizer is optimizer and mine.model is model
+    with pytest.raises(OptcheckError) as info:
+        handle.record(optimizer, model=model, reduce="median")
+    assert str(info.value) == ("optcheck: record(reduce='median'): 'median' for '*' is no way to combine the ranks' "
+                               "values. Did you mean: mean, min? Known: mean, sum, first, last, min, max.")
 
 
 def test_record_passes_the_scheduler_and_scaler_on() -> None:
@@ -291,3 +338,4 @@ def test_a_failing_check_without_a_golden_is_reported_then_raised_unless_deferre
     assert str(info.value) == FAILED.message and reported == [("parity", FAILED)]
     deferred = OptcheckHandle(SPEC, defer=True)
     assert deferred.check_resume() is FAILED
+    assert captured.calls[-1] == ("resume", (SPEC, "cpu"), {"at": 0.5, "threads": None})

@@ -31,3 +31,16 @@ def test_the_errors_users_see_are_public() -> None:
 
     assert pytest_optcheck.RunError is RunError
     assert issubclass(pytest_optcheck.RunError, pytest_optcheck.OptcheckError)
+
+
+def test_the_lazy_lookup_itself_resolves_caches_and_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Called directly: a process that already resolved a name never calls __getattr__ again."""
+    from pytest_optcheck.engine.trajectory import Trajectory
+
+    monkeypatch.delitem(vars(pytest_optcheck), "Trajectory", raising=False)
+    assert pytest_optcheck.__getattr__("Trajectory") is Trajectory
+    assert vars(pytest_optcheck)["Trajectory"] is Trajectory  # kept: the next lookup is a plain attribute
+    with pytest.raises(AttributeError) as info:
+        pytest_optcheck.__getattr__("Trajectories")
+    assert str(info.value) == "module 'pytest_optcheck' has no attribute 'Trajectories'"
+    assert pytest_optcheck.__dir__() == pytest_optcheck.__all__
