@@ -84,7 +84,7 @@ MODULES: dict[str, list[str]] = {
     "golden/orphans.py": [_G + "test_orphans_prefix.py", _G + "test_orphans.py"],
     "golden/environment.py": [_G + "test_environment.py", _G + "test_store.py"],
     # run: the reference loop and the recorder
-    "run/train.py": [_R + "test_train.py", _R + "test_record.py"],
+    "run/train.py": [_R + "test_train.py", _R + "test_record.py", _R + "test_train_parts.py"],
     "run/conventions.py": [_R + "test_train.py", _R + "test_conventions.py"],
     "run/describe.py": [_R + "test_describe.py", _R + "test_describe_wrappers.py"],
     "run/replicas.py": [_R + "test_replicas.py"],
