@@ -212,6 +212,20 @@ def test_the_batch_order_is_drawn_per_epoch_from_the_seed_plus_an_offset() -> No
     assert state is None
 
 
+def test_the_batch_indices_are_on_the_datas_device() -> None:
+    """The order is drawn on the CPU (from its generator) and moved to the data's device once
+    an epoch, so that taking a batch copies no index between devices at every step."""
+    devices: list[torch.device] = []
+
+    def step(index: torch.Tensor, where: str) -> float:
+        devices.append(index.device)
+        return 0.0
+
+    none = cv.Conventions(cv.Closure.NONE, False, cv.Schedule.NONE)
+    run_epochs(tiny(), 10, torch.device("meta"), step, None, lambda epoch: None, none)
+    assert devices == [torch.device("meta")] * 6
+
+
 def test_a_timm_scheduler_counts_the_updates_over_a_resumed_run() -> None:
     spec = tiny()
     _, _, _, whole = schedule_run(spec, 10, TimmLike)
@@ -288,9 +302,14 @@ def test_create_graph_gives_the_optimizer_the_gradients_graph_and_silences_only_
     spec = tiny(create_graph=True)
     built = build(spec)
     built.model = WarnsInBackward(built.model)
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        trained = train(spec, built=built)
+    warn_always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)  # torch's warning is a warn-once: an earlier run must not hide it
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            trained = train(spec, built=built)
+    finally:
+        torch.set_warn_always(warn_always)
     assert len(trained) == 6
     assert [str(w.message) for w in seen] == ["a backward hook of the user's model"] * 6
 
@@ -450,6 +469,26 @@ def test_lr_schedule_takes_metrics_as_a_function_of_the_interval() -> None:
     metrics = [1.0, 1.0, 1.0, 0.5]
     traj = lr_schedule(spec, 4, metrics=lambda e: metrics[e])
     np.testing.assert_allclose(traj["lr"][:, 0], [0.1, 0.1, 0.01, 0.001], rtol=1e-12)
+
+
+def test_lr_schedule_drives_a_timm_scheduler_by_its_interval() -> None:
+    """Per epoch: ``step(epoch + 1, metric=)`` with the metric given, or the constant 0.0 (a
+    plateau); per step: ``step_update(num_updates=step + 1)``."""
+
+    class TimmWithMetric(TimmLike):
+        def step(self, epoch: int, metric: float | None = None) -> None:
+            self.calls.append(("step", epoch, metric))
+
+    spec = tiny(scheduler=TimmWithMetric)
+    built = build(spec)
+    lr_schedule(spec, 2, built=built)
+    assert built.scheduler.calls == [("step", 1, 0.0), ("step", 2, 0.0)]
+    built = build(spec)
+    lr_schedule(spec, 2, built=built, metrics=[0.5, 0.25])
+    assert built.scheduler.calls == [("step", 1, 0.5), ("step", 2, 0.25)]
+    built = build(spec.replace(interval="step"))
+    lr_schedule(spec.replace(interval="step"), 2, built=built)
+    assert built.scheduler.calls == [("step_update", 1), ("step_update", 2)]
 
 
 def test_lr_schedule_silences_only_torchs_step_order_warning() -> None:
