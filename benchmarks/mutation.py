@@ -87,7 +87,7 @@ MODULES: dict[str, list[str]] = {
     "golden/orphans.py": [_G + "test_orphans_prefix.py", _G + "test_orphans.py"],
     "golden/environment.py": [_G + "test_environment.py", _G + "test_store.py"],
     # run: the reference loop and the recorder
-    "run/train.py": [_R + "test_train.py", _R + "test_record.py"],
+    "run/train.py": [_R + "test_train.py", _R + "test_record.py", _R + "test_train_parts.py"],
     "run/conventions.py": [_R + "test_train.py", _R + "test_conventions.py"],
     "run/describe.py": [_R + "test_describe.py", _R + "test_describe_wrappers.py"],
     "run/replicas.py": [_R + "test_replicas.py"],
@@ -349,6 +349,14 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.run.autocast.xǁAutocastSeenǁ__init____mutmut_2": "_device_type starts as '' instead of None: "
     "note() reads it as `self._device_type or ...`, and both are falsy",
     # -- end of run: train, conventions, describe, replicas, autocast --
+    # -- run/train.py (2026-12-04 runs) --
+    **{f"pytest_optcheck.run.train.x_{name}": "warnings.filterwarnings compiles message= with re.IGNORECASE: the "
+       "pattern in other letter case matches the same warnings"
+       for name in ("_closure__mutmut_19", "_closure__mutmut_20", "lr_schedule__mutmut_26")},
+    "pytest_optcheck.run.train.x__train__mutmut_62": "the batch order's device only decides where the index lives: "
+    "inputs[index] takes the same rows with a CPU index (torch copies it to the inputs' device), so no value can change "
+    "(run_epochs's own .to(device) is pinned by test_train_parts.py::test_the_batch_indices_are_on_the_datas_device)",
+    # -- end of run/train.py --
     # -- run/record: recorder, series, norms, watch, world, hosts (2026-12-04 runs) --
     "pytest_optcheck.run.record.hosts.x_host_values__mutmut_14": "CUDA-only branch: tests/unit/run/test_record_sync.py::"
                                       "test_values_of_two_devices_are_read_per_device_in_their_places covers it on a GPU",

@@ -120,7 +120,9 @@ def _train(spec: Spec, device: str, built: Built | None, start: LoopState | None
     conventions.prepare(conv, optimizer)
     # a whole run is thinned by record_every; the parts of a cut and resumed run stay whole (joined step by step)
     every = spec.record_every if start is None and stop is None else 1
-    with Recorder(optimizer, scheduler, model, record=spec.record, record_every=every) as rec:
+    # No scheduler for the Recorder: it reads the LRs from the optimizer's param groups and would
+    # only type-check the scheduler, which build() has checked already.
+    with Recorder(optimizer, model=model, record=spec.record, record_every=every) as rec:
 
         def step(index: torch.Tensor, where: str) -> HostFloat:
             closure = _closure(built, inputs[index], targets[index], spec)
