@@ -96,6 +96,26 @@ def pytest_configure(config):
             "'optcheck-summary', 'optcheck-xdist']") in with_xdist.outlines
 
 
+def test_a_rank_launched_by_torchrun_gets_the_end_of_test_plugin(pytester: pytest.Pytester,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeini("[pytest]\n")
+    pytester.makeconftest("""
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    plugin = config.pluginmanager.get_plugin("optcheck-ranks")
+    print("RANKS", type(plugin).__name__)
+""")
+    pytester.makepyfile("def test_a():\n    pass\n")
+    assert "RANKS NoneType" in _run(pytester, "-s").outlines
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    ranked = _run(pytester, "-s")
+    assert "RANKS EndOfTest" in ranked.outlines
+    ranked.assert_outcomes(passed=1)
+
+
 def test_the_summary_lists_goldens_written_then_the_failures(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
     pytester.makepyfile(test_s=CHECKS.format(loss=0.5))
@@ -119,6 +139,9 @@ def test_the_summary_lists_goldens_written_then_the_failures(pytester: pytest.Py
     ]
     passed = _run(pytester, "--optcheck")
     assert _summary(passed) == ["3 checks: 3 passed"]
+    probed = _run(pytester, "--optcheck", "--optcheck-sensitivity")
+    assert _summary(probed) == ["3 checks: 3 passed", ("sensitivity: no check was probed (it probes declarative "
+                                "checks, optcheck.check() without a trajectory, that passed)")]
 
 
 def test_the_report_is_written_and_its_kept_runs_are_named(pytester: pytest.Pytester) -> None:
