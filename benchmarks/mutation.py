@@ -91,7 +91,8 @@ MODULES: dict[str, list[str]] = {
     "run/conventions.py": [_R + "test_train.py", _R + "test_conventions.py"],
     "run/describe.py": [_R + "test_describe.py", _R + "test_describe_wrappers.py"],
     "run/replicas.py": [_R + "test_replicas.py"],
-    "run/record/recorder.py": [_R + "test_record.py", _R + "test_record_sync.py"],
+    "run/record/recorder.py": [_R + "test_recorder_parts.py", _R + "test_record.py", _R + "test_record_sync.py",
+                               _R + "test_record_skipped.py", _R + "test_record_wrappers.py"],
     "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py"],
     "run/record/norms.py": [_R + "test_record.py"],
     "run/record/watch.py": [_R + "test_record_watch.py", _R + "test_record_wrappers.py", _R + "test_record_skipped.py"],
@@ -357,6 +358,34 @@ EQUIVALENT: dict[str, str] = {
     "inputs[index] takes the same rows with a CPU index (torch copies it to the inputs' device), so no value can change "
     "(run_epochs's own .to(device) is pinned by test_train_parts.py::test_the_batch_indices_are_on_the_datas_device)",
     # -- end of run/train.py --
+    # -- run/record/recorder.py (2026-12-04 runs) --
+    **{f"pytest_optcheck.run.record.recorder.xǁRecorderǁ__init____mutmut_{i}": "_grad_seen's first value is never read: every _pre_step that records "
+       "grad_norm sets it before _post_step or the closure reads it, and without grad_norm it is read only "
+       "behind `self._want_grad and`" for i in (68, 69)},
+    "pytest_optcheck.run.record.recorder.xǁRecorderǁ__init____mutmut_72": "_entered is read only as `not self._entered`: None is falsy like False",
+    **{f"pytest_optcheck.run.record.recorder.xǁRecorderǁ_batch_numbers__mutmut_{i}": "a float mask of 0.0/1.0 (True stored as 1.0) selects in np.where "
+       "what the bool mask selects" for i in (5, 7)},
+    "pytest_optcheck.run.record.recorder.xǁRecorderǁ_epoch_series__mutmut_4": "Trajectory takes each per-epoch series as np.array(..., dtype=float64), "
+                                 "which reads a None fill as NaN",
+    **{f"pytest_optcheck.run.record.recorder.xǁRecorderǁ_fused_skips__mutmut_{i}": "`found` is made from _found_inf one for one: the two lengths always "
+       "match, so strict= changes nothing" for i in (7, 10, 11)},
+    **{f"pytest_optcheck.run.record.recorder.xǁRecorderǁ_group_row__mutmut_{i}": "only the fast path for rows of plain numbers: _snapshot_number returns a "
+       "float or int unchanged, and refuses a bool either way" for i in (11, 12, 14)},
+    "pytest_optcheck.run.record.recorder.xǁRecorderǁ_pre_step__mutmut_4": "without scaler= the found_inf list is never read: _step_series reads it only "
+                             "when a scaler is set",
+    "pytest_optcheck.run.record.recorder.xǁRecorderǁ_pre_step__mutmut_36": "gradients taken at the start of a closure step are overwritten by those taken "
+                              "after the closure's first evaluation (or at _post_step when it never ran); without "
+                              "grad_norm, _grad_seen stays False",
+    "pytest_optcheck.run.record.recorder.xǁRecorderǁ_step_series__mutmut_9": "GroupRows gains one row per counted step (_new_row): it holds exactly `steps` "
+                                "rows, so [:None] and [:steps] cut the same",
+    "pytest_optcheck.run.record.recorder.xǁRecorderǁ_step_series__mutmut_26": "with no fused skip, series[name][[]] = nan writes nothing: the guard only "
+                                 "saves the copies",
+    "pytest_optcheck.run.record.recorder.xǁRecorderǁ_step_series__mutmut_28": "numpy stores None in a float64 array as NaN",
+    **{f"pytest_optcheck.run.record.recorder.xǁRecorderǁ_warn_unstepped__mutmut_{i}": "UserWarning is warnings.warn's default category (None or left out)"
+       for i in (8, 11)},
+    **{f"pytest_optcheck.run.record.recorder.xǁRecorderǁlog__mutmut_{i}": "only the fast path: _column looks the column up again and, with reduce=None, keeps "
+       "its rule (or sets the default one)" for i in (15, 16)},
+    # -- end of run/record/recorder.py --
     # -- run/record: recorder, series, norms, watch, world, hosts (2026-12-04 runs) --
     "pytest_optcheck.run.record.hosts.x_host_values__mutmut_14": "CUDA-only branch: tests/unit/run/test_record_sync.py::"
                                       "test_values_of_two_devices_are_read_per_device_in_their_places covers it on a GPU",

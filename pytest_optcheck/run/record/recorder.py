@@ -279,9 +279,7 @@ class Recorder:
 
     def _group_row(self, name: str, groups: list[dict[str, Any]]) -> list[Any]:
         """One step's per-group values of ``name``; tensors (a tensor lr) copied as they are now."""
-        if name == "lr":
-            row = [g["lr"] for g in groups]
-        elif name == "momentum":
+        if name == "momentum":
             row = _momenta(self.optimizer)
         else:
             row = [g.get(name, math.nan) for g in groups]
@@ -423,7 +421,7 @@ class Recorder:
             if name in self._logged or name in HOOKED_SERIES or name in self._group_keys:
                 raise OptcheckError(f"optcheck: rec.log_epoch({name}=...): {name!r} is already a per-step "
                                     f"series; log the per-epoch value under another name (e.g. 'val_{name}').")
-            per_epoch = self._per_epoch.setdefault(name, {})
+            per_epoch = self._per_epoch.get(name, {})  # kept once the value is taken, not before a refusal
             if self._epoch in per_epoch:
                 raise OptcheckError(
                     f"optcheck: rec.log_epoch({name}=...) twice in epoch {self._epoch} ({per_epoch[self._epoch]!r}, "
@@ -435,6 +433,7 @@ class Recorder:
                                         f"shape {tuple(value.shape)}. Reduce it first (e.g. {name}=x.mean()).")
                 value = value.detach().float().item()
             per_epoch[self._epoch] = as_float(name, value)
+            self._per_epoch[name] = per_epoch
 
     # -- result -------------------------------------------------------------------
     @property
@@ -474,14 +473,14 @@ class Recorder:
             elif name in self._logged:
                 series[name] = self._logged[name].series(steps)
         if self.scaler is not None:
-            fused = [s for s in self._fused_skips() if s < steps]
+            # every skip is of a step counted already (_scaler_updated, _pre_step add its row first)
+            fused = self._fused_skips()
             skipped = np.zeros(steps)
-            skipped[[s for s in self._skipped if s < steps] + fused] = 1.0
+            skipped[self._skipped + fused] = 1.0
             series["skipped"] = skipped
             for name in norms if fused else ():  # a fused optimizer's skipped steps were hooked like any other
-                if name in series:
-                    series[name] = series[name].copy()
-                    series[name][fused] = math.nan
+                series[name] = series[name].copy()  # every norm is a name of record, so in series
+                series[name][fused] = math.nan
         for name, column in self._logged.items():
             if name not in series:
                 series[name] = column.series(steps)
@@ -507,7 +506,6 @@ class Recorder:
         """Each step's batch: steps since the latest restart (an ``epoch`` change)."""
         index = np.arange(steps)
         restart = np.zeros(steps, dtype=bool)
-        restart[0] = True
         restart[[s for s in self._batch_starts if s < steps]] = True
         return index - np.maximum.accumulate(np.where(restart, index, 0))
 
@@ -547,8 +545,8 @@ class Recorder:
         logged = sum(len(column.steps) for column in self._logged.values())
         if self._stepped_elsewhere:
             others = ", ".join(sorted(self._stepped_elsewhere))
-            ran = f"rec.log() took {logged} value(s), so the loop ran, but " if logged else "The loop "
-            lines.append(f"{ran}it stepped another optimizer: {others}.")
+            ran = f"rec.log() took {logged} value(s), so the loop ran, but it " if logged else "The loop "
+            lines.append(f"{ran}stepped another optimizer: {others}.")
         elif logged:
             lines.append(f"rec.log() took {logged} value(s), so the loop ran, but no optimizer's step() ran "
                          f"while recording: call optimizer.step() after loss.backward() each iteration (with a "
@@ -590,6 +588,6 @@ def _snapshot_number(value: Any, name: str) -> Any:
     scheduler updates in place) is copied on its device; a number stays a number."""
     if isinstance(value, torch.Tensor):
         return value.detach().reshape(()).clone()
-    if not _is_number(value) and not (isinstance(value, float) and math.isnan(value)):
+    if not _is_number(value):  # a float, NaN included, is a number
         raise OptcheckError(f"optcheck: the param groups' {name!r} became {value!r}, not a number")
     return value
