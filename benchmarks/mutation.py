@@ -92,7 +92,7 @@ MODULES: dict[str, list[str]] = {
     "run/describe.py": [_R + "test_describe.py", _R + "test_describe_wrappers.py"],
     "run/replicas.py": [_R + "test_replicas.py"],
     "run/record/recorder.py": [_R + "test_recorder_parts.py", _R + "test_record.py", _R + "test_record_sync.py",
-                               _R + "test_record_skipped.py", _R + "test_record_wrappers.py"],
+                               _R + "test_record_skipped.py", _R + "test_record_wrappers.py", _R + "test_record_nested_steps.py"],
     "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py"],
     "run/record/norms.py": [_R + "test_record.py"],
     "run/record/watch.py": [_R + "test_record_watch.py", _R + "test_record_wrappers.py", _R + "test_record_skipped.py"],

@@ -49,6 +49,7 @@ What is watched: a ``torch.optim.Optimizer`` itself, else the optimizer a wrappe
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import warnings
@@ -196,6 +197,8 @@ class Recorder:
         # scaler hands it optimizer.found_inf and its step() runs even when it skips. Kept on
         # the device, read at assembly: reading it per step would synchronise with the GPU.
         self._found_inf: list[tuple[int, torch.Tensor]] = []
+        #: the frames of the watched optimizer's step calls running now, outermost first
+        self._open_steps: list[Any] = []
         self._epoch = 0
         self._reducer: Norms | None = None
         self._grad_seen = False  # this step's gradients are taken (by a closure)
@@ -228,8 +231,7 @@ class Recorder:
         self._entered = True
         self._handles = [self.optimizer.register_step_pre_hook(self._pre_step)]
         self._autocast = AutocastSeen(self.optimizer, self.model)
-        if self._norms:  # the default recording needs no second hook
-            self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
+        self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
         if self.scaler is not None:
             self._handles.append(UpdateWatch(self.scaler, self._scaler_updated))
         # every optimizer's steps (public, global, removed on exit): a loop that steps another
@@ -244,6 +246,7 @@ class Recorder:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        self._open_steps = []  # a step that raised keeps its frame here until now
         if self._autocast is not None:
             self._autocast.close()
 
@@ -288,7 +291,28 @@ class Recorder:
                 return [_snapshot_number(v, name) for v in row]
         return row
 
+    def _outermost_step(self, step_frame: Any) -> bool:
+        """Whether the step call now starting (``step_frame``: the frame of torch's step
+        wrapper, which called the hook) is the outermost one. torch wraps the step() of each
+        optimizer class it makes an instance of, so a subclass whose step() calls
+        ``super().step()`` fires the hooks twice per step (once, if the parent class had no
+        instance yet in this process): the inner call is not another step. A call is nested
+        while an earlier open one's frame is still on the stack; an open one that is not is a
+        step that raised (its post-hook never ran), and is dropped. The stack is walked only
+        when a call is open: a plain step costs one frame lookup."""
+        if self._open_steps:
+            live = set()
+            frame = step_frame.f_back
+            while frame is not None:
+                live.add(id(frame))
+                frame = frame.f_back
+            self._open_steps = [f for f in self._open_steps if id(f) in live]
+        self._open_steps.append(step_frame)
+        return len(self._open_steps) == 1
+
     def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not self._outermost_step(inspect.currentframe().f_back):
+            return None
         # A step is counted as it starts: values logged from inside its closure are its own.
         if self._autocast is not None:
             self._autocast.note()
@@ -329,6 +353,10 @@ class Recorder:
         return closure_then_take_grads
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._open_steps:
+            self._open_steps.pop()
+        if self._open_steps or not self._norms:  # an inner call of a step (see _outermost_step)
+            return
         if self._want_grad and not self._grad_seen:
             self._take_grads()  # a closure the step never called: the gradients now
         with self._no_grad:
@@ -591,3 +619,4 @@ def _snapshot_number(value: Any, name: str) -> Any:
     if not _is_number(value):  # a float, NaN included, is a number
         raise OptcheckError(f"optcheck: the param groups' {name!r} became {value!r}, not a number")
     return value
+

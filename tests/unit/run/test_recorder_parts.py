@@ -144,13 +144,14 @@ def test_loss_is_the_logged_series_even_where_the_groups_have_a_loss_key() -> No
 # -- hooks ----------------------------------------------------------------------------------------
 
 
-def test_the_default_recording_adds_one_step_hook_and_every_hook_goes_on_exit() -> None:
+def test_the_recording_adds_one_step_hook_each_side_and_every_hook_goes_on_exit() -> None:
     model = linear(2, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with Recorder(opt, model=model) as rec:
-        assert len(opt._optimizer_step_pre_hooks) == 1 and not opt._optimizer_step_post_hooks
+        # the post-hook closes the step call (a subclass's step calling its parent's is one step)
+        assert len(opt._optimizer_step_pre_hooks) == len(opt._optimizer_step_post_hooks) == 1
         assert len(model._forward_pre_hooks) == 1  # autocast is looked for at the first forwards
-    assert not opt._optimizer_step_pre_hooks and not model._forward_pre_hooks
+    assert not opt._optimizer_step_pre_hooks and not opt._optimizer_step_post_hooks and not model._forward_pre_hooks
     rec.close()  # closing again changes nothing
     with Recorder(opt, model=model, record=("param_norm",)):
         assert len(opt._optimizer_step_pre_hooks) == len(opt._optimizer_step_post_hooks) == 1
