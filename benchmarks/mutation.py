@@ -354,6 +354,10 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.run.record.hosts.x_to_numpy__mutmut_11": "every caller copies the result (out[slots] = ..., np.concatenate): a copy here is invisible",
     "pytest_optcheck.run.record.hosts.x_to_numpy__mutmut_13": "numpy 2 takes any negative size in reshape as the one unknown dimension, like -1",
     # -- end of run/record: recorder, series, norms, watch, world, hosts --
+    # -- run/record parts (2026-12-04 runs) --
+    "pytest_optcheck.run.record.watch.xǁUpdateWatchǁremove__mutmut_1":
+        "active is read only as a truth value (`if self.active:`): None is falsy like False",
+    # -- end of run/record parts --
     # -- checks: sensitivity, differential/* (2026-12-04 runs) --
     "pytest_optcheck.checks.differential.states.x_record_run__mutmut_15":
         "train() reads `device` only to build when `built` is None, and record_run always passes `built`",
