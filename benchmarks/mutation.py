@@ -89,7 +89,7 @@ MODULES: dict[str, list[str]] = {
     "run/describe.py": [_R + "test_describe.py", _R + "test_describe_wrappers.py"],
     "run/replicas.py": [_R + "test_replicas.py"],
     "run/record/recorder.py": [_R + "test_record.py", _R + "test_record_sync.py"],
-    "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py"],
+    "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py", _R + "test_record_series.py"],
     "run/record/norms.py": [_R + "test_record.py"],
     "run/record/watch.py": [_R + "test_record_watch.py", _R + "test_record_wrappers.py", _R + "test_record_skipped.py"],
     "run/record/world.py": [_R + "test_world.py"],
@@ -357,6 +357,70 @@ EQUIVALENT: dict[str, str] = {
     # -- run/record parts (2026-12-04 runs) --
     "pytest_optcheck.run.record.watch.xǁUpdateWatchǁremove__mutmut_1":
         "active is read only as a truth value (`if self.active:`): None is falsy like False",
+    "pytest_optcheck.run.record.series.xǁColumnǁadd__mutmut_14":
+        "as_float of a Python float is that float: skipping the call for floats only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁadd__mutmut_25":
+        "as_float of a Python float is that float: skipping the call for floats only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁadd__mutmut_22":
+        "tensors is read only as a truth value (`if not tensors`): 1 after a tensor is truthy like the count",
+    "pytest_optcheck.run.record.series.xǁColumnǁadd__mutmut_23":
+        "tensors is read only as a truth value (`if not tensors`): -1 after a tensor is truthy like the count",
+    "pytest_optcheck.run.record.series.xǁColumnǁadd__mutmut_24":
+        "tensors is read only as a truth value (`if not tensors`): 2 after a tensor is truthy like the count",
+    "pytest_optcheck.run.record.series.xǁColumnǁ__init____mutmut_7":
+        "the tensor path over a block of floats makes the same block (no slots, stack_scalars([]) is None, the same floats): `if not tensors` only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_3":
+        "the tensor path over a block of floats makes the same block (no slots, stack_scalars([]) is None, the same floats): `if not tensors` only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_12":
+        "add() makes every value of a tensor-free block a Python float: np.array of floats is float64",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_14":
+        "add() makes every value of a tensor-free block a Python float: np.array of floats is float64",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_21":
+        "the list holds Python floats and math.nan only: np.array of it is float64",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_23":
+        "the list holds Python floats and math.nan only: np.array of it is float64",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_30":
+        "slots is a non-empty list of Python ints here (the block has a tensor): np.asarray makes int64",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_32":
+        "slots is a non-empty list of Python ints here (the block has a tensor): np.asarray makes int64",
+    "pytest_optcheck.run.record.series.xǁColumnǁhost__mutmut_21":
+        "steps are Python ints: int64 either way; with none, series() returns before indexing with it",
+    "pytest_optcheck.run.record.series.xǁColumnǁhost__mutmut_23":
+        "steps are Python ints: int64 either way; with none, series() returns before indexing with it",
+    "pytest_optcheck.run.record.series.xǁColumnǁseries__mutmut_10":
+        "the per-step loop gives a step with one value that value: the one-value-per-step shortcut only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁseries__mutmut_13":
+        "the per-step loop gives a step with one value that value: the one-value-per-step shortcut only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁseries__mutmut_29":
+        "every rule (mean, sum, first, last, min, max) of one value is that value: the shortcut only saves a call",
+    "pytest_optcheck.run.record.series.xǁColumnǁseries__mutmut_31":
+        "every rule (mean, sum, first, last, min, max) of one value is that value: the shortcut only saves a call",
+    "pytest_optcheck.run.record.series.xǁGroupRowsǁarray__mutmut_3":
+        "widths are Python ints (int64); an empty array is float64 but only summed (0.0 -> int 0) and compared",
+    "pytest_optcheck.run.record.series.xǁGroupRowsǁarray__mutmut_5":
+        "widths are Python ints (int64); an empty array is float64 but only summed (0.0 -> int 0) and compared",
+    "pytest_optcheck.run.record.series.xǁGroupRowsǁarray__mutmut_13":
+        "for ints and floats mixed, host_values gives the same float64 values as np.array: the shortcut only saves time",
+    "pytest_optcheck.run.record.series.xǁGroupRowsǁarray__mutmut_25":
+        "the masked fill gives rows of equal width the same array as the reshape: the shortcut only saves time",
+    "pytest_optcheck.run.record.series.xǁGroupRowsǁarray__mutmut_26":
+        "the masked fill gives rows of equal width the same array as the reshape: the shortcut only saves time",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_12":
+        "torch.cat of one chunk is a copy of that chunk: the same values",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_14":
+        "torch.cat of one chunk is a copy of that chunk: the same values",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_24":
+        "astype(None) is astype(float64)",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_25":
+        "copy=None or True only copies: the values read are the same (out[...] = values copies them)",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_27":
+        "copy=None or True only copies: the values read are the same (out[...] = values copies them)",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_28":
+        "copy=None or True only copies: the values read are the same (out[...] = values copies them)",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_17":
+        "CUDA-only branch (a host chunk and a GPU chunk; CPU chunks of any dtype concatenate): tests/unit/run/test_record_series.py::test_vectors_recorded_on_a_gpu_after_a_read_join_the_host_ones covers it on a GPU",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_18":
+        "CUDA-only branch (a host chunk and a GPU chunk; CPU chunks of any dtype concatenate): tests/unit/run/test_record_series.py::test_vectors_recorded_on_a_gpu_after_a_read_join_the_host_ones covers it on a GPU",
     # -- end of run/record parts --
     # -- checks: sensitivity, differential/* (2026-12-04 runs) --
     "pytest_optcheck.checks.differential.states.x_record_run__mutmut_15":
