@@ -90,9 +90,9 @@ MODULES: dict[str, list[str]] = {
     "run/replicas.py": [_R + "test_replicas.py"],
     "run/record/recorder.py": [_R + "test_record.py", _R + "test_record_sync.py"],
     "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py", _R + "test_record_series.py"],
-    "run/record/norms.py": [_R + "test_record.py"],
+    "run/record/norms.py": [_R + "test_record.py", _R + "test_record_norms.py"],
     "run/record/watch.py": [_R + "test_record_watch.py", _R + "test_record_wrappers.py", _R + "test_record_skipped.py"],
-    "run/record/world.py": [_R + "test_world.py"],
+    "run/record/world.py": [_R + "test_world.py", _R + "test_world_exchanges.py"],
     "run/autocast.py": [_R + "test_autocast_described.py"],
     "run/record/hosts.py": [_R + "test_record_sync.py", _R + "test_record.py"],
     # checks
@@ -421,6 +421,74 @@ EQUIVALENT: dict[str, str] = {
         "CUDA-only branch (a host chunk and a GPU chunk; CPU chunks of any dtype concatenate): tests/unit/run/test_record_series.py::test_vectors_recorded_on_a_gpu_after_a_read_join_the_host_ones covers it on a GPU",
     "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_18":
         "CUDA-only branch (a host chunk and a GPU chunk; CPU chunks of any dtype concatenate): tests/unit/run/test_record_series.py::test_vectors_recorded_on_a_gpu_after_a_read_join_the_host_ones covers it on a GPU",
+    "pytest_optcheck.run.record.norms.x__dense__mutmut_2":
+        "to_dense() of a strided tensor returns that same tensor",
+    "pytest_optcheck.run.record.norms.xǁNormsǁ__init____mutmut_13":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁNormsǁ__init____mutmut_20":
+        "MPS-only: _accumulator is float64 on every device but Apple's MPS, so both branches give float64 here and on CUDA",
+    "pytest_optcheck.run.record.norms.xǁNormsǁ__init____mutmut_21":
+        "MPS-only: _accumulator is float64 on every device but Apple's MPS, so both branches give float64 here and on CUDA",
+    "pytest_optcheck.run.record.norms.xǁNormsǁ__init____mutmut_23":
+        "MPS-only: _accumulator is float64 on every device but Apple's MPS, so both branches give float64 here and on CUDA",
+    "pytest_optcheck.run.record.norms.xǁNormsǁ__init____mutmut_24":
+        "MPS-only: _accumulator is float64 on every device but Apple's MPS, so both branches give float64 here and on CUDA",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁ__init____mutmut_8":
+        "grad_norm is set by take_grads before every after_step (the recorder's order); out of order, None fails the assert and '' fails torch.stack: an error either way",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁafter_step__mutmut_23":
+        "grad_norm is set by take_grads before every after_step (the recorder's order); out of order, None fails the assert and '' fails torch.stack: an error either way",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁsmall_count__mutmut_3":
+        "a 0-d float32 zero: torch.stack promotes it to the other rows' float64, and 0 is 0",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁsmall_count__mutmut_6":
+        "a 0-d float32 zero: torch.stack promotes it to the other rows' float64, and 0 is 0",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁsmall_count__mutmut_4":
+        "without parameters self.device is the CPU, torch's default device",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁsmall_count__mutmut_7":
+        "without parameters self.device is the CPU, torch's default device",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁsmall_count__mutmut_9":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_3":
+        "a 0-d float32 zero: torch.stack promotes it to the other rows' float64, and 0 is 0",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_6":
+        "a 0-d float32 zero: torch.stack promotes it to the other rows' float64, and 0 is 0",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_4":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_7":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_19":
+        "the norm of one non-negative number is that number",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_22":
+        "the norm of one non-negative number is that number",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_25":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU (on one device the norm of one norm is that norm)",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_26":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU (on one device the norm of one norm is that norm)",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_27":
+        "MPS-only: _accumulator is float64 on every device but Apple's MPS, so both branches give float64 here and on CUDA (the per-device norms are computed in self.acc already)",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_29":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_30":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_31":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_32":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_33":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_34":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_21":
+        "the 'after' part copied though no series needs it: the same values, one copy more",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_46":
+        "they differ only for a row of 0 bytes, where HISTORY_BYTES // 1 and // 2 both exceed HISTORY_ROWS",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_35":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_38":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_62":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_65":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
     # -- end of run/record parts --
     # -- checks: sensitivity, differential/* (2026-12-04 runs) --
     "pytest_optcheck.checks.differential.states.x_record_run__mutmut_15":
