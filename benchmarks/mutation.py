@@ -489,6 +489,14 @@ EQUIVALENT: dict[str, str] = {
         "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
     "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_65":
         "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.world.x__local_grad__mutmut_9":
+        "DTensor.redistribute(None, ...) keeps the tensor's own mesh, and a gradient lives on its parameter's mesh",
+    "pytest_optcheck.run.record.world.x__locals__mutmut_7":
+        "_local_grad of a plain tensor is its .grad (is_dtensor(grad) is False): the same gradient",
+    "pytest_optcheck.run.record.world.xǁRanksǁglobalise__mutmut_43":
+        "the logged series are Column.series' float64 arrays: np.asarray keeps float64",
+    "pytest_optcheck.run.record.world.xǁRanksǁglobalise__mutmut_45":
+        "the logged series are Column.series' float64 arrays: np.asarray keeps float64",
     # -- end of run/record parts --
     # -- checks: sensitivity, differential/* (2026-12-04 runs) --
     "pytest_optcheck.checks.differential.states.x_record_run__mutmut_15":
