@@ -93,10 +93,10 @@ MODULES: dict[str, list[str]] = {
     "run/replicas.py": [_R + "test_replicas.py"],
     "run/record/recorder.py": [_R + "test_recorder_parts.py", _R + "test_record.py", _R + "test_record_sync.py",
                                _R + "test_record_skipped.py", _R + "test_record_wrappers.py", _R + "test_record_nested_steps.py"],
-    "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py"],
-    "run/record/norms.py": [_R + "test_record.py"],
+    "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py", _R + "test_record_series.py"],
+    "run/record/norms.py": [_R + "test_record.py", _R + "test_record_norms.py"],
     "run/record/watch.py": [_R + "test_record_watch.py", _R + "test_record_wrappers.py", _R + "test_record_skipped.py"],
-    "run/record/world.py": [_R + "test_world.py"],
+    "run/record/world.py": [_R + "test_world.py", _R + "test_world_exchanges.py"],
     "run/autocast.py": [_R + "test_autocast_described.py"],
     "run/devices.py": [_R + "test_devices.py"],
     "run/record/hosts.py": [_R + "test_record_sync.py", _R + "test_record.py"],
@@ -403,6 +403,150 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.run.record.hosts.x_to_numpy__mutmut_11": "every caller copies the result (out[slots] = ..., np.concatenate): a copy here is invisible",
     "pytest_optcheck.run.record.hosts.x_to_numpy__mutmut_13": "numpy 2 takes any negative size in reshape as the one unknown dimension, like -1",
     # -- end of run/record: recorder, series, norms, watch, world, hosts --
+    # -- run/record parts (2026-12-04 runs) --
+    "pytest_optcheck.run.record.watch.xǁUpdateWatchǁremove__mutmut_1":
+        "active is read only as a truth value (`if self.active:`): None is falsy like False",
+    "pytest_optcheck.run.record.series.xǁColumnǁadd__mutmut_14":
+        "as_float of a Python float is that float: skipping the call for floats only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁadd__mutmut_25":
+        "as_float of a Python float is that float: skipping the call for floats only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁadd__mutmut_22":
+        "tensors is read only as a truth value (`if not tensors`): 1 after a tensor is truthy like the count",
+    "pytest_optcheck.run.record.series.xǁColumnǁadd__mutmut_23":
+        "tensors is read only as a truth value (`if not tensors`): -1 after a tensor is truthy like the count",
+    "pytest_optcheck.run.record.series.xǁColumnǁadd__mutmut_24":
+        "tensors is read only as a truth value (`if not tensors`): 2 after a tensor is truthy like the count",
+    "pytest_optcheck.run.record.series.xǁColumnǁ__init____mutmut_7":
+        "the tensor path over a block of floats makes the same block (no slots, stack_scalars([]) is None, the same floats): `if not tensors` only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_3":
+        "the tensor path over a block of floats makes the same block (no slots, stack_scalars([]) is None, the same floats): `if not tensors` only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_12":
+        "add() makes every value of a tensor-free block a Python float: np.array of floats is float64",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_14":
+        "add() makes every value of a tensor-free block a Python float: np.array of floats is float64",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_21":
+        "the list holds Python floats and math.nan only: np.array of it is float64",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_23":
+        "the list holds Python floats and math.nan only: np.array of it is float64",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_30":
+        "slots is a non-empty list of Python ints here (the block has a tensor): np.asarray makes int64",
+    "pytest_optcheck.run.record.series.xǁColumnǁ_close_block__mutmut_32":
+        "slots is a non-empty list of Python ints here (the block has a tensor): np.asarray makes int64",
+    "pytest_optcheck.run.record.series.xǁColumnǁhost__mutmut_21":
+        "steps are Python ints: int64 either way; with none, series() returns before indexing with it",
+    "pytest_optcheck.run.record.series.xǁColumnǁhost__mutmut_23":
+        "steps are Python ints: int64 either way; with none, series() returns before indexing with it",
+    "pytest_optcheck.run.record.series.xǁColumnǁseries__mutmut_10":
+        "the per-step loop gives a step with one value that value: the one-value-per-step shortcut only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁseries__mutmut_13":
+        "the per-step loop gives a step with one value that value: the one-value-per-step shortcut only saves time",
+    "pytest_optcheck.run.record.series.xǁColumnǁseries__mutmut_29":
+        "every rule (mean, sum, first, last, min, max) of one value is that value: the shortcut only saves a call",
+    "pytest_optcheck.run.record.series.xǁColumnǁseries__mutmut_31":
+        "every rule (mean, sum, first, last, min, max) of one value is that value: the shortcut only saves a call",
+    "pytest_optcheck.run.record.series.xǁGroupRowsǁarray__mutmut_3":
+        "widths are Python ints (int64); an empty array is float64 but only summed (0.0 -> int 0) and compared",
+    "pytest_optcheck.run.record.series.xǁGroupRowsǁarray__mutmut_5":
+        "widths are Python ints (int64); an empty array is float64 but only summed (0.0 -> int 0) and compared",
+    "pytest_optcheck.run.record.series.xǁGroupRowsǁarray__mutmut_13":
+        "for ints and floats mixed, host_values gives the same float64 values as np.array: the shortcut only saves time",
+    "pytest_optcheck.run.record.series.xǁGroupRowsǁarray__mutmut_25":
+        "the masked fill gives rows of equal width the same array as the reshape: the shortcut only saves time",
+    "pytest_optcheck.run.record.series.xǁGroupRowsǁarray__mutmut_26":
+        "the masked fill gives rows of equal width the same array as the reshape: the shortcut only saves time",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_12":
+        "torch.cat of one chunk is a copy of that chunk: the same values",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_14":
+        "torch.cat of one chunk is a copy of that chunk: the same values",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_24":
+        "astype(None) is astype(float64)",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_25":
+        "copy=None or True only copies: the values read are the same (out[...] = values copies them)",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_27":
+        "copy=None or True only copies: the values read are the same (out[...] = values copies them)",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_28":
+        "copy=None or True only copies: the values read are the same (out[...] = values copies them)",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_17":
+        "CUDA-only branch (a host chunk and a GPU chunk; CPU chunks of any dtype concatenate): tests/unit/run/test_record_series.py::test_vectors_recorded_on_a_gpu_after_a_read_join_the_host_ones covers it on a GPU",
+    "pytest_optcheck.run.record.series.xǁVectorsǁhost__mutmut_18":
+        "CUDA-only branch (a host chunk and a GPU chunk; CPU chunks of any dtype concatenate): tests/unit/run/test_record_series.py::test_vectors_recorded_on_a_gpu_after_a_read_join_the_host_ones covers it on a GPU",
+    "pytest_optcheck.run.record.norms.x__dense__mutmut_2":
+        "to_dense() of a strided tensor returns that same tensor",
+    "pytest_optcheck.run.record.norms.xǁNormsǁ__init____mutmut_13":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁNormsǁ__init____mutmut_20":
+        "MPS-only: _accumulator is float64 on every device but Apple's MPS, so both branches give float64 here and on CUDA",
+    "pytest_optcheck.run.record.norms.xǁNormsǁ__init____mutmut_21":
+        "MPS-only: _accumulator is float64 on every device but Apple's MPS, so both branches give float64 here and on CUDA",
+    "pytest_optcheck.run.record.norms.xǁNormsǁ__init____mutmut_23":
+        "MPS-only: _accumulator is float64 on every device but Apple's MPS, so both branches give float64 here and on CUDA",
+    "pytest_optcheck.run.record.norms.xǁNormsǁ__init____mutmut_24":
+        "MPS-only: _accumulator is float64 on every device but Apple's MPS, so both branches give float64 here and on CUDA",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁ__init____mutmut_8":
+        "grad_norm is set by take_grads before every after_step (the recorder's order); out of order, None fails the assert and '' fails torch.stack: an error either way",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁafter_step__mutmut_23":
+        "grad_norm is set by take_grads before every after_step (the recorder's order); out of order, None fails the assert and '' fails torch.stack: an error either way",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁsmall_count__mutmut_3":
+        "a 0-d float32 zero: torch.stack promotes it to the other rows' float64, and 0 is 0",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁsmall_count__mutmut_6":
+        "a 0-d float32 zero: torch.stack promotes it to the other rows' float64, and 0 is 0",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁsmall_count__mutmut_4":
+        "without parameters self.device is the CPU, torch's default device",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁsmall_count__mutmut_7":
+        "without parameters self.device is the CPU, torch's default device",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁsmall_count__mutmut_9":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_3":
+        "a 0-d float32 zero: torch.stack promotes it to the other rows' float64, and 0 is 0",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_6":
+        "a 0-d float32 zero: torch.stack promotes it to the other rows' float64, and 0 is 0",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_4":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_7":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_19":
+        "the norm of one non-negative number is that number",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_22":
+        "the norm of one non-negative number is that number",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_25":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU (on one device the norm of one norm is that norm)",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_26":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU (on one device the norm of one norm is that norm)",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_27":
+        "MPS-only: _accumulator is float64 on every device but Apple's MPS, so both branches give float64 here and on CUDA (the per-device norms are computed in self.acc already)",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_29":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_30":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_31":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_32":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_33":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_ForeachNormsǁtotal_norm__mutmut_34":
+        "CUDA-only: the several-devices path; tests/unit/run/test_record_norms.py::test_parameters_on_two_devices_make_one_norm_on_the_first covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_21":
+        "the 'after' part copied though no series needs it: the same values, one copy more",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_46":
+        "they differ only for a row of 0 bytes, where HISTORY_BYTES // 1 and // 2 both exceed HISTORY_ROWS",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_35":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_38":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_62":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.norms.xǁ_HistoryNormsǁ__init____mutmut_65":
+        "CUDA-only: on one CPU device the same; tests/unit/run/test_record_norms.py::test_on_a_gpu_the_norms_are_reduced_where_the_parameters_are covers it on a GPU",
+    "pytest_optcheck.run.record.world.x__local_grad__mutmut_9":
+        "DTensor.redistribute(None, ...) keeps the tensor's own mesh, and a gradient lives on its parameter's mesh",
+    "pytest_optcheck.run.record.world.x__locals__mutmut_7":
+        "_local_grad of a plain tensor is its .grad (is_dtensor(grad) is False): the same gradient",
+    "pytest_optcheck.run.record.world.xǁRanksǁglobalise__mutmut_43":
+        "the logged series are Column.series' float64 arrays: np.asarray keeps float64",
+    "pytest_optcheck.run.record.world.xǁRanksǁglobalise__mutmut_45":
+        "the logged series are Column.series' float64 arrays: np.asarray keeps float64",
+    # -- end of run/record parts --
     # -- checks: sensitivity, differential/* (2026-12-04 runs) --
     "pytest_optcheck.checks.differential.states.x_record_run__mutmut_15":
         "train() reads `device` only to build when `built` is None, and record_run always passes `built`",

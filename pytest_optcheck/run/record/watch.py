@@ -15,9 +15,9 @@ import torch
 
 from ...errors import OptcheckError
 
-#: Where wrappers keep the optimizer they wrap (a hand-written Lookahead and accelerate's
-#: ``AcceleratedOptimizer``: ``.optimizer``; SAM: ``.base_optimizer``; Lightning's
-#: ``LightningOptimizer``: ``._optimizer``, read only for that framework's own class).
+#: Where wrappers keep the optimizer they wrap (a hand-written Lookahead, accelerate's
+#: ``AcceleratedOptimizer`` and Lightning's ``LightningOptimizer``, a property over its
+#: ``._optimizer``: ``.optimizer``; SAM: ``.base_optimizer``).
 WRAPPED_AT = ("optimizer", "base_optimizer")
 
 #: Packages whose optimizer wrappers are plumbing of a training framework, not part of the
@@ -44,7 +44,7 @@ def is_framework_wrapper(obj: Any) -> bool:
 
 def _wrapped(obj: Any, attr: str | None) -> tuple[str, Any] | None:
     """(attribute, optimizer) one level inside ``obj``, or None."""
-    names = (attr,) if attr else WRAPPED_AT + (("_optimizer",) if is_framework_wrapper(obj) else ())
+    names = (attr,) if attr else WRAPPED_AT
     for name in names:
         inner = getattr(obj, name, None)
         if inner is not None and inner is not obj and hasattr(inner, "param_groups"):

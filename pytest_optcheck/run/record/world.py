@@ -49,8 +49,9 @@ TIMEOUT_ENV = "OPTCHECK_DISTRIBUTED_TIMEOUT"
 #: The exchange every rank makes after each test under a launcher (:meth:`World.end_test`).
 TEST_END = "the end of the test"
 
-#: Side groups (gloo) for exchanges when the default group's backend is not gloo, by default group.
-_CONTROL: dict[int, Any] = {}
+#: Side groups (gloo) for exchanges when the default group's backend is not gloo, by default group
+#: (the group itself, not its id(): a destroyed group's id can be a later one's).
+_CONTROL: dict[Any, Any] = {}
 
 
 def timeout() -> float:
@@ -146,7 +147,7 @@ class World:
 
         if self.backend == "gloo":
             return None
-        key = id(dist.group.WORLD)
+        key = dist.group.WORLD
         if key not in _CONTROL:
             _CONTROL[key] = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=timeout()))
         return _CONTROL[key]
@@ -272,7 +273,6 @@ class ShardedNorms:
     tensors taken once, from rank 0."""
 
     def __init__(self, params: list[torch.Tensor], want: frozenset[str]) -> None:
-        self.want = want
         self.rows = tuple(n for n in NORM_ROWS if n in want)
         self.numel = sum(p.numel() for p in params)  # a DTensor's numel is the global one
         groups: dict[int, list[Any]] = {}

@@ -51,6 +51,24 @@ def test_the_optimizer_is_found_through_wrappers_outermost_first() -> None:
     assert watched_optimizer(outer) == (inner, [outer, middle])
     kept = Holder(slow=inner)
     assert watched_optimizer(kept, optimizer_attr="slow") == (inner, [kept])
+    # optimizer_attr names the attribute of the outermost wrapper only; inside it, the usual places
+    kept = Holder(slow=Holder(optimizer=inner, param_groups=inner.param_groups))
+    assert watched_optimizer(kept, optimizer_attr="slow") == (inner, [kept, kept.slow])
+
+
+def test_a_wrapper_keeping_its_optimizer_at_an_unusual_attribute_must_say_where() -> None:
+    hidden = Holder(_optimizer=adamw())
+    assert "cannot record a" in refusal(watched_optimizer, hidden)
+    assert watched_optimizer(hidden, optimizer_attr="_optimizer") == (hidden._optimizer, [hidden])
+
+
+def test_lightning_s_optimizer_wrapper_is_watched_through_the_optimizer_it_wraps() -> None:
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+    inner = adamw()
+    wrapper = LightningOptimizer(inner)  # a subclass of AdamW too, whose step() runs no hooks of its own
+    assert isinstance(wrapper, torch.optim.Optimizer) and is_framework_wrapper(wrapper)
+    assert watched_optimizer(wrapper) == (inner, [wrapper])
 
 
 def test_a_wrapper_that_holds_itself_or_no_optimizer_is_refused_whole() -> None:
@@ -99,6 +117,7 @@ def test_swapped_or_wrong_arguments_are_refused_with_whole_sentences() -> None:
         "optcheck: record()'s first argument is the optimizer; got a scheduler (StepLR). "
         "Pass the optimizer first: optcheck.record(optimizer, scheduler, model).")
     assert "got a scheduler (" in refusal(watched_optimizer, Holder(base_lrs=[0.1]))
+    assert "got a scheduler (" in refusal(watched_optimizer, Holder(get_last_lr=lambda: [0.1]))
     assert refusal(check_arguments, None, opt, None) == (
         "optcheck: record(..., model=...) takes a torch.nn.Module (its parameters are the norms' ones); "
         "got a AdamW (an optimizer: did you swap the arguments?). Write optcheck.record(optimizer, scheduler, model).")
@@ -125,12 +144,13 @@ def test_the_update_watch_reports_each_update_and_leaves_no_trace() -> None:
     scaler, seen = Scaler(), []
     watch = UpdateWatch(scaler, lambda: seen.append(1))
     assert scaler.update(new_scale=2.0) == ("updated", 2.0) and scaler.update() == ("updated", None)
-    assert seen == [1, 1]
+    assert scaler.update(3.0) == ("updated", 3.0)  # passed on as given, positionally too
+    assert seen == [1, 1, 1]
     watch.remove()
-    assert "update" not in vars(scaler) and scaler.update() == ("updated", None) and seen == [1, 1]
+    assert "update" not in vars(scaler) and scaler.update() == ("updated", None) and seen == [1, 1, 1]
     watch = UpdateWatch(scaler, lambda: seen.append(2))
     theirs = scaler.update
     scaler.update = lambda: theirs()  # something wrapped update() again after us
     watch.remove()
     scaler.update()
-    assert "update" in vars(scaler) and seen == [1, 1]  # theirs stays; ours reports no more
+    assert "update" in vars(scaler) and seen == [1, 1, 1]  # theirs stays; ours reports no more
