@@ -172,6 +172,9 @@ def test_no_report_is_written_for_a_session_without_checks(pytester: pytest.Pyte
     result = _run(pytester, "--optcheck", "--optcheck-report", "rep")
     result.assert_outcomes(passed=1)
     assert not (pytester.path / "rep").exists() and "optcheck summary" not in result.stdout.str()
+    asked = _run(pytester, "--optcheck", "--optcheck-sensitivity")  # asked for, and told none was probed
+    assert _summary(asked) == [("sensitivity: no check was probed (it probes declarative checks, optcheck.check() "
+                                "without a trajectory, that passed)")]
 
 
 def test_the_fixtures_give_the_device_the_handle_and_the_snapshot(pytester: pytest.Pytester) -> None:
