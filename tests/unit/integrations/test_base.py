@@ -266,7 +266,7 @@ class OwnSGD(torch.optim.SGD):
 
 
 def test_modules_name_the_framework_and_the_optimizer_s_package() -> None:
-    model = torch.nn.Linear(2, 1)
+    model = setup()[0]
     optimizer = OwnSGD(model.parameters(), lr=0.1)
     rec = FrameworkRecording(optimizer, None, model, ("loss",), "transformers",
                              libraries=["transformers", "accelerate"])

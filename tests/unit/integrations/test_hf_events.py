@@ -166,7 +166,7 @@ def test_no_optimizer_to_watch_is_said(args: Any) -> None:
     callback = OptcheckCallback()
     with pytest.raises(OptcheckError) as error:
         callback.on_train_begin(args, transformers.TrainerState(), transformers.TrainerControl(),
-                                model=torch.nn.Linear(2, 1))
+                                model=setup()[0])
     assert str(error.value) == ("optcheck: the Trainer started training without an optimizer to watch "
                                 "(on_train_begin got optimizer=None).")
 
