@@ -44,6 +44,7 @@ PACKAGE = "pytest_optcheck"
 
 _E, _G, _D, _R, _C_, _P, _RP = (f"tests/unit/{layer}/" for layer in
                                  ("engine", "golden", "declare", "run", "checks", "plugin", "report"))
+_IN = "tests/unit/integrations/"
 #: Module (under pytest_optcheck/) -> the fast unit tests that guard it. Every module with logic
 #: is here or in :data:`NOT_MUTATED` (with the reason); ``--changed`` fails on a module in neither,
 #: so a new module cannot arrive unguarded.
@@ -130,6 +131,15 @@ MODULES: dict[str, list[str]] = {
     "plugin/pruning.py": ["tests/e2e/test_pruning_sessions.py"],
     "plugin/snapshot.py": ["tests/e2e/test_snapshot_sessions.py"],
     "plugin/__init__.py": ["tests/e2e/test_plugin_sessions.py"],
+    # integrations: real trainers, tiny models, a few steps (their imports happen once, before mutmut forks)
+    "integrations/base.py": [_IN + "test_base.py", _IN + "test_hf_events.py", _IN + "test_integrations.py",
+                             _IN + "test_callbacks_keep_and_name.py", _IN + "test_record_every_callback.py",
+                             _IN + "test_skipped_steps.py"],
+    "integrations/lightning.py": [_IN + "test_integrations.py", _IN + "test_callbacks_keep_and_name.py"],
+    "integrations/pytorch_lightning.py": [_IN + "test_callbacks_keep_and_name.py"],
+    "integrations/hf.py": [_IN + "test_hf_events.py", _IN + "test_integrations.py",
+                           _IN + "test_callbacks_keep_and_name.py"],
+    "integrations/syrupy.py": [_IN + "test_syrupy_parts.py", "tests/e2e/test_syrupy_sessions.py"],
 }
 #: Modules not mutated, and why. pytester's in-process sessions do run in mutmut's forked workers
 #: (plugin/gating.py, failures, pruning, snapshot above: 0.2-1 s a mutant) when the test module
@@ -147,11 +157,6 @@ NOT_MUTATED: dict[str, str] = {
                         "2026-12-04); tests/unit/run/test_own_loop.py pins what it describes",
     "checks/differential/distributed.py": "spawns processes (gloo): a mutant per minute; tests/unit/checks/test_distributed.py",
     "checks/differential/processes.py": "spawns processes (gloo): a mutant per minute; tests/unit/checks/test_distributed.py",
-    "integrations/base.py": "the callbacks' base: tests drive real Lightning / HF trainers (seconds a mutant)",
-    "integrations/lightning.py": "tests drive a real Lightning trainer (seconds a mutant)",
-    "integrations/hf.py": "tests drive a real Hugging Face trainer (seconds a mutant)",
-    "integrations/pytorch_lightning.py": "tests drive a real pytorch_lightning trainer (seconds a mutant)",
-    "integrations/syrupy.py": "syrupy's extension: tested in real syrupy sessions (tests/e2e/test_syrupy_extension.py)",
 }
 #: Run when no module is named. engine/messages.py (670 mutants, most of them in sentences)
 #: would take the run past 10 minutes on 2 cores: name it to include it.
@@ -601,6 +606,24 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.plugin.snapshot.xǁTrajectorySnapshotǁ__eq____mutmut_12": "declarative=None: read only as a "
         "truth value (`marked or declarative`, `declarative and ...`), falsy like False",
     # -- end of plugin glue, handle, own_loop --
+    # -- integrations (2026-12-04 runs) --
+    **{f"pytest_optcheck.integrations.base.xǁFrameworkRecordingǁtrajectory__mutmut_{i}":
+       "self.losses holds Python floats only (float() in stepped and set_last_loss): numpy makes them float64 "
+       "unasked" for i in (22, 24)},
+    **{f"pytest_optcheck.integrations.base.xǁLightningRecordingCallbackǁ__init____mutmut_{i}":
+       "the sum's first value: on_train_start sets it to 0.0 before any batch event can read it "
+       "(on_train_batch_end requires a started recording first)" for i in (6, 7)},
+    **{f"pytest_optcheck.integrations.hf.xǁOptcheckCallbackǁ__init____mutmut_{i}":
+       "a counter's first value: on_train_begin sets _epoch, and on_epoch_begin _batch, before any event "
+       "reads them (the Trainer calls both before the first step)" for i in (6, 7, 8, 9, 10)},
+    "pytest_optcheck.integrations.hf.xǁOptcheckCallbackǁ__init____mutmut_11": "None is falsy, like False",
+    "pytest_optcheck.integrations.hf.xǁOptcheckCallbackǁon_log__mutmut_9": "None is falsy, like False",
+    "pytest_optcheck.integrations.hf.xǁOptcheckCallbackǁon_train_begin__mutmut_39":
+        "on_epoch_begin sets _batch = 0 before any step event reads it",
+    "pytest_optcheck.integrations.hf.xǁOptcheckCallbackǁon_train_begin__mutmut_40":
+        "a loss logged before the new recording's first step finds no step to set (set_last_loss ignores it), "
+        "and that first step sets _awaiting_loss itself",
+    # -- end of integrations --
     "pytest_optcheck.errors.x_suggest__mutmut_13": "0.6 is difflib.get_close_matches' own default cutoff",
 }
 

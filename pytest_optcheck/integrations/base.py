@@ -68,9 +68,9 @@ class FrameworkRecording:
                 f"optcheck: the {source} trainer's optimizer is a {type(optimizer).__name__}, which is no torch "
                 f"optimizer and wraps none (no .optimizer); its steps cannot be watched.")
         # every series but the loss comes from the optimizer: the hooked ones and any numeric
-        # key of its param groups (weight_decay, Prodigy's d), as optcheck.record keeps them
-        from_optimizer = [name for name in record if name != "loss"]
-        self.recorder = Recorder(self.optimizer, self.scheduler, model, record=from_optimizer, scaler=scaler)
+        # key of its param groups (weight_decay, Prodigy's d), as optcheck.record keeps them;
+        # the Recorder leaves the loss to whoever logs it: here, the trainer's events
+        self.recorder = Recorder(self.optimizer, self.scheduler, model, record=record, scaler=scaler)
         self.recorder.__enter__()
         self.losses: list[float] = []
         self.epochs: list[int] = []
@@ -103,12 +103,15 @@ class FrameworkRecording:
                 f"optcheck: the {self.source} run recorded no optimizer step: the watched "
                 f"{type(self.optimizer).__name__} never stepped (did training run, and does the trainer step "
                 f"this optimizer?). Check that fit/train ran at least one batch with the callback attached.")
-        hooked = self.recorder.trajectory if len(self.record) > ("loss" in self.record) else None
+        # the recorder's series: those of ``record`` but the loss, and ``skipped`` with a scaler
+        # (for the loss alone and no scaler it has none, and says so)
+        wanted = set(self.record) - {"loss"} or self.recorder.scaler is not None
+        hooked = self.recorder.trajectory if wanted else None
         series: dict[str, Any] = {}
         for name in self.record:
             if name == "loss":
                 series[name] = np.asarray(self.losses, dtype=np.float64)
-            elif hooked is not None and name in hooked:
+            elif hooked is not None:  # always, for a name other than the loss
                 series[name] = hooked[name][:steps]
         if hooked is not None and "skipped" in hooked:  # a scaler was found: the steps it skipped
             series["skipped"] = hooked["skipped"][:steps]
@@ -126,8 +129,8 @@ class FrameworkRecording:
         optimizer and scheduler classes come from (``pytorch_optimizer``)."""
         modules = list(self.libraries)
         for obj in (self.optimizer, self.scheduler):
-            top = (type(obj).__module__ or "").split(".")[0] if obj is not None else ""
-            if top and top not in ("torch", "builtins", "pytest_optcheck") and top not in modules:
+            top = type(obj).__module__.split(".")[0]  # no scheduler: None's, builtins
+            if top not in ("torch", "builtins", *modules):
                 modules.append(top)
         return modules
 
@@ -195,12 +198,13 @@ class LightningRecordingCallback(RecordingCallback):
         configs = list(trainer.lr_scheduler_configs)
         scheduler = configs[0].scheduler if configs else None
         self._start(optimizers[0], scheduler, pl_module, "lightning", trainer, libraries=(self.PACKAGE,),
-                    autocast=MIXED_PRECISION.get(str(getattr(trainer, "precision", ""))))
+                    autocast=MIXED_PRECISION.get(str(trainer.precision)))
         self._loss = 0.0
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        recording = self._require()  # started: on_train_start has reset the sum
         self._loss += _loss_of(outputs)
-        if self._require().stepped(trainer.current_epoch, batch_idx, self._loss):
+        if recording.stepped(trainer.current_epoch, batch_idx, self._loss):
             self._loss = 0.0
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:

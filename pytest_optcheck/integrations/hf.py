@@ -48,7 +48,7 @@ class OptcheckCallback(RecordingCallback, TrainerCallback):
         if optimizer is None:
             raise OptcheckError("optcheck: the Trainer started training without an optimizer to watch "
                                 "(on_train_begin got optimizer=None).")
-        autocast = "bfloat16" if getattr(args, "bf16", False) else "float16" if getattr(args, "fp16", False) else None
+        autocast = "bfloat16" if args.bf16 else "float16" if args.fp16 else None  # the Trainer's mixed precision
         self._start(optimizer, lr_scheduler, model, "transformers", libraries=("transformers", "accelerate"),
                     autocast=autocast)
         self._epoch, self._batch, self._awaiting_loss = -1, 0, False

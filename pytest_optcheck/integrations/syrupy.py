@@ -110,16 +110,12 @@ def explain_failure(assertion: Any, op: str) -> list[str] | None:
 
     syrupy restores the assertion's default extension right after the comparison, before pytest
     asks for the explanation, so its own report would diff the texts line by line with the default
-    extension. The plugin's ``pytest_assertrepr_compare`` calls this first: the last execution
-    (syrupy's public ``executions``) names the snapshot file, and one of ours (``.trajectory``) is
-    explained by :class:`TrajectoryExtension` — with the default tolerances, which a
-    ``with_tolerance`` class may have tightened: when those find no failure, syrupy explains."""
-    executions = getattr(assertion, "executions", None)
-    if not executions:
-        return None
-    result = executions[max(executions)]
-    location = str(getattr(result, "snapshot_location", ""))
-    if result.success or result.exception is not None or not location.endswith(f".{TrajectoryExtension.file_extension}"):
+    extension. The plugin's ``pytest_assertrepr_compare`` calls this first, once it has seen that
+    the last execution (syrupy's public ``executions``) compared one of our snapshots
+    (``.trajectory``), which :class:`TrajectoryExtension` explains — with the default tolerances,
+    which a ``with_tolerance`` class may have tightened: when those find no failure, syrupy explains."""
+    result = assertion.executions[max(assertion.executions)]
+    if result.success or result.exception is not None:  # an `!=` that failed; an error syrupy reports
         return None
     if result.recalled_data is None or result.asserted_data is None:
         return None  # no snapshot yet: syrupy's "does not exist" says it best
