@@ -366,8 +366,8 @@ EQUIVALENT: dict[str, str] = {
     # -- run/record/recorder.py (2026-12-04 runs) --
     **{f"pytest_optcheck.run.record.recorder.xǁRecorderǁ__init____mutmut_{i}": "_grad_seen's first value is never read: every _pre_step that records "
        "grad_norm sets it before _post_step or the closure reads it, and without grad_norm it is read only "
-       "behind `self._want_grad and`" for i in (68, 69)},
-    "pytest_optcheck.run.record.recorder.xǁRecorderǁ__init____mutmut_72": "_entered is read only as `not self._entered`: None is falsy like False",
+       "behind `self._want_grad and`" for i in (69, 70)},
+    "pytest_optcheck.run.record.recorder.xǁRecorderǁ__init____mutmut_73": "_entered is read only as `not self._entered`: None is falsy like False",
     **{f"pytest_optcheck.run.record.recorder.xǁRecorderǁ_batch_numbers__mutmut_{i}": "a float mask of 0.0/1.0 (True stored as 1.0) selects in np.where "
        "what the bool mask selects" for i in (5, 7)},
     "pytest_optcheck.run.record.recorder.xǁRecorderǁ_epoch_series__mutmut_4": "Trajectory takes each per-epoch series as np.array(..., dtype=float64), "
@@ -376,9 +376,9 @@ EQUIVALENT: dict[str, str] = {
        "match, so strict= changes nothing" for i in (7, 10, 11)},
     **{f"pytest_optcheck.run.record.recorder.xǁRecorderǁ_group_row__mutmut_{i}": "only the fast path for rows of plain numbers: _snapshot_number returns a "
        "float or int unchanged, and refuses a bool either way" for i in (11, 12, 14)},
-    "pytest_optcheck.run.record.recorder.xǁRecorderǁ_pre_step__mutmut_4": "without scaler= the found_inf list is never read: _step_series reads it only "
+    "pytest_optcheck.run.record.recorder.xǁRecorderǁ_pre_step__mutmut_5": "without scaler= the found_inf list is never read: _step_series reads it only "
                              "when a scaler is set",
-    "pytest_optcheck.run.record.recorder.xǁRecorderǁ_pre_step__mutmut_36": "gradients taken at the start of a closure step are overwritten by those taken "
+    "pytest_optcheck.run.record.recorder.xǁRecorderǁ_pre_step__mutmut_37": "gradients taken at the start of a closure step are overwritten by those taken "
                               "after the closure's first evaluation (or at _post_step when it never ran); without "
                               "grad_norm, _grad_seen stays False",
     "pytest_optcheck.run.record.recorder.xǁRecorderǁ_step_series__mutmut_9": "GroupRows gains one row per counted step (_new_row): it holds exactly `steps` "

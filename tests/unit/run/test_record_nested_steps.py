@@ -80,3 +80,31 @@ def test_a_step_that_raised_does_not_hide_the_steps_after_it() -> None:
     update = trajectory["update_norm"].ravel()
     assert update[1] != update[1] or update[1] == 0.0  # the failed step updated nothing (NaN or 0)
     assert (update[[0, 2, 3]] > 0).all()
+
+
+def test_a_recorder_entered_again_after_a_failed_step_records_on() -> None:
+    Flaky.calls = 1  # the next step raises
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1)
+    optimizer = Flaky(model.parameters(), lr=0.1)
+    rec = Recorder(optimizer, model=model)
+    for attempt in range(2):
+        with rec:
+            model(torch.ones(1, 2)).sum().backward()
+            try:
+                optimizer.step()
+            except RuntimeError:
+                pass
+            rec.log(loss=float(attempt))
+    assert rec.trajectory["loss"].tolist() == [0.0, 1.0]
+
+
+def test_without_torchs_step_wrapper_every_hooked_call_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another torch that fires the hooks from elsewhere: no call is taken for an inner one
+    (the recording before this fix), and nothing fails."""
+    from pytest_optcheck.run.record import recorder
+
+    monkeypatch.setattr(recorder, "_step_wrapper_code", lambda: None)
+    assert len(_run(Adam).trajectory["loss"]) == 6
+    assert len(_run(torch.optim.Adam).trajectory["loss"]) == 3
