@@ -595,6 +595,15 @@ EQUIVALENT: dict[str, str] = {
         "2-D array either way",
     "pytest_optcheck.report.picture.x__skipped_steps__mutmut_16": "numpy 2 takes any negative size in reshape as the "
         "one unknown dimension, like -1",
+    **{f"pytest_optcheck.report.plotting.x_drawn_points__mutmut_{i}": "keep as float zeros: the 1.0s set are what "
+       "flatnonzero finds, the same indices as of a boolean mask" for i in (28, 30)},
+    **{f"pytest_optcheck.report.plotting.x_{f}__mutmut_{i}": "squeeze=None is falsy, like False: subplots returns "
+       "the 2-D array either way" for f, i in (("plot_goldens", 16), ("plot_trajectory", 19))},
+    **{f"pytest_optcheck.report.plotting.x_{f}__mutmut_{i}": "subplots' ncols defaults to 1"
+       for f, i in (("plot_goldens", 18), ("plot_trajectory", 21))},
+    "pytest_optcheck.report.plotting.x_plot_goldens__mutmut_41": "numpy 2 takes any negative size in reshape as the "
+        "one unknown dimension, like -1",
+    "pytest_optcheck.report.plotting.x_save_figure__mutmut_15": "savefig lower-cases the format: 'PNG' is 'png'",
     # -- end of report/picture+plotting --
     # -- plugin glue, handle, own_loop (2026-12-04 runs) --
     "pytest_optcheck.plugin.options.x_add_options__mutmut_30": "pytest derives dest from the flag as Option.dest does (--optcheck-device -> "

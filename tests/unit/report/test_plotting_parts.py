@@ -253,3 +253,53 @@ def test_short_calls_keep_what_tells_the_runs_apart() -> None:
 
 def test_spec_value() -> None:
     assert spec_value("SGD") == "SGD" and spec_value(None) == "null" and spec_value([1, "a"]) == '[1, "a"]'
+
+
+# -- what the first mutation run found untested ------------------------------------------
+
+
+def test_a_curve_of_max_points_is_drawn_whole_even_where_it_is_flat() -> None:
+    steps, values = drawn_points(np.ones(plotting.MAX_POINTS))
+    assert steps.tolist() == list(range(plotting.MAX_POINTS)) and values.tolist() == [1.0] * plotting.MAX_POINTS
+
+
+def test_a_log_axis_from_zero_is_ticked_at_the_powers_without_a_numpy_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        axis = yaxis(0.0, 10.0)
+    assert list(axis.yaxis.get_major_locator()._subs) == [1.0]
+
+
+def test_default_title_reads_every_shared_key() -> None:
+    spec = {"model": "mlp()", "problem": "quadratic()", "optimizer": "SGD", "scheduler": "StepLR",
+            "epochs": 2, "batch_size": 8, "seed": 1}
+    both = [Golden(Trajectory({"loss": [1.0]}), spec=spec), Golden(Trajectory({"loss": [1.0]}), spec=dict(spec))]
+    assert default_title(both, ["loss"]) == (
+        "loss — model mlp(), problem quadratic(), optimizer SGD, scheduler StepLR, epochs 2, batch_size 8")
+
+
+def test_labels_join_several_arguments_and_keys() -> None:
+    loaded = [g({"optimizer": "SGD(lr=0.1, momentum=0.9)", "epochs": 2, "seed": 1}),
+              g({"optimizer": "SGD()", "epochs": 3, "seed": 2})]
+    assert short_labels(loaded, ["a", "b"]) == ["SGD(lr=0.1, momentum=0.9), epochs=2, seed=1", "SGD, epochs=3, seed=2"]
+    plain = [g({"epochs": 2, "seed": 1}), g({"epochs": 3, "seed": 2})]
+    assert short_labels(plain, ["a", "b"]) == ["epochs=2, seed=1", "epochs=3, seed=2"]
+
+
+def test_forty_one_goldens_cycle_colours_then_line_styles() -> None:
+    import warnings
+
+    loaded = [golden("SGD", [1.0, 0.5]) for _ in range(41)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # grid(False, alpha=...) would warn
+        figure = plot_goldens(loaded, [f"r{i}" for i in range(41)], ["loss"], logy=None, title="")
+    styles = [ln.get_linestyle() for ln in figure.axes[0].get_lines()]
+    assert [styles[i] for i in (0, 10, 20, 30, 40)] == ["-", "--", ":", "-.", "-"]
+    assert len(figure.axes) == 1 and figure.axes[0].yaxis.get_gridlines()[0].get_visible()
+
+
+def test_plot_trajectory_makes_one_column() -> None:
+    axes = plot_trajectory(Trajectory({"loss": [1.0, 0.5], "lr": [0.1, 0.1]}))
+    assert len(axes[0].figure.axes) == 2
