@@ -604,6 +604,10 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.report.plotting.x_plot_goldens__mutmut_41": "numpy 2 takes any negative size in reshape as the "
         "one unknown dimension, like -1",
     "pytest_optcheck.report.plotting.x_save_figure__mutmut_15": "savefig lower-cases the format: 'PNG' is 'png'",
+    **{f"pytest_optcheck.report.plotting.x__short_call__mutmut_{i}": "most_common(n)[0] is the same pair for any n "
+       "or None: nlargest is sorted(..., reverse=True)[:n], ties in first-seen order either way" for i in (23, 25)},
+    **{f"pytest_optcheck.report.plotting.x_plot_goldens__mutmut_{i}": "grid(None or no flag, alpha=...): matplotlib "
+       "turns the grid on when line properties are given" for i in (101, 103)},
     # -- end of report/picture+plotting --
     # -- plugin glue, handle, own_loop (2026-12-04 runs) --
     "pytest_optcheck.plugin.options.x_add_options__mutmut_30": "pytest derives dest from the flag as Option.dest does (--optcheck-device -> "
