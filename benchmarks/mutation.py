@@ -116,9 +116,10 @@ MODULES: dict[str, list[str]] = {
     "checks/differential/tolerances.py": [_C_ + "test_resume.py", _C_ + "test_parity.py"],
     "checks/differential/states.py": [_C_ + "test_step_states.py", _C_ + "test_resume_lost_state.py"],
     # report
-    "report/picture.py": [_RP + "test_report.py", _RP + "test_picture_speed.py", _RP + "test_first_failure_mark.py",
-                          _RP + "test_picture_marks.py", _RP + "test_picture_parts.py"],
-    "report/plotting.py": [_RP + "test_picture_speed.py", "tests/unit/cli/test_cli.py"],
+    # not test_picture_pixels.py (it renders: seconds a mutant); test_picture_drawing.py pins the same on the Axes
+    "report/picture.py": [_RP + "test_picture_drawing.py", _RP + "test_picture_parts.py", _RP + "test_first_failure_mark.py",
+                          _RP + "test_picture_marks.py"],
+    "report/plotting.py": [_RP + "test_plotting_parts.py", _RP + "test_picture_speed.py", "tests/unit/cli/test_cli.py"],
     "report/index.py": [_RP + "test_report.py", _RP + "test_index_page.py"],
     "report/obtained.py": [_RP + "test_obtained.py"],
     "report/results.py": [_RP + "test_results.py", _RP + "test_report.py", _P + "test_xdist_merge.py"],
@@ -177,6 +178,8 @@ _NAN = ("summary_data passes everything through json_ready, which writes non-fin
         "or inf reaches json.dumps, so allow_nan is never consulted (tests/unit/report/test_index_page.py)")
 _CODEC = "codec names are case-insensitive: 'UTF-8' is 'utf-8'"
 _HANDLER = "slices at token boundaries are valid UTF-8: no error handler is ever consulted"
+_TITLE_LOC = "matplotlib lower-cases a title's loc: 'LEFT' is 'left'"
+_COLOR_CASE = "matplotlib's colour names are case-insensitive: 'WHITE' is 'white', 'NONE' is 'none'"
 EQUIVALENT: dict[str, str] = {
     _C + "x_outside_tolerance__mutmut_3": _FLOAT64,
     _C + "x_outside_tolerance__mutmut_5": _FLOAT64,
@@ -573,6 +576,39 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.report.index.x_write_index__mutmut_12": _NAN,
     "pytest_optcheck.report.index.x_write_index__mutmut_16": _NAN,
     # -- end of report: index, picture, plotting, obtained; cli --
+    # -- report/picture+plotting (2026-12-04 runs) --
+    **{f"pytest_optcheck.report.picture.x__clear__mutmut_{i}": "re-setting a linear y scale only costs time: the "
+       "locator _label sets and the formatter it resets are what a new Axes has (pixel test: test_picture_pixels.py)"
+       for i in (3, 4)},
+    "pytest_optcheck.report.picture.x__clear__mutmut_22": "Text.set_text(None) writes '', like set_title('')",
+    "pytest_optcheck.report.picture.x__clear__mutmut_28": _TITLE_LOC,
+    "pytest_optcheck.report.picture.x__label__mutmut_13": _TITLE_LOC,
+    "pytest_optcheck.report.picture.x__draw_noise_band__mutmut_55": "on a log axis every finite golden value is > 0 "
+        "(use_log_scale), so >= 0 picks the same values",
+    "pytest_optcheck.report.picture.x__draw_relative_error__mutmut_9": "anything=None is falsy like False, and only "
+        "its truth is read",
+    "pytest_optcheck.report.picture.x__draw_relative_error__mutmut_106": "set_xlim(None, r) keeps the left limit, "
+        "which is 0 there: a new Axes' (0, 1) or _clear's, and nothing was drawn on the panel",
+    "pytest_optcheck.report.picture.x__mark_first_failure__mutmut_73": _COLOR_CASE,
+    "pytest_optcheck.report.picture.x__mark_first_failure__mutmut_77": _COLOR_CASE,
+    "pytest_optcheck.report.picture.x__new_grid__mutmut_59": "squeeze=None is falsy, like False: subplots returns the "
+        "2-D array either way",
+    "pytest_optcheck.report.picture.x__skipped_steps__mutmut_16": "numpy 2 takes any negative size in reshape as the "
+        "one unknown dimension, like -1",
+    **{f"pytest_optcheck.report.plotting.x_drawn_points__mutmut_{i}": "keep as float zeros: the 1.0s set are what "
+       "flatnonzero finds, the same indices as of a boolean mask" for i in (28, 30)},
+    **{f"pytest_optcheck.report.plotting.x_{f}__mutmut_{i}": "squeeze=None is falsy, like False: subplots returns "
+       "the 2-D array either way" for f, i in (("plot_goldens", 16), ("plot_trajectory", 19))},
+    **{f"pytest_optcheck.report.plotting.x_{f}__mutmut_{i}": "subplots' ncols defaults to 1"
+       for f, i in (("plot_goldens", 18), ("plot_trajectory", 21))},
+    "pytest_optcheck.report.plotting.x_plot_goldens__mutmut_41": "numpy 2 takes any negative size in reshape as the "
+        "one unknown dimension, like -1",
+    "pytest_optcheck.report.plotting.x_save_figure__mutmut_15": "savefig lower-cases the format: 'PNG' is 'png'",
+    **{f"pytest_optcheck.report.plotting.x__short_call__mutmut_{i}": "most_common(n)[0] is the same pair for any n "
+       "or None: nlargest is sorted(..., reverse=True)[:n], ties in first-seen order either way" for i in (23, 25)},
+    **{f"pytest_optcheck.report.plotting.x_plot_goldens__mutmut_{i}": "grid(None or no flag, alpha=...): matplotlib "
+       "turns the grid on when line properties are given" for i in (101, 103)},
+    # -- end of report/picture+plotting --
     # -- plugin glue, handle, own_loop (2026-12-04 runs) --
     "pytest_optcheck.plugin.options.x_add_options__mutmut_30": "pytest derives dest from the flag as Option.dest does (--optcheck-device -> "
                                         "optcheck_device) for every flag; test_options pins the parsed names",

@@ -206,7 +206,7 @@ def _draw_epoch_series(axis: Axes, name: str, golden: Trajectory | None, current
             continue
         values = traj.epoch_series[name]
         style = dict(GOLDEN_STYLE) if role == "golden" else {"linewidth": CURRENT_WIDTH, "color": "C0"}
-        axis.plot(np.arange(values.shape[0]), values, marker="o", markersize=3, label=role, **style)
+        axis.plot(values, marker="o", markersize=3, label=role, **style)  # x: the epoch, 0, 1, ...
 
 
 def _skipped_steps(current: Trajectory | None) -> np.ndarray:
@@ -255,9 +255,7 @@ def _clear(axis: Axes) -> None:
     if axis.legend_ is not None:
         axis.legend_.remove()
     # Setting a scale makes new locators and formatters and autoscales: only a log y axis
-    # needs it (the x axis is always linear, and _label sets the linear y axis' locator).
-    if axis.get_xscale() != "linear":
-        axis.set_xscale("linear")
+    # needs it (no picture sets a log x axis, and _label sets the linear y axis' locator).
     if axis.get_yscale() != "linear":
         axis.set_yscale("linear")
     axis.relim()
@@ -298,15 +296,12 @@ def _draw_series(
         values = as_2d(traj[name])
         for g in range(values.shape[1]):
             label = role + (f" (group {g})" if groups > 1 else "")
-            style = dict(GOLDEN_STYLE) if role == "golden" else {"linewidth": CURRENT_WIDTH}
-            if groups > 1:
-                style["color"] = f"C{g}" if role == "current" else style.get("color", "0.25")
-            elif role == "current":
-                style["color"] = "C0"
+            # golden: grey for every group; current: a colour per group
+            style = dict(GOLDEN_STYLE) if role == "golden" else {"linewidth": CURRENT_WIDTH, "color": f"C{g}"}
             index, shown = drawn_points(values[:, g])
             axis.plot(traj.steps[index], shown, label=label, **style)
             if role == "current" and traj.buckets is not None and name in traj.buckets.stats:
-                _draw_buckets(axis, traj, name, g, style.get("color", "C0"))
+                _draw_buckets(axis, traj, name, g, style["color"])
     if use_log_scale(name, [t[name] for t in (golden, current) if t is not None and name in t]):
         log_scale(axis)
     if first is not None and first[0] == name:
@@ -354,7 +349,7 @@ def _draw_relative_error(
         axis.legend(fontsize=7, loc=LEGEND_LOC, ncol=2)
     else:
         axis.set_yticks([])  # an empty 0..1 scale would suggest a measurement
-        axis.set_xlim(0, max(golden.total_steps, current.total_steps, 1))
+        axis.set_xlim(0, max(golden.total_steps, current.total_steps))
     if not _any_difference(golden, current, names):
         axis.text(0.5, 0.5, "golden and current are identical at every step",
                   ha="center", va="center", transform=axis.transAxes, fontsize=9, color=STATUS_COLORS["passed"])
@@ -414,7 +409,7 @@ def allowed_relative(golden: np.ndarray, tol: Tolerance, steps: int,
     g = as_2d(golden)[:steps]
     fitted = None
     if allowance is not None and allowance.shape[0] >= g.shape[0]:
-        fitted = allowance[: g.shape[0], : g.shape[1]] if allowance.shape[1] >= g.shape[1] else allowance[: g.shape[0]]
+        fitted = allowance[: g.shape[0], : g.shape[1]]  # one column (fewer than g's) broadcasts over the groups
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.where(g != 0, allowed(tol, g, fitted) / np.abs(g), np.inf)
     return relative.min(axis=1) if g.shape[1] else np.full(steps, np.nan)

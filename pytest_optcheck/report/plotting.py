@@ -159,7 +159,7 @@ def plot_goldens(loaded: Sequence[Golden], labels: Sequence[str], series: Sequen
             axis.set_yscale("log")
         axis.set_ylabel(name)
         axis.set_xlabel("step")
-        axis.grid(True, which="major", alpha=0.3)
+        axis.grid(True, alpha=0.3)  # the major ticks' grid (which="major" is the default)
         axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     if title:
         figure.suptitle(title, fontsize=11)
@@ -257,7 +257,7 @@ def split_call(text: str) -> tuple[str, list[tuple[str, str]]] | None:
 def _last_name(text: str) -> str:
     """'torch.optim.lr_scheduler.LambdaLR' -> 'LambdaLR': module paths only lengthen a legend."""
     parts = text.split(".")
-    if len(parts) > 1 and all(p.isidentifier() for p in parts):
+    if all(p.isidentifier() for p in parts):  # one part: parts[-1] is the text itself
         return parts[-1]
     return text
 
@@ -276,8 +276,9 @@ def _short_call(value: str, all_values: Sequence[Any]) -> str:
     kept = []
     for key, val in args:
         differs_within = any(o.get(key) != val for o in same_name)
-        common, count = Counter(by_key.get(key, [val])).most_common(1)[0]
-        unusual = val != common or 2 * count <= len(by_key.get(key, [val]))
+        # by_key holds every run's arguments, this one's among them
+        common, count = Counter(by_key[key]).most_common(1)[0]
+        unusual = val != common or 2 * count <= len(by_key[key])
         if differs_within or unusual:
             kept.append(val if key.startswith("#") else f"{key}={val}")
     return f"{name}({', '.join(kept)})" if kept else name
