@@ -412,6 +412,23 @@ EQUIVALENT: dict[str, str] = {
         "truth value (`marked or declarative`, `declarative and ...`), falsy like False",
     # -- end of plugin glue, handle, own_loop --
     # -- run/replicas + cli (2026-12-04 runs) --
+    "pytest_optcheck.run.replicas.x__stacked__mutmut_64": "the step's value is read only by a plateau scheduler "
+        "(ReduceLROnPlateau), which why_not_stacked sends to the sequential path: 0.0 or 1.0, nothing reads it",
+    "pytest_optcheck.run.replicas.x__stacked__mutmut_68": "run_epochs moves the host-drawn batch order to this "
+        "device; .to(None) leaves it on the host, and host indices pick the same rows of the inputs (CPU here)",
+    "pytest_optcheck.cli.x_load__mutmut_19": _CODEC,
+    "pytest_optcheck.cli.x_load__mutmut_23": "only isinstance(data, dict) reads it: None and '' both hand the text "
+        "to loads(), which words the JSON error",
+    "pytest_optcheck.cli.x__load_npz__mutmut_2": "np.load's allow_pickle defaults to False, and None is as falsy: "
+        "pickles are refused either way (test_an_unreadable_npz_is_refused)",
+    "pytest_optcheck.cli.x__load_npz__mutmut_4": "np.load's allow_pickle defaults to False: pickles are refused "
+        "either way (test_an_unreadable_npz_is_refused)",
+    "pytest_optcheck.cli.x__passed_lines__mutmut_5": "the default is the width only when there is no series, and "
+        "then no row is printed to pad",
+    "pytest_optcheck.cli.x__passed_lines__mutmut_8": "the default is the width only when there is no series, and "
+        "then no row is printed to pad",
+    "pytest_optcheck.cli.x_cmd_diff__mutmut_40": "judge reads the current spec only in spec_changes, which "
+        "compares nothing when a spec is None, as when both are equal: the numbers are compared either way",
     # -- end of run/replicas + cli --
     "pytest_optcheck.errors.x_suggest__mutmut_13": "0.6 is difflib.get_close_matches' own default cutoff",
 }
