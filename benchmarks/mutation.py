@@ -81,6 +81,8 @@ MODULES: dict[str, list[str]] = {
     "handle.py": ["tests/unit/test_handle.py"],
     # the lazy public names: __getattr__ called directly (a forked worker has them resolved already)
     "__init__.py": ["tests/unit/test_public_names.py"],
+    # the command line, in process (test_cli.py's two subprocess tests kill nothing here but cost little)
+    "cli.py": ["tests/unit/cli/test_cli_in_process.py", "tests/unit/cli/test_cli.py"],
     # golden store
     "golden/format.py": [_G + "test_store.py", _G + "test_text.py", _G + "test_calibration_block.py"],
     "golden/layout.py": [_G + "test_store.py", _G + "test_orphans_prefix.py", _G + "test_layout_names.py"],
@@ -91,7 +93,9 @@ MODULES: dict[str, list[str]] = {
     "run/train.py": [_R + "test_train.py", _R + "test_record.py", _R + "test_train_parts.py"],
     "run/conventions.py": [_R + "test_train.py", _R + "test_conventions.py"],
     "run/describe.py": [_R + "test_describe.py", _R + "test_describe_wrappers.py"],
-    "run/replicas.py": [_R + "test_replicas.py"],
+    # not tests/unit/run/test_replicas_acceptance.py: it trains with two threads, and a second intra-op thread
+    # deadlocks in mutmut's forked workers (each such mutant then "timed out" after minutes, 2026-12-04)
+    "run/replicas.py": [_R + "test_replicas.py", _R + "test_replicas_parts.py"],
     "run/record/recorder.py": [_R + "test_recorder_parts.py", _R + "test_record.py", _R + "test_record_sync.py",
                                _R + "test_record_skipped.py", _R + "test_record_wrappers.py", _R + "test_record_nested_steps.py"],
     "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py", _R + "test_record_series.py"],
@@ -148,7 +152,6 @@ MODULES: dict[str, list[str]] = {
 #: nothing; the suite's torch warm-up (tests/e2e/conftest.py: training runs) is what hangs in a fork.
 NOT_MUTATED: dict[str, str] = {
     "__main__.py": "one line: python -m pytest_optcheck runs cli.main",
-    "cli.py": "the command line, tested through main() in tests/unit/cli (subprocesses for --help): not yet mapped",
     "plugin/checking.py": "352 mutants at ~7 s each in its in-process sessions (tests/e2e/test_checking_sessions.py, "
                            "2026-12-04, shared machine): ~40 min a run; and the --optcheck-sensitivity/-resume/-parity "
                            "and picture paths train a model (39 of the first 81 mutants had no fast test)",
@@ -660,6 +663,25 @@ EQUIVALENT: dict[str, str] = {
         "a loss logged before the new recording's first step finds no step to set (set_last_loss ignores it), "
         "and that first step sets _awaiting_loss itself",
     # -- end of integrations --
+    # -- run/replicas + cli (2026-12-04 runs) --
+    "pytest_optcheck.run.replicas.x__stacked__mutmut_64": "the step's value is read only by a plateau scheduler "
+        "(ReduceLROnPlateau), which why_not_stacked sends to the sequential path: 0.0 or 1.0, nothing reads it",
+    "pytest_optcheck.run.replicas.x__stacked__mutmut_68": "run_epochs moves the host-drawn batch order to this "
+        "device; .to(None) leaves it on the host, and host indices pick the same rows of the inputs (CPU here)",
+    "pytest_optcheck.cli.x_load__mutmut_19": _CODEC,
+    "pytest_optcheck.cli.x_load__mutmut_23": "only isinstance(data, dict) reads it: None and '' both hand the text "
+        "to loads(), which words the JSON error",
+    "pytest_optcheck.cli.x__load_npz__mutmut_2": "np.load's allow_pickle defaults to False, and None is as falsy: "
+        "pickles are refused either way (test_an_unreadable_npz_is_refused)",
+    "pytest_optcheck.cli.x__load_npz__mutmut_4": "np.load's allow_pickle defaults to False: pickles are refused "
+        "either way (test_an_unreadable_npz_is_refused)",
+    "pytest_optcheck.cli.x__passed_lines__mutmut_5": "the default is the width only when there is no series, and "
+        "then no row is printed to pad",
+    "pytest_optcheck.cli.x__passed_lines__mutmut_8": "the default is the width only when there is no series, and "
+        "then no row is printed to pad",
+    "pytest_optcheck.cli.x_cmd_diff__mutmut_40": "judge reads the current spec only in spec_changes, which "
+        "compares nothing when a spec is None, as when both are equal: the numbers are compared either way",
+    # -- end of run/replicas + cli --
     "pytest_optcheck.errors.x_suggest__mutmut_13": "0.6 is difflib.get_close_matches' own default cutoff",
 }
 

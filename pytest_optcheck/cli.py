@@ -15,6 +15,7 @@ the reader of its output went away (`optcheck diff A B | head`), as a shell expe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -45,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
-        return exc.code if isinstance(exc.code, int) else 2
-    if not getattr(args, "command", None):
+        return int(exc.code or 0)
+    if not args.command:  # the subparsers' dest: None when no subcommand was given
         parser.print_help(sys.stderr)
         return 2
     try:
@@ -113,7 +114,7 @@ def _add_plot(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="where to write the figure")
     p.add_argument("--series", action="append", metavar="NAME",
                    help="series to plot, repeat for several panels (default: loss)")
-    p.add_argument("--logy", action=argparse.BooleanOptionalAction, default=None,
+    p.add_argument("--logy", action=argparse.BooleanOptionalAction,  # unset: None, the automatic choice
                    help="log y axis (default: log when every value is positive, never for lr/momentum)")
     p.add_argument("--title", help="figure title (default: the series and what all runs share)")
     p.set_defaults(func=cmd_plot)
@@ -243,7 +244,7 @@ def describe(path: str, golden: Golden) -> list[str]:
         extra += [f"{name} {version}" for name, version in (env.get("libraries") or {}).items()]
         if extra:
             lines.append(f"             {', '.join(extra)}")
-    epochs = len(np.unique(traj.epoch)) if len(traj) else 0
+    epochs = len(np.unique(traj.epoch))
     lines.append(f"steps:       {traj.total_steps} ({epochs} epoch{'s' if epochs != 1 else ''})")
     if traj.buckets is not None:
         lines.append(f"thinned:     record_every={traj.every}: {len(traj)} steps kept (0, {traj.every}, "
@@ -267,7 +268,7 @@ def _series_table(traj: Trajectory) -> list[str]:
         low = f"{finite.min():.6g}" if finite.size else "-"
         high = f"{finite.max():.6g}" if finite.size else "-"
         bad = int(seen.size - finite.size)
-        rows.append((name, "x".join(map(str, values.shape)), first, final, low, high, str(bad) if bad else "0"))
+        rows.append((name, "x".join(map(str, values.shape)), first, final, low, high, str(bad)))
     widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
     return ["  " + "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths)))
             for r in rows]
@@ -321,8 +322,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
                        f"{suggest(typos[0], names)} They have: {', '.join(names)}.")
     header = [] if args.ignore_spec or args.strict_spec else _spec_header(golden, current)
     if not args.strict_spec:
-        current = Golden(current.trajectory, spec=golden.spec, environment=current.environment,
-                         test=current.test, name=current.name)
+        current = dataclasses.replace(current, spec=golden.spec)  # compared as if recorded under A's spec
     outcome = judge(current, dumps(golden), path=args.a, tolerance_layers=(layer,))
     if outcome.status in (Status.FAILED, Status.CONFIG_CHANGED):
         print("\n".join([*header, outcome.message]))

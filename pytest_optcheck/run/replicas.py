@@ -33,6 +33,7 @@ largest machine epsilon among the parameters' dtypes): the first-step test of
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -72,9 +73,8 @@ def _perturb_tensors_(tensors: list[torch.Tensor], seed: int, replica: int) -> N
         for p in tensors:
             if not p.is_floating_point():
                 continue
-            up = torch.randint(0, 2, p.shape, generator=generator).to(p.device, torch.bool)
-            limit = torch.where(up, torch.tensor(float("inf"), dtype=p.dtype, device=p.device),
-                                torch.tensor(float("-inf"), dtype=p.dtype, device=p.device))
+            up = torch.randint(2, p.shape, generator=generator).to(p.device, torch.bool)
+            limit = torch.full_like(p, math.inf).masked_fill_(~up, -math.inf)  # p's dtype: its own ulp
             p.copy_(torch.nextafter(p, limit))
 
 
@@ -185,7 +185,7 @@ def as_trajectory(result: Any, run: Any) -> Trajectory:
 def _one(spec: Spec, device: str, replica: int) -> Trajectory:
     built = build(spec, device)
     perturb_(built.model, spec.seed, replica)
-    trajectory = train(spec, device, built=built)
+    trajectory = train(spec, built=built)  # built on ``device`` already
     trajectory.meta["start_eps"] = _eps(p.dtype for p in built.model.parameters() if p.is_floating_point())
     return trajectory
 
@@ -197,7 +197,9 @@ def _stacked(spec: Spec, built: Built, n: int) -> list[Trajectory]:
         _transposed_storage(params, layers)
         losses = _batched_losses(layers, built.loss_fn, spec.l1)
     else:
-        template = copy.deepcopy(built.model).to("meta")
+        # ``built`` is this call's own (replicas() built it): its model is the template, whose
+        # tensors functional_call replaces by the stacked ones
+        template = built.model
         template.train()
         losses = torch.func.vmap(_replica_loss(template, built.loss_fn, spec.l1), in_dims=(0, None, None))
     with seeded(spec.seed, built.device):
@@ -208,7 +210,8 @@ def _stacked(spec: Spec, built: Built, n: int) -> list[Trajectory]:
     # The replicas' losses stay on the device as one (steps, n) tensor, brought to the host
     # once at the end: a per-step .tolist() cost a transfer (and a sync) every step.
     logged: list[torch.Tensor] = []
-    with Recorder(optimizer, scheduler, None, record=[s for s in spec.record if s != "loss"]) as rec:
+    # the Recorder records lr and momentum; "loss" it leaves out unless the loop logs it (this one does not)
+    with Recorder(optimizer, record=spec.record) as rec:
 
         def step(index: torch.Tensor, where: str) -> float:
             optimizer.zero_grad()
@@ -226,7 +229,7 @@ def _stacked(spec: Spec, built: Built, n: int) -> list[Trajectory]:
                    conventions.detect(optimizer, scheduler))
     shared = rec.trajectory
     eps = _eps(p.dtype for p in params.values() if p.is_floating_point())
-    columns = torch.stack(logged, 1).cpu().tolist() if logged else [[] for _ in range(n)]
+    columns = torch.stack(logged, 1).cpu().tolist()  # not empty: rec.trajectory refuses a run without steps
     out = []
     for r in range(n):
         series: dict[str, Any] = {"loss": columns[r]}
@@ -330,7 +333,7 @@ def _batched_losses(layers: list[tuple[str | None, Any]], loss_fn: Callable[...,
     (the replica axis first), differentiated by autograd. The same arithmetic as the model's
     own forward up to the summation order inside each matmul: ulps, far below the envelope
     it measures."""
-    elementwise = type(loss_fn) in _ELEMENTWISE_LOSSES and getattr(loss_fn, "reduction", None) == "mean"
+    elementwise = type(loss_fn) in _ELEMENTWISE_LOSSES and loss_fn.reduction == "mean"  # type: ignore[attr-defined]
     if elementwise:
         per_element = copy.copy(loss_fn)
         per_element.reduction = "none"
@@ -341,8 +344,7 @@ def _batched_losses(layers: list[tuple[str | None, Any]], loss_fn: Callable[...,
              for i, (name, act) in enumerate(layers)]
 
     def losses(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        weight = params[f"{layers[0][0]}.weight"] if layers[0][0] is not None else None
-        h = x.expand(weight.shape[0] if weight is not None else 1, *x.shape)
+        h = x.unsqueeze(0)  # one copy of the batch, expanded to the replicas at each linear layer
         for name, act in steps:
             if act is not None:
                 h = act(h)
