@@ -462,7 +462,7 @@ class Recorder:
                     raise OptcheckError(f"optcheck: rec.log_epoch({name}=...) needs one number; got a tensor of "
                                         f"shape {tuple(value.shape)}. Reduce it first (e.g. {name}=x.mean()).")
                 value = value.detach().float().item()
-            per_epoch[self._epoch] = as_float(name, value)
+            per_epoch[self._epoch] = as_float(name, value, "rec.log_epoch")
             self._per_epoch[name] = per_epoch
 
     # -- result -------------------------------------------------------------------

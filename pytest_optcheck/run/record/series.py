@@ -207,12 +207,13 @@ class Vectors:
         return out
 
 
-def as_float(name: str, value: Any) -> float:
+def as_float(name: str, value: Any, call: str = "rec.log") -> float:
+    """``value`` as a float, or the refusal that names the ``call`` it was given to."""
     try:
         return float(value)
     except (TypeError, ValueError):
         raise OptcheckError(
-            f"optcheck: rec.log({name}=...) needs a number or a one-element tensor; "
+            f"optcheck: {call}({name}=...) needs a number or a one-element tensor; "
             f"got {type(value).__name__} {value!r}."
         ) from None
 
