@@ -119,6 +119,8 @@ MODULES: dict[str, list[str]] = {
                                            _C_ + "test_parity.py", _C_ + "test_defaults.py"],
     "checks/differential/tolerances.py": [_C_ + "test_resume.py", _C_ + "test_parity.py"],
     "checks/differential/states.py": [_C_ + "test_step_states.py", _C_ + "test_resume_lost_state.py"],
+    "checks/differential/processes.py": [_C_ + "test_processes_parts.py"],
+    "checks/differential/distributed.py": [_C_ + "test_processes_parts.py"],
     # report
     # not test_picture_pixels.py (it renders: seconds a mutant); test_picture_drawing.py pins the same on the Axes
     "report/picture.py": [_RP + "test_picture_drawing.py", _RP + "test_picture_parts.py", _RP + "test_first_failure_mark.py",
@@ -159,8 +161,6 @@ NOT_MUTATED: dict[str, str] = {
                         "judging under a process group needs >= 2 gloo processes (torchrun sessions), minutes a mutant",
     "run/own_loop.py": "its one function is a @property, which mutmut 3 leaves unmutated (0 mutants, measured "
                         "2026-12-04); tests/unit/run/test_own_loop.py pins what it describes",
-    "checks/differential/distributed.py": "spawns processes (gloo): a mutant per minute; tests/unit/checks/test_distributed.py",
-    "checks/differential/processes.py": "spawns processes (gloo): a mutant per minute; tests/unit/checks/test_distributed.py",
 }
 #: Run when no module is named. engine/messages.py (670 mutants, most of them in sentences)
 #: would take the run past 10 minutes on 2 cores: name it to include it.
@@ -568,6 +568,8 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.checks.sensitivity.x_probe__mutmut_19":
         "train() reads `device` only to build when `built` is None, and probe always passes `built`",
     # -- end of checks: sensitivity, differential/* --
+    # -- differential processes (2026-12-04 runs) --
+    # -- end of differential processes --
     # -- report: index, picture, plotting, obtained; cli (2026-12-04 runs) --
     "pytest_optcheck.report.obtained.x_accept__mutmut_81": _CODEC,
     "pytest_optcheck.report.obtained.x_results_of__mutmut_10": _CODEC,
