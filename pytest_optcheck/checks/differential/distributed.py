@@ -97,7 +97,7 @@ def check_distributed_loop(run: Callable[[Any], Any], device: str = "cpu", world
             disagreeing += [f"rank {rank}: " + series_difference_text(sv, ranks[0], trajectory,
                                                                        ("rank 0", f"rank {rank}"))
                             for sv in verdict.failed]
-    what = f"{getattr(run, '__qualname__', 'the loop')}()"
+    what = f"{run.__qualname__}()"  # function_reference found it by that name
     if comparison.passed and not disagreeing:
         return Outcome(Status.PASSED, loop_passed_text(what, world_size, backend, comparison), tolerances=tols)
     message = loop_failed_text(what, world_size, backend, comparison, single, ranks[0], disagreeing)
@@ -108,8 +108,7 @@ def check_distributed_loop(run: Callable[[Any], Any], device: str = "cpu", world
 
 
 def distributed_failed_text(world_size: int, backend: str, comparison: RunComparison, single: Trajectory,
-                            distributed: Trajectory, ranks: Sequence[str],
-                            what: str = "DistributedDataParallel") -> str:
+                            distributed: Trajectory, ranks: Sequence[str], what: str) -> str:
     lines = [f"optcheck: {what} over {world_size} processes ({backend}) differs from the "
              f"one-process run{from_step_text(comparison, single)}"
              if not comparison.passed else
@@ -123,8 +122,7 @@ def distributed_failed_text(world_size: int, backend: str, comparison: RunCompar
     return "\n".join(lines)
 
 
-def distributed_passed_text(world_size: int, backend: str, comparison: RunComparison,
-                            what: str = "DistributedDataParallel") -> str:
+def distributed_passed_text(world_size: int, backend: str, comparison: RunComparison, what: str) -> str:
     return (f"optcheck: {what} over {world_size} processes ({backend}) trains like one process "
             f"(largest rel diff {format_number(comparison.max_rel)}); ranks agree exactly")
 

@@ -129,7 +129,7 @@ def check_world(spec: Spec | None, world_size: Any, backend: str, device: str, s
 def check_shards(n: int, batch_size: int, world_size: int) -> None:
     """Every global batch must split into equal shards: DDP averages the ranks' gradients,
     which is the one-process gradient only when the ranks' losses weigh equally."""
-    sizes = {min(batch_size, n)} | ({n % batch_size} if n % batch_size else set())
+    sizes = {min(batch_size, n), n % batch_size}  # the last batch's (0 when none is shorter: never odd)
     odd = sorted(s for s in sizes if s % world_size)
     if odd:
         raise OptcheckError(
@@ -202,7 +202,8 @@ def function_reference(run: Any) -> tuple[str, str | None, str]:
     found: Any = sys.modules.get(module or "")
     for part in qualname.split("."):
         found = getattr(found, part, None)
-    if not callable(run) or module is None or "<" in qualname or found is not run or module == "__main__":
+    # a lambda's or a nested function's qualname ("<lambda>", "<locals>") never finds it
+    if not callable(run) or module is None or found is not run or module == "__main__":
         shown = getattr(run, "__qualname__", None) or repr(run)
         raise OptcheckError(
             f"optcheck: check_distributed(run={shown}): the function runs in new processes, which import it by "
@@ -222,7 +223,7 @@ def _import_function(reference: tuple[str, str | None, str]) -> Callable[[Any], 
     try:
         module: Any = importlib.import_module(module_name)
     except ImportError:
-        spec = importlib.util.spec_from_file_location(module_name, file) if file else None
+        spec = importlib.util.spec_from_file_location(module_name, file)  # None without a file
         if spec is None or spec.loader is None:
             raise
         module = importlib.util.module_from_spec(spec)
@@ -425,13 +426,9 @@ def shard_layers(model: nn.Module) -> None:
     mesh of the device the model is on: without one, fully_shard makes a CUDA mesh whenever
     the machine has a GPU and moves a CPU run's parameters there (seen on a GPU machine)."""
     import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard  # torch >= 2.6; the package needs >= 2.11
 
-    try:
-        from torch.distributed.device_mesh import init_device_mesh
-        from torch.distributed.fsdp import fully_shard
-    except ImportError:  # pragma: no cover - torch < 2.6
-        raise OptcheckError("optcheck: check_distributed(strategy='fsdp') needs FSDP2 "
-                            "(torch.distributed.fsdp.fully_shard, torch >= 2.6).") from None
     device_type = next(model.parameters()).device.type
     mesh = init_device_mesh(device_type, (dist.get_world_size(),))
     modules = [m for m in model.modules() if m is not model and any(True for _ in m.parameters(recurse=False))]
@@ -470,4 +467,4 @@ def _user_traceback(exc: BaseException) -> str:
         return str(exc) if cause is None else f"{exc}\n{_user_traceback(cause)}"
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE)]
     return ("Traceback (most recent call last; optcheck's frames left out):\n"
-            + "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(exc), exc)))
+            + "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(exc)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import re
 import socket
 import sys
 from pathlib import Path
@@ -115,6 +116,9 @@ def tiny_loop(ctx):
     """2 SGD steps of a 1-weight model; notes what the rank saw."""
     SEEN.update(ctx=repr(ctx), threads=torch.get_num_threads(), cwd=os.getcwd(), deadline=os.environ.get(TIMEOUT_ENV),
                 world=dist.get_world_size() if dist.is_initialized() else None)
+    if dist.is_initialized():  # the group's backend and its collectives' timeout (a private attribute)
+        SEEN.update(backend=dist.get_backend(),
+                    group_timeout=dist.group.WORLD._get_backend(torch.device("cpu")).options._timeout)
     weight = nn.Parameter(torch.ones(1))
     optimizer = torch.optim.SGD([weight], lr=0.125)
     with ctx.record(optimizer) as rec:
@@ -139,6 +143,24 @@ class Holder:
     @staticmethod
     def method(ctx):
         return ctx
+
+
+class NotCallable:
+    """Named like a module-level function, found by that name, but nothing to call."""
+
+    def __init__(self) -> None:
+        self.__module__, self.__qualname__ = __name__, "NOT_CALLABLE"
+
+
+NOT_CALLABLE = NotCallable()
+
+
+class ThreadsSeen(nn.MSELoss):
+    """The loss of a spec: notes the intra-op threads the run trains with."""
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        SEEN["loss threads"] = torch.get_num_threads()
+        return super().forward(pred, target)
 
 
 # -- a rank's shard of each global batch, and the loss it reports ------------------------------
@@ -282,11 +304,12 @@ def fix(shown: str, name: str) -> str:
 
 
 def test_what_new_processes_cannot_import_is_refused_with_the_fix(monkeypatch) -> None:
-    def inner(ctx):
+    def innerX(ctx):
         return ctx
 
     qualname = "test_what_new_processes_cannot_import_is_refused_with_the_fix.<locals>"
-    assert error(function_reference, inner) == fix(f"{qualname}.inner", "inner")
+    assert error(function_reference, innerX) == fix(f"{qualname}.innerX", "innerX")
+    assert error(function_reference, NOT_CALLABLE) == fix("NOT_CALLABLE", "NOT_CALLABLE")
     assert error(function_reference, lambda ctx: ctx) == fix(f"{qualname}.<lambda>", "lambda")
     assert error(function_reference, 3) == fix("3", "3")
     in_main = type(tiny_loop)(tiny_loop.__code__, {}, "main_loop")
@@ -384,6 +407,11 @@ def test_a_rank_that_failed_ends_the_wait_with_its_error(tmp_path) -> None:
     assert running.calls == []
 
 
+def test_a_rank_that_died_without_a_word_ends_the_wait_with_its_exit_code(tmp_path) -> None:
+    assert error(_wait, [(2, 0, Rank(None)), (2, 1, Rank(-11))], 60, tmp_path) == (
+        "optcheck: check_distributed(): rank 1 of 2 failed:\nexit code -11 (no traceback)")
+
+
 def test_ranks_still_running_at_the_deadline_are_named_by_world(tmp_path) -> None:
     ranks = [(1, 0, Rank(None)), (2, 0, Rank(0)), (2, 1, Rank(None)), (3, 0, Rank(None)), (3, 2, Rank(None))]
     assert error(_wait, ranks, 0, tmp_path) == (
@@ -415,12 +443,22 @@ def test_stopping_terminates_then_kills_and_reaps_every_started_rank() -> None:
     assert never_started.calls == []
 
 
-def test_forkserver_starts_the_ranks_with_this_module_and_dynamo_loaded() -> None:
+def test_forkserver_starts_the_ranks_with_this_module_and_dynamo_loaded(monkeypatch) -> None:
     from multiprocessing import forkserver
 
+    monkeypatch.setattr(forkserver._forkserver, "_preload_modules", ["__main__"])
     context = processes._context()
     assert context.get_start_method() == "forkserver"
     assert forkserver._forkserver._preload_modules == [processes.__name__, "torch._dynamo"]
+
+
+def test_without_a_forkserver_the_ranks_are_spawned(monkeypatch) -> None:
+    from multiprocessing import forkserver
+
+    monkeypatch.setattr(forkserver._forkserver, "_preload_modules", ["__main__"])
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    assert processes._context().get_start_method() == "spawn"
+    assert forkserver._forkserver._preload_modules == ["__main__"]
 
 
 def test_a_free_port_is_one_this_process_can_listen_on() -> None:
@@ -466,6 +504,18 @@ def test_a_rank_runs_the_users_loop_in_its_group_and_writes_the_global_trajector
     assert trajectory.names == ["loss", "lr"] and trajectory["loss"].tolist() == [4.0, 0.0]
     assert SEEN["world"] == 1 and SEEN["threads"] == 3 and SEEN["deadline"] == "4.5"
     assert SEEN["cwd"] == str(elsewhere) and sys.path == path
+    assert SEEN["backend"] == "gloo" and SEEN["group_timeout"].total_seconds() == 69.0  # the deadline + 60 s
+
+
+def test_a_rank_on_cuda_takes_its_own_gpu_before_it_joins_the_group(in_process, monkeypatch, tmp_path) -> None:
+    chosen: list[Any] = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: chosen.append((device, dist.is_initialized())))
+    job = {"kind": "loop", "function": (HERE, __file__, "tiny_loop"), "record": ("loss",), "exchange_timeout": None}
+    _worker(0, 1, f"file://{tmp_path / 'store'}", "gloo", "cuda", pickle.dumps(job), str(tmp_path), 1, 5.0,
+            list(sys.path), os.getcwd())
+    assert chosen == [(torch.device("cuda:0"), False)]
+    assert SEEN["ctx"] == "LoopContext(rank=0, world_size=1, device='cuda:0')"
 
 
 def test_a_ranks_exchange_deadline_is_the_callers_else_half_the_checks_at_least_a_second(in_process, tmp_path) -> None:
@@ -505,15 +555,58 @@ def test_a_rank_runs_a_spec_data_parallel_and_writes_its_run(in_process, tmp_pat
     assert "registries" not in catalog._REGISTRIES
 
 
-def test_a_ranks_ddp_run_in_a_world_of_one_is_the_one_process_run(world_of_one) -> None:
+def sharded_layers(monkeypatch) -> list[nn.Module]:
+    """The models shard_layers is given (it still shards them)."""
+    models: list[nn.Module] = []
+    real = processes.shard_layers
+
+    def shard_layers_(model: nn.Module) -> None:
+        models.append(model)
+        real(model)
+
+    monkeypatch.setattr(processes, "shard_layers", shard_layers_)
+    return models
+
+
+def test_a_ranks_ddp_run_in_a_world_of_one_is_the_one_process_run(world_of_one, monkeypatch) -> None:
+    sharded = sharded_layers(monkeypatch)
     single = record_run(TINY)
     ranked = rank_run(TINY, 0, 1, "cpu", 1)
+    assert sharded == []
     np.testing.assert_allclose(ranked.trajectory["loss"], single.trajectory["loss"], rtol=1e-6)
     assert len(ranked.tensors) == len(single.tensors) == 4
     for mine, theirs in zip(ranked.tensors, single.tensors):
         assert list(mine) == list(theirs)
         for name in mine:
             np.testing.assert_array_equal(mine[name], theirs[name])
+
+
+def test_rank_1_of_2_trains_on_its_half_of_each_batch(world_of_one, monkeypatch) -> None:
+    """The other rank's loss is scripted as this one's; the model (DDP in the world of one)
+    sees this rank's 125 rows of each 250, with the threads asked for."""
+    rows: list[int] = []
+
+    def all_gather(totals: list[torch.Tensor], tensor: torch.Tensor) -> None:
+        assert len(totals) == 2
+        for total in totals:
+            total.copy_(tensor)
+
+    monkeypatch.setattr(dist, "all_gather", all_gather)
+    real_build = processes.build
+
+    def build_(spec, device, **kw):
+        built = real_build(spec, device, **kw)
+        built.model.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+        return built
+
+    monkeypatch.setattr(processes, "build", build_)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rank_run(Spec(epochs=1, batch_size=250, loss=ThreadsSeen), 1, 2, "cpu", 3)
+    finally:
+        torch.set_num_threads(before)
+    assert rows == [125] * 4 and SEEN["loss threads"] == 3
 
 
 def test_fsdp_shards_every_layer_with_parameters_then_the_model_on_its_devices_mesh(world_of_one) -> None:
@@ -530,10 +623,14 @@ def test_fsdp_shards_every_layer_with_parameters_then_the_model_on_its_devices_m
         assert parameter.device_mesh.device_type == "cpu" and parameter.device_mesh.size() == 1
 
 
-def test_a_ranks_fsdp_run_in_a_world_of_one_trains_like_one_process(world_of_one) -> None:
+def test_a_ranks_fsdp_run_in_a_world_of_one_trains_like_one_process(world_of_one, monkeypatch) -> None:
+    from torch.distributed.fsdp import FSDPModule
+
+    sharded = sharded_layers(monkeypatch)
     spec = Spec(epochs=1, batch_size=250, optimizer="Adam(lr=0.01)")
     single = record_run(spec)
     ranked = rank_run(spec, 0, 1, "cpu", 1, "fsdp")
+    assert len(sharded) == 1 and isinstance(sharded[0], FSDPModule)
     np.testing.assert_allclose(ranked.trajectory["loss"], single.trajectory["loss"], rtol=1e-5)
     for mine, theirs in zip(ranked.tensors, single.tensors):
         assert list(mine) == list(theirs)
@@ -544,6 +641,7 @@ def test_a_ranks_fsdp_run_in_a_world_of_one_trains_like_one_process(world_of_one
 def test_spawn_starts_a_daemon_rank_per_world_and_reads_what_each_wrote(in_process, monkeypatch, tmp_path) -> None:
     """The processes are this process here: start() runs the rank's work at once (a world of one)."""
     started: list[Any] = []
+    folders: list[Path] = []
 
     class Here:
         def __init__(self, target, daemon, name, args) -> None:
@@ -553,8 +651,12 @@ def test_spawn_starts_a_daemon_rank_per_world_and_reads_what_each_wrote(in_proce
         def start(self) -> None:
             started.append(self)
             self.pid = os.getpid()
-            self.target(*self.args)
-            self.exitcode = 0
+            folders.append(Path(self.args[6]))
+            try:
+                self.target(*self.args)
+                self.exitcode = 0
+            except in_process as exited:
+                self.exitcode = exited.args[0]
 
         def is_alive(self) -> bool:
             return False
@@ -572,9 +674,13 @@ def test_spawn_starts_a_daemon_rank_per_world_and_reads_what_each_wrote(in_proce
     assert rank.args[:4] == (0, 1, rank.args[2], "gloo") and rank.args[2].startswith("tcp://127.0.0.1:")
     assert rank.args[4] == "cpu" and pickle.loads(rank.args[5]) == {**job, "exchange_timeout": "2.5"}
     assert rank.args[7:] == (1, 30.0, sys.path, os.getcwd()) and SEEN["deadline"] == "2.5"
-    assert not Path(rank.args[6]).exists()  # the ranks' folder is gone
+    assert folders[0].name.startswith("optcheck-ddp-") and not folders[0].exists()  # the ranks' folder is gone
     data = spawn(job, [1, 1], "gloo", "cpu", 30.0, 4)
     assert [r.name for r in started[1:]] == ["optcheck-rank-0-of-1"] * 2 and started[1].args[7] == 4
+    failing = {"kind": "loop", "function": (HERE, __file__, "raises_on_purpose"), "record": ("loss",)}
+    message = error(spawn, failing, [1], "gloo", "cpu", 30.0, None)
+    assert message.startswith("optcheck: check_distributed(): rank 0 of 1 failed:\nTraceback (most recent call last;")
+    assert message.endswith("\nValueError: the user's loop broke")
 
 
 def test_the_runs_of_a_spec_and_of_a_loop_are_read_rank_by_rank(monkeypatch) -> None:
@@ -605,6 +711,21 @@ def test_the_runs_of_a_spec_and_of_a_loop_are_read_rank_by_rank(monkeypatch) -> 
 
 
 # -- what a rank reports of an error -----------------------------------------------------------
+
+
+def test_a_ranks_traceback_is_the_users_frames_one_by_one_then_the_error() -> None:
+    try:
+        _loop({"function": (HERE, __file__, "raises_on_purpose"), "record": ("loss",)}, 0, 1, "cpu",
+              torch.get_num_threads())
+    except ValueError as exc:
+        text = _user_traceback(exc)
+    assert re.fullmatch(
+        r"Traceback \(most recent call last; optcheck's frames left out\):\n"
+        r'  File ".*test_processes_parts\.py", line \d+, in test_a_ranks_traceback_is_the_users_frames_one_by_one_then_the_error\n'
+        r"    _loop\(.*\n"
+        r'  File ".*test_processes_parts\.py", line \d+, in raises_on_purpose\n'
+        r'    raise ValueError\("the user\'s loop broke"\)\n'
+        r"ValueError: the user's loop broke\n", text), text
 
 
 def test_a_ranks_traceback_keeps_the_users_and_the_libraries_frames_not_optchecks() -> None:
@@ -682,10 +803,11 @@ def test_a_distributed_run_unlike_one_process_fails_from_its_first_step(monkeypa
     single = record_run(TINY)
     doubled = Run(Trajectory({**{n: single.trajectory[n] for n in single.trajectory.names},
                               "loss": single.trajectory["loss"] * 2}), single.tensors)
-    runs_of(monkeypatch, [doubled, doubled])
+    runs_of(monkeypatch, [doubled, single])  # rank 1 holds rank 0's tensors; its loss is not compared
     outcome = check_distributed(TINY, world_size=2)
     lines = outcome.message.splitlines()
     assert outcome.status is Status.FAILED and not outcome.verdict.passed
+    assert outcome.tolerances["params"] == Tolerance(rtol=1e-4, atol=1e-6)
     assert lines[0] == ("optcheck: DistributedDataParallel over 2 processes (gloo) differs from the one-process run "
                         "from step 0 (epoch 0, batch 0) on")
     assert lines[1] == (
@@ -693,6 +815,44 @@ def test_a_distributed_run_unlike_one_process_fails_from_its_first_step(monkeypa
         "err 1; tolerance rtol=0.0001, atol=1e-07, step by step; 4 of 4 steps (100.0%) outside tolerance)")
     assert len(lines) == 3 and lines[2].startswith("(loss: each rank's loss")
     assert check_distributed(TINY, world_size=2, loss="rtol=2").status is Status.PASSED
+    assert check_distributed(TINY, world_size=2, strategy="fsdp").message.splitlines()[0] == (
+        "optcheck: FSDP2 (fully_shard per layer) over 2 processes (gloo) differs from the one-process run from step "
+        "0 (epoch 0, batch 0) on")
+
+
+def test_a_rank_holding_other_optimizer_state_fails_naming_it(monkeypatch) -> None:
+    spec = Spec(epochs=1, batch_size=250, optimizer="Adam(lr=0.01)")
+    single = record_run(spec)
+    runs_of(monkeypatch, [single, perturbed(single, 1, "exp_avg of hidden.bias", 1e-3)])
+    outcome = check_distributed(spec, world_size=2)
+    assert outcome.status is Status.FAILED
+    assert outcome.message.splitlines()[2] == (
+        "  exp_avg of hidden.bias[1] after step 1 (epoch 0, batch 1): rank 0 -0.0252390821, rank 1 -0.0242390819 (abs "
+        "err 0.001, rel err 0.0396; tolerance rtol=0, atol=0, step by step)")
+
+
+def test_the_defaults_and_the_threads_of_the_one_process_run(monkeypatch) -> None:
+    spec = Spec(epochs=1, batch_size=250, loss=ThreadsSeen)
+    single = record_run(spec)
+    asked = runs_of(monkeypatch, [single, single])
+    assert check_distributed(spec).status is Status.PASSED
+    assert asked == [(spec, 2, "gloo", "cpu", 300.0, None, "ddp")]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        check_distributed(spec, threads=3)
+    finally:
+        torch.set_num_threads(before)
+    assert SEEN["loss threads"] == 3
+
+
+def test_a_bad_tolerance_names_check_distributed(monkeypatch) -> None:
+    runs_of(monkeypatch, [])
+    worlds_of(monkeypatch, LOSS, [LOSS, LOSS])
+    words = ("optcheck: check_distributed() for series 'loss': rtol='oops' is not usable: give a number >= 0, e.g. "
+             "rtol=1e-5.")
+    assert error(check_distributed, TINY, loss="rtol=oops") == words
+    assert error(check_distributed_loop, tiny_loop, loss="rtol=oops") == words
 
 
 def test_a_spec_is_refused_before_any_rank_is_asked(monkeypatch) -> None:
@@ -700,6 +860,9 @@ def test_a_spec_is_refused_before_any_rank_is_asked(monkeypatch) -> None:
     assert "world_size must be an integer >= 2" in error(check_distributed, TINY, world_size=1)
     assert "a global batch of 33 rows" in error(check_distributed, Spec(batch_size=33), world_size=2)
     assert "strategy='zero3'" in error(check_distributed, TINY, strategy="zero3")
+    assert "does not run LBFGS" in error(check_distributed, Spec(optimizer="LBFGS(lr=0.1)"))
+    monkeypatch.setattr(dist, "is_backend_available", lambda name: name in ("gloo", "nccl"))
+    assert "this run is on 'cpu'" in error(check_distributed, TINY, backend="nccl")
     assert asked == []
 
 
@@ -727,6 +890,8 @@ def test_a_loop_that_records_the_one_process_run_passes(monkeypatch) -> None:
     assert outcome.message == ("optcheck: tiny_loop() in 2 processes (gloo) records the run it records in one "
                                "(largest rel diff 0); ranks agree exactly")
     assert asked == [(tiny_loop, [1, 2], "gloo", "cpu", 8.0, 2, ("loss", "lr"))]
+    check_distributed_loop(tiny_loop)
+    assert asked[1] == (tiny_loop, [1, 2], "gloo", "cpu", 300.0, None, ("loss", "lr"))
     assert outcome.tolerances["params"] == outcome.tolerances["state"] == Tolerance(rtol=1e-4, atol=1e-6)
     assert set(outcome.tolerances) == {"loss", "lr", "params", "state"}
 
@@ -754,6 +919,7 @@ def test_a_loop_unlike_its_one_process_run_fails_from_its_first_step(monkeypatch
     outcome = check_distributed_loop(tiny_loop, world_size=2)
     lines = outcome.message.splitlines()
     assert outcome.status is Status.FAILED and not outcome.verdict.passed
+    assert set(outcome.tolerances) == {"loss", "lr", "params", "state"}
     assert lines[0] == ("optcheck: tiny_loop() in 2 processes (gloo) differs from its run in one process from step 0 "
                         "(epoch 0, batch 0) on")
     assert lines[1] == (
@@ -761,6 +927,23 @@ def test_a_loop_unlike_its_one_process_run_fails_from_its_first_step(monkeypatch
         "rtol=0.0001, atol=1e-07, step by step; 3 of 3 steps (100.0%) outside tolerance)")
     assert len(lines) == 3 and lines[2].startswith("(the loss recorded in a process group")
     assert check_distributed_loop(tiny_loop, world_size=2, loss="rtol=1").status is Status.PASSED
+
+
+def test_rank_0_is_compared_with_one_process_and_every_other_rank_with_rank_0(monkeypatch) -> None:
+    rank_0 = Trajectory({"loss": [1.0, 0.6, 0.25], "lr": [0.1, 0.1, 0.1]})
+    rank_1 = Trajectory({"loss": [1.0, 0.6, 0.2], "lr": [0.1, 0.1, 0.1]})
+    rank_2 = Trajectory({"loss": [1.0, 0.7, 0.25], "lr": [0.1, 0.1, 0.1]})
+    worlds_of(monkeypatch, LOSS, [rank_0, rank_1, rank_2])
+    assert check_distributed_loop(tiny_loop, world_size=3).message.splitlines()[:5] == [
+        ("optcheck: tiny_loop() in 3 processes (gloo) differs from its run in one process from step 1 (epoch 0, batch "
+        "1) on"),
+        ("  loss at step 1 (epoch 0, batch 1): one-process 0.5, 3-process 0.6 (abs err 0.1, rel err 0.2; tolerance "
+        "rtol=0.0001, atol=1e-07, step by step; 1 of 3 steps (33.3%) outside tolerance)"),
+        "ranks disagree (each rank's recording is the global one, the same on every rank):",
+        ("  rank 1: loss at step 2 (epoch 0, batch 2): rank 0 0.25, rank 1 0.2 (abs err 0.05, rel err 0.2; tolerance "
+        "rtol=0, atol=0, step by step; 1 of 3 steps (33.3%) outside tolerance)"),
+        ("  rank 2: loss at step 1 (epoch 0, batch 1): rank 0 0.6, rank 2 0.7 (abs err 0.1, rel err 0.167; tolerance "
+        "rtol=0, atol=0, step by step; 1 of 3 steps (33.3%) outside tolerance)")]
 
 
 def test_a_loop_is_refused_before_any_world_is_asked(monkeypatch) -> None:
@@ -771,6 +954,8 @@ def test_a_loop_is_refused_before_any_world_is_asked(monkeypatch) -> None:
 
     assert "must be defined at the top level of a module" in error(check_distributed_loop, inner)
     assert "world_size must be an integer >= 2" in error(check_distributed_loop, tiny_loop, world_size=1)
+    monkeypatch.setattr(dist, "is_backend_available", lambda name: name in ("gloo", "nccl"))
+    assert "this run is on 'cpu'" in error(check_distributed_loop, tiny_loop, backend="nccl")
     assert asked == []
 
 
