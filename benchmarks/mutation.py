@@ -569,6 +569,36 @@ EQUIVALENT: dict[str, str] = {
         "train() reads `device` only to build when `built` is None, and probe always passes `built`",
     # -- end of checks: sensitivity, differential/* --
     # -- differential processes (2026-12-04 runs) --
+    "pytest_optcheck.checks.differential.processes.x__failure_text__mutmut_21": _CODEC,
+    "pytest_optcheck.checks.differential.processes.x__worker__mutmut_96": _CODEC,
+    "pytest_optcheck.checks.differential.processes.x__wait__mutmut_20": "the deadline is monotonic() + timeout, "
+        "a float: > and >= differ only when a later monotonic() returns that very float, where waiting one more "
+        "poll (50 ms) or not is all that changes",
+    "pytest_optcheck.checks.differential.processes.x_free_port__mutmut_4": "socket.socket's type defaults to "
+        "SOCK_STREAM",
+    "pytest_optcheck.checks.differential.processes.x_function_reference__mutmut_18": "a run without __qualname__ "
+        "is looked up as '' or as 'XXXX': the module has neither attribute holding it, so both are refused",
+    "pytest_optcheck.checks.differential.processes.x_function_reference__mutmut_22": "a run without __module__ is "
+        "refused by `module is None` whichever module name is looked up",
+    "pytest_optcheck.checks.differential.processes.x_rank_run__mutmut_1": "rank_run's strategy default is only "
+        "compared with 'fsdp': any other string takes the DDP branch, as 'ddp' does",
+    "pytest_optcheck.checks.differential.processes.x_rank_run__mutmut_2": "rank_run's strategy default is only "
+        "compared with 'fsdp': any other string takes the DDP branch, as 'ddp' does",
+    "pytest_optcheck.checks.differential.processes.x_rank_run__mutmut_55": "train() reads device only to build "
+        "when it is not given a Built (run/train.py _train); rank_run gives it one",
+    "pytest_optcheck.checks.differential.processes.x_rank_run__mutmut_59": "train() reads device only to build "
+        "when it is not given a Built (run/train.py _train); rank_run gives it one",
+    "pytest_optcheck.checks.differential.processes.x_shard_layers__mutmut_13": "parameters(recurse=None): "
+        "nn.Module reads recurse only as a truth value, and None is falsy like False",
+    "pytest_optcheck.checks.differential.distributed.x_check_distributed__mutmut_32": "record_run passes device to "
+        "train(), which reads it only to build when not given a Built; check_distributed gives it one",
+    "pytest_optcheck.checks.differential.distributed.x_check_distributed__mutmut_34": "without built=, record_run "
+        "builds the spec again: the same seeded model, optimizer and data (build is deterministic), only slower",
+    "pytest_optcheck.checks.differential.distributed.x_check_distributed__mutmut_38": "without built=, record_run "
+        "builds the spec again: the same seeded model, optimizer and data (build is deterministic), only slower",
+    **{f"pytest_optcheck.checks.differential.distributed.x_check_distributed__mutmut_{i}": "FSDP_DEFAULTS is "
+       "DISTRIBUTED_DEFAULTS (the same object: measured, the same defaults hold), so either branch picks it"
+       for i in range(40, 45)},
     # -- end of differential processes --
     # -- report: index, picture, plotting, obtained; cli (2026-12-04 runs) --
     "pytest_optcheck.report.obtained.x_accept__mutmut_81": _CODEC,

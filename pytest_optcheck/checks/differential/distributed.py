@@ -93,10 +93,11 @@ def check_distributed_loop(run: Callable[[Any], Any], device: str = "cpu", world
     disagreeing = []
     for rank, trajectory in enumerate(ranks[1:], start=1):
         verdict = compare(ranks[0], trajectory, {n: EXACT_TOLERANCE for n in ranks[0].names})
-        if not verdict.passed:
-            disagreeing += [f"rank {rank}: " + series_difference_text(sv, ranks[0], trajectory,
-                                                                       ("rank 0", f"rank {rank}"))
-                            for sv in verdict.failed]
+        # a series one rank records and another does not is a disagreement too (it has no failed step)
+        disagreeing += [f"rank {rank}: " + series_difference_text(sv, ranks[0], trajectory, ("rank 0", f"rank {rank}"))
+                        for sv in verdict.failed]
+        disagreeing += [f"rank {rank}: {name}: recorded by rank 0 only" for name in verdict.missing_series]
+        disagreeing += [f"rank {rank}: {name}: recorded by rank {rank} only" for name in verdict.extra_series]
     what = f"{run.__qualname__}()"  # function_reference found it by that name
     if comparison.passed and not disagreeing:
         return Outcome(Status.PASSED, loop_passed_text(what, world_size, backend, comparison), tolerances=tols)

@@ -139,6 +139,10 @@ def raises_on_purpose(ctx):
     raise ValueError("the user's loop broke")
 
 
+def raises_in_german(ctx):
+    raise ValueError("Verlust \u2265 0 erwartet, \u00fcberpr\u00fcfe die Daten")
+
+
 class Holder:
     @staticmethod
     def method(ctx):
@@ -541,18 +545,40 @@ def test_a_rank_that_fails_writes_the_users_traceback_and_exits_with_1(in_proces
     assert not (tmp_path / "rank-0-of-1.pkl").exists()
 
 
-def test_a_rank_runs_a_spec_data_parallel_and_writes_its_run(in_process, tmp_path) -> None:
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_a_rank_runs_a_spec_data_parallel_and_writes_its_run(in_process, monkeypatch, tmp_path, strategy) -> None:
     from pytest_optcheck.declare import catalog
 
-    job = {"kind": "spec", "spec": _payload(TINY), "strategy": "ddp", "exchange_timeout": None}
-    _worker(0, 1, f"file://{tmp_path / 'store'}", "gloo", "cpu", pickle.dumps(job), str(tmp_path), 1, 5.0,
+    sharded = sharded_layers(monkeypatch)
+    spec = Spec(epochs=1, batch_size=250, loss=ThreadsSeen)
+    job = {"kind": "spec", "spec": _payload(spec), "strategy": strategy, "exchange_timeout": None}
+    torch.set_num_threads(1)
+    _worker(0, 1, f"file://{tmp_path / 'store'}", "gloo", "cpu", pickle.dumps(job), str(tmp_path), 3, 5.0,
             list(sys.path), os.getcwd())
+    assert SEEN["loss threads"] == 3 and len(sharded) == (strategy == "fsdp")
     written = _as_run(pickle.loads((tmp_path / "rank-0-of-1.pkl").read_bytes()))
-    single = record_run(TINY)
+    single = record_run(spec)
     assert written.trajectory.names == single.trajectory.names
     np.testing.assert_allclose(written.trajectory["loss"], single.trajectory["loss"], rtol=1e-6)
     assert [list(step) for step in written.tensors] == [list(step) for step in single.tensors]
     assert "registries" not in catalog._REGISTRIES
+
+
+def test_a_ranks_error_travels_in_utf_8_whatever_the_locale(in_process, tmp_path) -> None:
+    import locale
+
+    job = {"kind": "loop", "function": (HERE, __file__, "raises_in_german"), "record": ("loss",),
+           "exchange_timeout": None}
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # an ASCII locale: its default encoding cannot write the message
+    try:
+        with pytest.raises(in_process):
+            _worker(0, 1, f"file://{tmp_path / 'store'}", "gloo", "cpu", pickle.dumps(job), str(tmp_path), 1, 5.0,
+                    list(sys.path), os.getcwd())
+        text = _failure_text([(1, 0, 1)], tmp_path)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+    assert text.endswith("\nValueError: Verlust \u2265 0 erwartet, \u00fcberpr\u00fcfe die Daten")
 
 
 def sharded_layers(monkeypatch) -> list[nn.Module]:
@@ -621,6 +647,15 @@ def test_fsdp_shards_every_layer_with_parameters_then_the_model_on_its_devices_m
     for parameter in model.parameters():
         assert isinstance(parameter, DTensor)
         assert parameter.device_mesh.device_type == "cpu" and parameter.device_mesh.size() == 1
+
+
+def test_fsdp_keeps_a_cpu_model_on_the_cpu_on_a_machine_with_a_gpu(world_of_one, monkeypatch) -> None:
+    """fully_shard without a mesh takes the machine's accelerator (seen: a CPU run's parameters
+    moved to CUDA); here the machine says it has one, and the model stays on its CPU mesh."""
+    monkeypatch.setattr(torch._C, "_get_accelerator", lambda: torch.device("cuda"))
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    shard_layers(model)
+    assert {p.device_mesh.device_type for p in model.parameters()} == {"cpu"}
 
 
 def test_a_ranks_fsdp_run_in_a_world_of_one_trains_like_one_process(world_of_one, monkeypatch) -> None:
@@ -699,11 +734,11 @@ def test_the_runs_of_a_spec_and_of_a_loop_are_read_rank_by_rank(monkeypatch) -> 
     job, *rest = asked[0]
     assert rest == [[3], "gloo", "cpu", 12.0, 2] and job["kind"] == "spec" and job["strategy"] == "fsdp"
     assert pickle.loads(job["spec"])[0] == TINY and list(job) == ["kind", "spec", "strategy"]
-    worlds = loop_runs(tiny_loop, [1, 2], "gloo", "cpu", 7.0, None, ("loss", "grad_norm"))
+    worlds = loop_runs(tiny_loop, [1, 2], "gloo", "cpu", 7.0, 2, ("loss", "grad_norm"))
     assert list(worlds) == [1, 2] and [len(worlds[1]), len(worlds[2])] == [1, 2]
     assert all(t["loss"].tolist() == [1.0, 0.5] for t in worlds[2])
     assert asked[1] == ({"kind": "loop", "function": (HERE, __file__, "tiny_loop"), "record": ("loss", "grad_norm")},
-                        [1, 2], "gloo", "cpu", 7.0, None)
+                        [1, 2], "gloo", "cpu", 7.0, 2)
     loop_runs(tiny_loop, [1, 2])
     assert asked[2][2:] == ("gloo", "cpu", 300.0, None) and asked[2][0]["record"] == ("loss", "lr")
     distributed_runs(TINY, 2)
@@ -747,6 +782,10 @@ def test_a_ranks_traceback_keeps_the_users_and_the_libraries_frames_not_optcheck
         chained = _user_traceback(exc)
     assert chained.startswith("optcheck: the loss raised\nTraceback (most recent call last; optcheck's frames left")
     assert chained.endswith("ValueError: inner\n")
+    noted = ValueError("the loss is NaN")
+    noted.add_note("at step 7 of epoch 2")
+    assert _user_traceback(noted).endswith(
+        "left out):\nValueError: the loss is NaN\nat step 7 of epoch 2\n")  # no frames: it was never raised
 
 
 # -- check_distributed on the runs its ranks return (scripted) --------------------------------------
@@ -932,7 +971,7 @@ def test_a_loop_unlike_its_one_process_run_fails_from_its_first_step(monkeypatch
 
 def test_rank_0_is_compared_with_one_process_and_every_other_rank_with_rank_0(monkeypatch) -> None:
     rank_0 = Trajectory({"loss": [1.0, 0.6, 0.25], "lr": [0.1, 0.1, 0.1]})
-    rank_1 = Trajectory({"loss": [1.0, 0.6, 0.2], "lr": [0.1, 0.1, 0.1]})
+    rank_1 = Trajectory({"loss": [1.0, 0.55, 0.25], "lr": [0.1, 0.1, 0.1]})
     rank_2 = Trajectory({"loss": [1.0, 0.7, 0.25], "lr": [0.1, 0.1, 0.1]})
     worlds_of(monkeypatch, LOSS, [rank_0, rank_1, rank_2])
     assert check_distributed_loop(tiny_loop, world_size=3).message.splitlines()[:5] == [
@@ -941,10 +980,25 @@ def test_rank_0_is_compared_with_one_process_and_every_other_rank_with_rank_0(mo
         ("  loss at step 1 (epoch 0, batch 1): one-process 0.5, 3-process 0.6 (abs err 0.1, rel err 0.2; tolerance "
         "rtol=0.0001, atol=1e-07, step by step; 1 of 3 steps (33.3%) outside tolerance)"),
         "ranks disagree (each rank's recording is the global one, the same on every rank):",
-        ("  rank 1: loss at step 2 (epoch 0, batch 2): rank 0 0.25, rank 1 0.2 (abs err 0.05, rel err 0.2; tolerance "
-        "rtol=0, atol=0, step by step; 1 of 3 steps (33.3%) outside tolerance)"),
+        ("  rank 1: loss at step 1 (epoch 0, batch 1): rank 0 0.6, rank 1 0.55 (abs err 0.05, rel err 0.0833; "
+         "tolerance rtol=0, atol=0, step by step; 1 of 3 steps (33.3%) outside tolerance)"),
         ("  rank 2: loss at step 1 (epoch 0, batch 1): rank 0 0.6, rank 2 0.7 (abs err 0.1, rel err 0.167; tolerance "
         "rtol=0, atol=0, step by step; 1 of 3 steps (33.3%) outside tolerance)")]
+
+
+def test_ranks_that_record_other_series_disagree(monkeypatch) -> None:
+    """Seen by this test: a rank recording a series rank 0 lacks (or lacking one) has no failed
+    step, and the check passed saying the ranks agree exactly."""
+    more = Trajectory({"loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.1], "grad_norm": [1.0, 1.0, 1.0]})
+    fewer = Trajectory({"loss": [1.0, 0.5, 0.25]})
+    worlds_of(monkeypatch, LOSS, [LOSS, more, fewer])
+    outcome = check_distributed_loop(tiny_loop, world_size=3)
+    assert outcome.status is Status.FAILED
+    assert outcome.message.splitlines()[:4] == [
+        "optcheck: tiny_loop(): the 3 processes (gloo) recorded different trajectories",
+        "ranks disagree (each rank's recording is the global one, the same on every rank):",
+        "  rank 1: grad_norm: recorded by rank 1 only",
+        "  rank 2: lr: recorded by rank 0 only"]
 
 
 def test_a_loop_is_refused_before_any_world_is_asked(monkeypatch) -> None:
