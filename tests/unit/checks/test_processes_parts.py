@@ -895,6 +895,24 @@ def test_a_bad_tolerance_names_check_distributed(monkeypatch) -> None:
     assert error(check_distributed_loop, tiny_loop, loss="rtol=oops") == words
 
 
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal of a machine without CUDA")
+
+
+@NO_CUDA
+def test_a_run_on_cuda_is_built_on_cuda_so_a_machine_without_one_refuses_it(monkeypatch) -> None:
+    asked = runs_of(monkeypatch, [])
+    assert error(check_distributed, TINY, device="cuda").startswith(
+        "optcheck: device 'cuda' was requested but CUDA is not available here")
+    assert asked == []
+
+
+@NO_CUDA
+def test_a_ranks_run_on_cuda_is_built_on_cuda(world_of_one) -> None:
+    for strategy in ("ddp", "fsdp"):
+        assert error(rank_run, TINY, 0, 1, "cuda", 1, strategy).startswith(
+            "optcheck: device 'cuda' was requested but CUDA is not available here")
+
+
 def test_a_spec_is_refused_before_any_rank_is_asked(monkeypatch) -> None:
     asked = runs_of(monkeypatch, [])
     assert "world_size must be an integer >= 2" in error(check_distributed, TINY, world_size=1)
@@ -988,17 +1006,21 @@ def test_rank_0_is_compared_with_one_process_and_every_other_rank_with_rank_0(mo
 
 def test_ranks_that_record_other_series_disagree(monkeypatch) -> None:
     """Seen by this test: a rank recording a series rank 0 lacks (or lacking one) has no failed
-    step, and the check passed saying the ranks agree exactly."""
+    step, and the check passed saying the ranks agree exactly. Each rank is held to rank 0's
+    series exactly, whatever another rank records (rank 3's lr, though rank 2 has none)."""
     more = Trajectory({"loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.1], "grad_norm": [1.0, 1.0, 1.0]})
     fewer = Trajectory({"loss": [1.0, 0.5, 0.25]})
-    worlds_of(monkeypatch, LOSS, [LOSS, more, fewer])
-    outcome = check_distributed_loop(tiny_loop, world_size=3)
+    barely = Trajectory({"loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.1 + 1e-15]})  # every rank: exactly rank 0's
+    worlds_of(monkeypatch, LOSS, [LOSS, more, fewer, barely])
+    outcome = check_distributed_loop(tiny_loop, world_size=4)
     assert outcome.status is Status.FAILED
-    assert outcome.message.splitlines()[:4] == [
-        "optcheck: tiny_loop(): the 3 processes (gloo) recorded different trajectories",
+    assert outcome.message.splitlines()[:5] == [
+        "optcheck: tiny_loop(): the 4 processes (gloo) recorded different trajectories",
         "ranks disagree (each rank's recording is the global one, the same on every rank):",
         "  rank 1: grad_norm: recorded by rank 1 only",
-        "  rank 2: lr: recorded by rank 0 only"]
+        "  rank 2: lr: recorded by rank 0 only",
+        ("  rank 3: lr at step 2 (epoch 0, batch 2): rank 0 0.1, rank 3 0.100000000000001 (abs err 9.99e-16, rel err "
+         "9.99e-15; tolerance rtol=0, atol=0, step by step; 1 of 3 steps (33.3%) outside tolerance)")]
 
 
 def test_a_loop_is_refused_before_any_world_is_asked(monkeypatch) -> None:
