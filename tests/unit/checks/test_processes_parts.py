@@ -1007,18 +1007,18 @@ def test_rank_0_is_compared_with_one_process_and_every_other_rank_with_rank_0(mo
 def test_ranks_that_record_other_series_disagree(monkeypatch) -> None:
     """Seen by this test: a rank recording a series rank 0 lacks (or lacking one) has no failed
     step, and the check passed saying the ranks agree exactly. Each rank is held to rank 0's
-    series exactly, whatever another rank records (rank 3's lr, though rank 2 has none)."""
+    series exactly, whatever another rank records (rank 3's lr, though rank 1 has none)."""
     more = Trajectory({"loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.1], "grad_norm": [1.0, 1.0, 1.0]})
     fewer = Trajectory({"loss": [1.0, 0.5, 0.25]})
     barely = Trajectory({"loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.1 + 1e-15]})  # every rank: exactly rank 0's
-    worlds_of(monkeypatch, LOSS, [LOSS, more, fewer, barely])
+    worlds_of(monkeypatch, LOSS, [LOSS, fewer, more, barely])
     outcome = check_distributed_loop(tiny_loop, world_size=4)
     assert outcome.status is Status.FAILED
     assert outcome.message.splitlines()[:5] == [
         "optcheck: tiny_loop(): the 4 processes (gloo) recorded different trajectories",
         "ranks disagree (each rank's recording is the global one, the same on every rank):",
-        "  rank 1: grad_norm: recorded by rank 1 only",
-        "  rank 2: lr: recorded by rank 0 only",
+        "  rank 1: lr: recorded by rank 0 only",
+        "  rank 2: grad_norm: recorded by rank 2 only",
         ("  rank 3: lr at step 2 (epoch 0, batch 2): rank 0 0.1, rank 3 0.100000000000001 (abs err 9.99e-16, rel err "
          "9.99e-15; tolerance rtol=0, atol=0, step by step; 1 of 3 steps (33.3%) outside tolerance)")]
 
