@@ -128,6 +128,8 @@ MODULES: dict[str, list[str]] = {
     "plugin/pruning.py": ["tests/e2e/test_pruning_sessions.py"],
     "plugin/snapshot.py": ["tests/e2e/test_snapshot_sessions.py"],
     "plugin/__init__.py": ["tests/e2e/test_plugin_sessions.py"],
+    # in-process sessions too; those needing a trained run train a tiny spec (torch._dynamo imported first)
+    "plugin/checking.py": ["tests/e2e/test_checking_fast_sessions.py"],
 }
 #: Modules not mutated, and why. pytester's in-process sessions do run in mutmut's forked workers
 #: (plugin/gating.py, failures, pruning, snapshot above: 0.2-1 s a mutant) when the test module
@@ -136,9 +138,6 @@ MODULES: dict[str, list[str]] = {
 NOT_MUTATED: dict[str, str] = {
     "__main__.py": "one line: python -m pytest_optcheck runs cli.main",
     "cli.py": "the command line, tested through main() in tests/unit/cli (subprocesses for --help): not yet mapped",
-    "plugin/checking.py": "352 mutants at ~7 s each in its in-process sessions (tests/e2e/test_checking_sessions.py, "
-                           "2026-12-04, shared machine): ~40 min a run; and the --optcheck-sensitivity/-resume/-parity "
-                           "and picture paths train a model (39 of the first 81 mutants had no fast test)",
     "plugin/ranks.py": "35.9% with tests/unit/plugin/test_ranks.py (78 mutants, 28 killed; 2026-12-04): rank-0 "
                         "judging under a process group needs >= 2 gloo processes (torchrun sessions), minutes a mutant",
     "run/own_loop.py": "its one function is a @property, which mutmut 3 leaves unmutated (0 mutants, measured "
