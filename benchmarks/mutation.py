@@ -122,6 +122,8 @@ MODULES: dict[str, list[str]] = {
     # plugin glue: the parts with unit tests
     "plugin/xdist.py": [_P + "test_xdist_merge.py", _P + "test_xdist_node_down.py"],
     "plugin/options.py": [_P + "test_options.py"],
+    # a gloo group of two: this process rank 0, a child process rank 1 (seconds a mutant)
+    "plugin/ranks.py": [_P + "test_ranks.py"],
     # pytester sessions in process, torch-free: they run in mutmut's forked workers (~0.2 s a mutant)
     "plugin/gating.py": ["tests/e2e/test_gating.py"],
     "plugin/failures.py": ["tests/e2e/test_clean_failures.py"],
@@ -138,8 +140,6 @@ MODULES: dict[str, list[str]] = {
 NOT_MUTATED: dict[str, str] = {
     "__main__.py": "one line: python -m pytest_optcheck runs cli.main",
     "cli.py": "the command line, tested through main() in tests/unit/cli (subprocesses for --help): not yet mapped",
-    "plugin/ranks.py": "35.9% with tests/unit/plugin/test_ranks.py (78 mutants, 28 killed; 2026-12-04): rank-0 "
-                        "judging under a process group needs >= 2 gloo processes (torchrun sessions), minutes a mutant",
     "run/own_loop.py": "its one function is a @property, which mutmut 3 leaves unmutated (0 mutants, measured "
                         "2026-12-04); tests/unit/run/test_own_loop.py pins what it describes",
     "run/devices.py": "device discovery: CUDA/MPS branches this CPU machine cannot take",
@@ -427,6 +427,20 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.plugin.snapshot.xǁTrajectorySnapshotǁ__eq____mutmut_12": "declarative=None: read only as a "
         "truth value (`marked or declarative`, `declarative and ...`), falsy like False",
     # -- end of plugin glue, handle, own_loop --
+    # -- plugin/checking + ranks (2026-12-04 runs) --
+    "pytest_optcheck.plugin.checking.xǁCheckingǁfinish__mutmut_30": "without a report folder the result stays "
+        "unset, and add_outcome keeps a result only when it is truthy: '' and None both leave it out",
+    "pytest_optcheck.plugin.checking.xǁTestChecksǁ_test_line__mutmut_5": "frames 1 and 2 up are _keep and its "
+        "caller (check/report), both in plugin/checking.py, never the test's file: the search finds the same frame",
+    "pytest_optcheck.plugin.checking.xǁTestChecksǁcheck__mutmut_28": "a declarative check's trajectory comes from "
+        "train(), which sets meta['run']: golden_configuration returns before it reads `declarative`",
+    "pytest_optcheck.plugin.checking.xǁTestChecksǁfailures__mutmut_3": "outcomes and lines are appended "
+        "together, only in _keep: always the same length, so zip's strict never raises",
+    "pytest_optcheck.plugin.checking.xǁTestChecksǁfailures__mutmut_6": "outcomes and lines are appended "
+        "together, only in _keep: always the same length, so zip's strict never raises",
+    "pytest_optcheck.plugin.checking.xǁTestChecksǁfailures__mutmut_7": "outcomes and lines are appended "
+        "together, only in _keep: always the same length, so zip's strict never raises",
+    # -- end of plugin/checking + ranks --
     "pytest_optcheck.errors.x_suggest__mutmut_13": "0.6 is difflib.get_close_matches' own default cutoff",
 }
 
