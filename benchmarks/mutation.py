@@ -440,6 +440,16 @@ EQUIVALENT: dict[str, str] = {
         "together, only in _keep: always the same length, so zip's strict never raises",
     "pytest_optcheck.plugin.checking.xǁTestChecksǁfailures__mutmut_7": "outcomes and lines are appended "
         "together, only in _keep: always the same length, so zip's strict never raises",
+    "pytest_optcheck.plugin.ranks.x_launched_rank__mutmut_8": "int('XX1XX') raises the ValueError the function "
+        "catches, answering 0 as for WORLD_SIZE=1: an unset variable reads the same",
+    "pytest_optcheck.plugin.ranks.x_launched_rank__mutmut_18": "int('XX0XX') raises the ValueError the function "
+        "catches, answering 0 as RANK=0 does: an unset RANK reads the same",
+    "pytest_optcheck.plugin.ranks.x_launched__mutmut_8": "int('XX1XX') raises the ValueError the function catches, "
+        "answering False as WORLD_SIZE=1 does: an unset variable reads the same",
+    "pytest_optcheck.plugin.ranks.x_judged__mutmut_34": "the ranks above 0 tell only 'error' apart: any other kind "
+        "is rank 0's verdict, whatever its tag",
+    "pytest_optcheck.plugin.ranks.x_judged__mutmut_35": "the ranks above 0 tell only 'error' apart: any other kind "
+        "is rank 0's verdict, whatever its tag",
     # -- end of plugin/checking + ranks --
     "pytest_optcheck.errors.x_suggest__mutmut_13": "0.6 is difflib.get_close_matches' own default cutoff",
 }

@@ -135,3 +135,13 @@ def test_rank_0_judges_for_every_rank_of_a_process_group(tmp_path: Path, monkeyp
 
 def _raise(error: Exception) -> Outcome:
     raise error
+
+
+def test_a_judge_s_error_is_reported_without_the_ranks_plumbing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest shows the user's check and the judge that failed, not judged() between them."""
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with pytest.raises(ValueError, match="^the golden is unreadable$") as info:
+        judged(lambda update: _raise(ValueError("the golden is unreadable")), update=False)
+    shown = [entry.name for entry in info.traceback.filter(info)]
+    assert "judged" not in shown and shown[-1] == "_raise"
