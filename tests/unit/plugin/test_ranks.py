@@ -144,4 +144,4 @@ def test_a_judge_s_error_is_reported_without_the_ranks_plumbing(monkeypatch: pyt
     with pytest.raises(ValueError, match="^the golden is unreadable$") as info:
         judged(lambda update: _raise(ValueError("the golden is unreadable")), update=False)
     shown = [entry.name for entry in info.traceback.filter(info)]
-    assert "judged" not in shown and shown[-1] == "_raise"
+    assert not [name for name in shown if "judged" in name] and shown[-1] == "_raise"
