@@ -132,6 +132,8 @@ MODULES: dict[str, list[str]] = {
     # plugin glue: the parts with unit tests
     "plugin/xdist.py": [_P + "test_xdist_merge.py", _P + "test_xdist_node_down.py"],
     "plugin/options.py": [_P + "test_options.py"],
+    # a gloo group of two: this process rank 0, a child process rank 1 (seconds a mutant)
+    "plugin/ranks.py": [_P + "test_ranks.py"],
     # pytester sessions in process, torch-free: they run in mutmut's forked workers (~0.2 s a mutant)
     "plugin/gating.py": ["tests/e2e/test_gating.py"],
     "plugin/failures.py": ["tests/e2e/test_clean_failures.py"],
@@ -147,6 +149,8 @@ MODULES: dict[str, list[str]] = {
     "integrations/hf.py": [_IN + "test_hf_events.py", _IN + "test_integrations.py",
                            _IN + "test_callbacks_keep_and_name.py"],
     "integrations/syrupy.py": [_IN + "test_syrupy_parts.py", "tests/e2e/test_syrupy_sessions.py"],
+    # in-process sessions too; those needing a trained run train a tiny spec (torch._dynamo imported first)
+    "plugin/checking.py": ["tests/e2e/test_checking_fast_sessions.py"],
 }
 #: Modules not mutated, and why. pytester's in-process sessions do run in mutmut's forked workers
 #: (plugin/gating.py, failures, pruning, snapshot above: 0.2-1 s a mutant) when the test module
@@ -154,11 +158,6 @@ MODULES: dict[str, list[str]] = {
 #: nothing; the suite's torch warm-up (tests/e2e/conftest.py: training runs) is what hangs in a fork.
 NOT_MUTATED: dict[str, str] = {
     "__main__.py": "one line: python -m pytest_optcheck runs cli.main",
-    "plugin/checking.py": "352 mutants at ~7 s each in its in-process sessions (tests/e2e/test_checking_sessions.py, "
-                           "2026-12-04, shared machine): ~40 min a run; and the --optcheck-sensitivity/-resume/-parity "
-                           "and picture paths train a model (39 of the first 81 mutants had no fast test)",
-    "plugin/ranks.py": "35.9% with tests/unit/plugin/test_ranks.py (78 mutants, 28 killed; 2026-12-04): rank-0 "
-                        "judging under a process group needs >= 2 gloo processes (torchrun sessions), minutes a mutant",
     "run/own_loop.py": "its one function is a @property, which mutmut 3 leaves unmutated (0 mutants, measured "
                         "2026-12-04); tests/unit/run/test_own_loop.py pins what it describes",
 }
@@ -714,6 +713,30 @@ EQUIVALENT: dict[str, str] = {
     "pytest_optcheck.cli.x_cmd_diff__mutmut_40": "judge reads the current spec only in spec_changes, which "
         "compares nothing when a spec is None, as when both are equal: the numbers are compared either way",
     # -- end of run/replicas + cli --
+    # -- plugin/checking + ranks (2026-12-04 runs) --
+    "pytest_optcheck.plugin.checking.xǁCheckingǁfinish__mutmut_30": "without a report folder the result stays "
+        "unset, and add_outcome keeps a result only when it is truthy: '' and None both leave it out",
+    "pytest_optcheck.plugin.checking.xǁTestChecksǁ_test_line__mutmut_5": "frames 1 and 2 up are _keep and its "
+        "caller (check/report), both in plugin/checking.py, never the test's file: the search finds the same frame",
+    "pytest_optcheck.plugin.checking.xǁTestChecksǁcheck__mutmut_28": "a declarative check's trajectory comes from "
+        "train(), which sets meta['run']: golden_configuration returns before it reads `declarative`",
+    "pytest_optcheck.plugin.checking.xǁTestChecksǁfailures__mutmut_3": "outcomes and lines are appended "
+        "together, only in _keep: always the same length, so zip's strict never raises",
+    "pytest_optcheck.plugin.checking.xǁTestChecksǁfailures__mutmut_6": "outcomes and lines are appended "
+        "together, only in _keep: always the same length, so zip's strict never raises",
+    "pytest_optcheck.plugin.checking.xǁTestChecksǁfailures__mutmut_7": "outcomes and lines are appended "
+        "together, only in _keep: always the same length, so zip's strict never raises",
+    "pytest_optcheck.plugin.ranks.x_launched_rank__mutmut_8": "int('XX1XX') raises the ValueError the function "
+        "catches, answering 0 as for WORLD_SIZE=1: an unset variable reads the same",
+    "pytest_optcheck.plugin.ranks.x_launched_rank__mutmut_18": "int('XX0XX') raises the ValueError the function "
+        "catches, answering 0 as RANK=0 does: an unset RANK reads the same",
+    "pytest_optcheck.plugin.ranks.x_launched__mutmut_8": "int('XX1XX') raises the ValueError the function catches, "
+        "answering False as WORLD_SIZE=1 does: an unset variable reads the same",
+    "pytest_optcheck.plugin.ranks.x_judged__mutmut_34": "the ranks above 0 tell only 'error' apart: any other kind "
+        "is rank 0's verdict, whatever its tag",
+    "pytest_optcheck.plugin.ranks.x_judged__mutmut_35": "the ranks above 0 tell only 'error' apart: any other kind "
+        "is rank 0's verdict, whatever its tag",
+    # -- end of plugin/checking + ranks --
     "pytest_optcheck.errors.x_suggest__mutmut_13": "0.6 is difflib.get_close_matches' own default cutoff",
 }
 
