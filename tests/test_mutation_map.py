@@ -33,3 +33,30 @@ def test_every_mapped_test_file_exists() -> None:
     tool = mutation_tool()
     missing = sorted({t for tests in tool.MODULES.values() for t in tests if not (REPO / t).is_file()})
     assert not missing, missing
+
+
+def test_a_mutant_is_counted_for_the_module_that_holds_it() -> None:
+    tool = mutation_tool()
+    assert tool.module_of("pytest_optcheck.engine.compare.x_relative_error__mutmut_3") == "engine/compare.py"
+    assert tool.module_of("pytest_optcheck.plugin.xdist.x_worker_payload__mutmut_2") == "plugin/xdist.py"
+    assert tool.module_of("pytest_optcheck.plugin.xǁSummaryǁpytest_sessionfinish__mutmut_1") == "plugin/__init__.py"
+    assert tool.module_of("pytest_optcheck.x___getattr____mutmut_1") == "__init__.py"
+
+
+def test_a_run_that_tested_no_mutant_fails_instead_of_scoring_nothing(monkeypatch, capsys) -> None:
+    """mutmut stops, testing nothing, when the mapped tests fail on the unmutated code: that is a
+    failure to see, not a module without a score."""
+    tool = mutation_tool()
+    results = {"results": "pytest_optcheck.handle.x_f__mutmut_1: not checked\n"
+                          "pytest_optcheck.handle.x_f__mutmut_2: not checked\n"}
+    monkeypatch.setattr(tool, "scratch_copy", lambda target, modules: None)
+    monkeypatch.setattr(tool, "mutmut", lambda target, *args, capture=True, timeout=None:
+                        results.get(args[0], True))
+    assert tool.main(["handle.py"]) == 1
+    assert "no mutant of handle.py was tested" in capsys.readouterr().out
+    assert tool.main(["handle.py", "--report-only"]) == 0
+    results["results"] = ("pytest_optcheck.handle.x_f__mutmut_1: killed\n"
+                          "pytest_optcheck.handle.x_f__mutmut_2: survived\n")
+    assert tool.main(["handle.py"]) == 1  # 50%
+    results["results"] = "pytest_optcheck.handle.x_f__mutmut_1: killed\n"
+    assert tool.main(["handle.py"]) == 0
