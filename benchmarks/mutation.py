@@ -146,7 +146,7 @@ MODULES: dict[str, list[str]] = {
                              _IN + "test_skipped_steps.py"],
     "integrations/lightning.py": [_IN + "test_integrations.py", _IN + "test_callbacks_keep_and_name.py"],
     "integrations/pytorch_lightning.py": [_IN + "test_callbacks_keep_and_name.py"],
-    "integrations/hf.py": [_IN + "test_hf_events.py", _IN + "test_integrations.py",
+    "integrations/hf.py": [_IN + "test_hf_events.py", _IN + "test_base.py", _IN + "test_integrations.py",
                            _IN + "test_callbacks_keep_and_name.py"],
     "integrations/syrupy.py": [_IN + "test_syrupy_parts.py", "tests/e2e/test_syrupy_sessions.py"],
     # in-process sessions too; those needing a trained run train a tiny spec (torch._dynamo imported first)

@@ -19,30 +19,13 @@ from pytest_optcheck.errors import OptcheckError
 transformers = pytest.importorskip("transformers")
 from pytest_optcheck.integrations.hf import OptcheckCallback
 
-X = torch.linspace(-1, 1, 8).reshape(4, 2)
+from .test_base import X, setup, step  # the same tiny data, model, optimizer and step
 
 
 @pytest.fixture(scope="module")
 def args(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return transformers.TrainingArguments(output_dir=str(tmp_path_factory.mktemp("hf")), report_to=[], use_cpu=True,
                                           disable_tqdm=True, save_strategy="no", log_level="error")
-
-
-def setup() -> tuple[torch.nn.Module, torch.optim.Optimizer, Any]:
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = torch.nn.Linear(2, 1)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    return model, optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
-
-
-def step(model: torch.nn.Module, optimizer: Any, scheduler: Any = None) -> None:
-    loss = torch.nn.functional.mse_loss(model(X), X.sum(1, keepdim=True))
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    if scheduler is not None:
-        scheduler.step()
 
 
 class Run:
