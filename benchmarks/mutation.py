@@ -100,6 +100,7 @@ MODULES: dict[str, list[str]] = {
                                _R + "test_record_skipped.py", _R + "test_record_wrappers.py", _R + "test_record_nested_steps.py"],
     "run/record/series.py": [_R + "test_record.py", _R + "test_record_sync.py", _R + "test_record_series.py"],
     "run/record/norms.py": [_R + "test_record.py", _R + "test_record_norms.py"],
+    "run/record/steps.py": [_R + "test_record_nested_steps.py"],
     "run/record/watch.py": [_R + "test_record_watch.py", _R + "test_record_wrappers.py", _R + "test_record_skipped.py"],
     "run/record/world.py": [_R + "test_world.py", _R + "test_world_exchanges.py"],
     "run/autocast.py": [_R + "test_autocast_described.py"],

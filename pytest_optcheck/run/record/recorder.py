@@ -49,8 +49,6 @@ What is watched: a ``torch.optim.Optimizer`` itself, else the optimizer a wrappe
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import numbers
 import warnings
@@ -68,6 +66,7 @@ from ...errors import OptcheckError, suggest
 from ..autocast import AutocastSeen
 from .norms import Norms
 from .series import DEFAULT_REDUCE, REDUCTIONS, Column, GroupRows, as_float
+from .steps import OpenSteps
 from .watch import WRAPPED_AT, UpdateWatch, check_arguments, describe_class, watched_optimizer
 from .world import Ranks
 
@@ -198,8 +197,7 @@ class Recorder:
         # scaler hands it optimizer.found_inf and its step() runs even when it skips. Kept on
         # the device, read at assembly: reading it per step would synchronise with the GPU.
         self._found_inf: list[tuple[int, torch.Tensor]] = []
-        #: the frames of torch's step wrapper for the step calls running now, outermost first
-        self._open_steps: list[Any] = []
+        self._open_steps = OpenSteps()  # a subclass's step() calling its parent's is one step
         self._epoch = 0
         self._reducer: Norms | None = None
         self._grad_seen = False  # this step's gradients are taken (by a closure)
@@ -247,7 +245,7 @@ class Recorder:
         for handle in self._handles:
             handle.remove()
         self._handles = []
-        self._open_steps = []  # a step that raised kept its frame until now
+        self._open_steps.clear()
         if self._autocast is not None:
             self._autocast.close()
 
@@ -292,28 +290,8 @@ class Recorder:
                 return [_snapshot_number(v, name) for v in row]
         return row
 
-    def _outermost_step(self) -> bool:
-        """Whether the step call now starting is the outermost one. torch wraps the step()
-        of each optimizer class it makes an instance of, so a subclass whose step() calls
-        ``super().step()`` fires the hooks twice per step (once, if the parent class had no
-        instance yet in this process): the inner call is not another step. Each open call is
-        kept as the frame of torch's wrapper running it; a call is nested while an earlier
-        one's frame is still on the stack, and an open call whose frame is not is a step that
-        raised (its post-hook never ran): it is dropped. The stack is walked whole only while
-        a call is open; a plain step looks a few frames up."""
-        wrapper = _step_wrapper_frame()
-        if self._open_steps:
-            live = set()
-            frame = wrapper.f_back if wrapper is not None else None
-            while frame is not None:
-                live.add(id(frame))
-                frame = frame.f_back
-            self._open_steps = [f for f in self._open_steps if id(f) in live]
-        self._open_steps.append(wrapper)
-        return len(self._open_steps) == 1
-
     def _pre_step(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not self._outermost_step():
+        if not self._open_steps.enter():  # an inner call of a step (see .steps)
             return None
         # A step is counted as it starts: values logged from inside its closure are its own.
         if self._autocast is not None:
@@ -355,9 +333,7 @@ class Recorder:
         return closure_then_take_grads
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        if self._open_steps:
-            self._open_steps.pop()
-        if self._open_steps or not self._norms:  # an inner call of a step (see _outermost_step)
+        if not self._open_steps.leave() or not self._norms:  # an inner call of a step (see .steps)
             return
         if self._want_grad and not self._grad_seen:
             self._take_grads()  # a closure the step never called: the gradients now
@@ -621,21 +597,3 @@ def _snapshot_number(value: Any, name: str) -> Any:
     if not _is_number(value):  # a float, NaN included, is a number
         raise OptcheckError(f"optcheck: the param groups' {name!r} became {value!r}, not a number")
     return value
-
-
-
-@functools.cache
-def _step_wrapper_code() -> Any:
-    """The code of the wrapper torch puts around every optimizer class's step() (the one that
-    fires the step hooks): one code object, whichever class it wraps."""
-    return torch.optim.Optimizer.profile_hook_step(lambda: None).__code__
-
-
-def _step_wrapper_frame() -> Any:
-    """The frame of torch's step wrapper that is calling the hooks now (a few frames up), or
-    None if there is none (another torch: every call then counts as a step, as before)."""
-    code = _step_wrapper_code()
-    frame = inspect.currentframe()
-    while frame is not None and frame.f_code is not code:
-        frame = frame.f_back
-    return frame

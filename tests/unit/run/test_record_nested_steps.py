@@ -103,8 +103,8 @@ def test_a_recorder_entered_again_after_a_failed_step_records_on() -> None:
 def test_without_torchs_step_wrapper_every_hooked_call_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Another torch that fires the hooks from elsewhere: no call is taken for an inner one
     (the recording before this fix), and nothing fails."""
-    from pytest_optcheck.run.record import recorder
+    from pytest_optcheck.run.record import steps
 
-    monkeypatch.setattr(recorder, "_step_wrapper_code", lambda: None)
+    monkeypatch.setattr(steps, "_step_wrapper_code", lambda: None)
     assert len(_run(Adam).trajectory["loss"]) == 6
     assert len(_run(torch.optim.Adam).trajectory["loss"]) == 3
